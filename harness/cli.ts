@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * The CLI only wires commands; each command is a typed function that tests call directly. One
+ * top-level catch maps errors to exit codes: 0 pass, 1 a verdict failed, 2 bad usage/config,
+ * 3 environment. stdout carries results only; logs go to stderr.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { formatError, HarnessError } from './errors.js';
+import { createLogger } from './log.js';
+import { Session } from './session.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function main(argv: string[]): Promise<number> {
+  const log = createLogger();
+  const session = new Session();
+  let exitCode = 0;
+  const write = (s: string) => process.stdout.write(s);
+
+  // Revert on Ctrl-C and SIGTERM: the journals of every run in flight, then exit 130/143.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.on(sig, () => {
+      log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
+      void session.revertAll().finally(() => process.exit(code));
+    });
+  }
+
+  const program = new Command('harness')
+    .description('Fault-injection test harness: reproduce TCP failures in real network namespaces and prove what happened.')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run one or more scenarios (concurrently, each in its own namespaces)')
+    .argument('[scenario...]', 'scenario names (harness list)')
+    .option('--all', 'run the whole catalogue')
+    .option('--target <name>', 'target: a built-in one or one from the config file')
+    .option('--sysctl <side:key=value>', 'set a sysctl in the client or server namespace (repeatable)', collect)
+    .option('--set <param=value>', "set a scenario parameter (repeatable; see harness list)", collect)
+    .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
+    .option('--json', 'print one Result object per line (NDJSON)')
+    .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
+    .action(async (scenarios: string[], opts: Record<string, unknown>) => {
+      const { runCommand } = await import('./commands/run.js');
+      const r = await runCommand(
+        {
+          scenarios,
+          all: Boolean(opts.all),
+          ...(opts.target ? { target: String(opts.target) } : {}),
+          sysctl: (opts.sysctl as string[] | undefined) ?? [],
+          set: (opts.set as string[] | undefined) ?? [],
+          json: Boolean(opts.json),
+          ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
+          kernelDefaults: Boolean(opts.kernelDefaults),
+        },
+        { log, session, write },
+      );
+      exitCode = r.exitCode;
+    });
+
+  program
+    .command('list')
+    .description('list the scenarios, their parameters and the sysctls that shape them')
+    .addOption(new Option('--markdown', 'as the README table'))
+    .option('--json', 'as JSON')
+    .action(async (opts: { markdown?: boolean; json?: boolean }) => {
+      const { listCommand } = await import('./commands/list.js');
+      write(listCommand(opts));
+    });
+
+  program
+    .command('doctor')
+    .description('check what this machine needs and say how to install what is missing')
+    .action(async () => {
+      const { doctorChecks, formatDoctor } = await import('./commands/doctor.js');
+      const checks = await doctorChecks();
+      write(formatDoctor(checks));
+      exitCode = checks.some((c) => c.required && !c.ok) ? 3 : 0;
+    });
+
+  program
+    .command('gc')
+    .description('remove everything a killed run left behind (namespaces, rules, processes, containers)')
+    .action(async () => {
+      const { gcCommand } = await import('./commands/gc.js');
+      const r = await gcCommand(log);
+      write(
+        `replayed journals: ${r.journalsReplayed.length}, namespaces deleted: ${r.namespacesDeleted.length}, ` +
+          `containers removed: ${r.containersRemoved.length}, networks removed: ${r.networksRemoved.length}\n` +
+          r.failed.map((f) => `could not clean: ${f}\n`).join(''),
+      );
+      exitCode = r.failed.length ? 3 : 0;
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`harness: ${formatError(err)}\n`);
+    return err instanceof HarnessError ? err.exitCode : 3;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,67 @@
+/** `harness doctor`: what this machine is missing to run the harness, and how to get it. */
+import { run } from '../exec.js';
+import { kernelFacts } from '../kernel.js';
+import { probePath } from '../probe.js';
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  /** Needed by every scenario (false: only by some, e.g. Docker for container targets). */
+  required: boolean;
+}
+
+async function has(argv: string[]): Promise<{ ok: boolean; out: string }> {
+  try {
+    const r = await run(argv, { reject: false, timeoutMs: 10_000 });
+    return { ok: !r.failed, out: (r.stdout || r.stderr).trim().split('\n')[0] ?? '' };
+  } catch (e) {
+    return { ok: false, out: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+const APT = 'apt-get install -y';
+
+export async function doctorChecks(): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const add = (name: string, ok: boolean, detail: string, fix: string, required = true) => checks.push({ name, ok, detail, required, ...(ok ? {} : { fix }) });
+  const major = Number(process.versions.node.split('.')[0]);
+  add('node >= 20', major >= 20, `node ${process.versions.node}`, 'install Node.js 20 or newer');
+  add('root', process.getuid?.() === 0, `uid ${process.getuid?.()}`, 'run as root (sudo): namespaces and iptables need it');
+  const ip = await has(['ip', '-V']);
+  add('iproute2 (ip netns)', ip.ok, ip.out, `${APT} iproute2`);
+  const ul = await has(['nsenter', '--version']);
+  add('util-linux (nsenter, unshare)', ul.ok, ul.out, `${APT} util-linux`);
+  const sc = await has(['sysctl', '--version']);
+  add('procps (sysctl)', sc.ok, sc.out, `${APT} procps`);
+  const ipt = await has(['iptables', '--version']);
+  add('iptables', ipt.ok, ipt.out, `${APT} iptables`);
+  if (ipt.ok) {
+    // In a throwaway namespace, so the check itself touches nothing of the host's.
+    const inNs = await has(['unshare', '--net', '--', 'iptables', '-w', '5', '-L', 'INPUT', '-n']);
+    add('iptables works in a namespace', inNs.ok, inNs.ok ? 'ok' : inNs.out, 'load the nf_tables / ip_tables kernel modules (modprobe nf_tables)');
+  }
+  const td = await has(['tcpdump', '--version']);
+  add('tcpdump (for --pcap)', td.ok, td.out, `${APT} tcpdump`, false);
+  let probe = '';
+  try {
+    probe = probePath();
+  } catch {
+    /* reported below */
+  }
+  add('native probe built', probe !== '', probe || 'missing', 'npm run build (needs gcc and make: apt-get install -y build-essential)');
+  const k = await kernelFacts();
+  add('kernel HZ known', k.hzSource !== 'assumed', `${k.release}, HZ=${k.hz} from ${k.hzSource}`, 'expose /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r); windows assume HZ=100 meanwhile', false);
+  const dk = await has(['docker', 'info', '--format', '{{.ServerVersion}}']);
+  add('docker engine (container targets)', dk.ok, dk.ok ? `server ${dk.out}` : dk.out, 'bash scripts/docker-setup.sh (installs docker.io and starts dockerd)', false);
+  return checks;
+}
+
+export function formatDoctor(checks: DoctorCheck[]): string {
+  return (
+    checks
+      .map((c) => `${c.ok ? '✓' : c.required ? '✗' : '-'} ${c.name.padEnd(36)} ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}`)
+      .join('\n') + '\n'
+  );
+}

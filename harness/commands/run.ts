@@ -1,0 +1,68 @@
+/** `harness run`: prepares every scenario first (bad input changes nothing), then runs them concurrently. */
+import { faults } from '../../faults/index.js';
+import { UsageError, type ExitCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Result } from '../result.js';
+import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../runner.js';
+import type { Session } from '../session.js';
+import { parseSysctlFlag } from '../sysctl.js';
+import { formatResult } from '../report.js';
+
+export interface RunCommandOptions {
+  scenarios: string[];
+  all?: boolean;
+  target?: string;
+  sysctl?: string[];
+  set?: string[];
+  json?: boolean;
+  pcap?: string;
+  kernelDefaults?: boolean;
+}
+
+export function parseSetFlags(raw: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of raw) {
+    const m = /^([a-zA-Z][a-zA-Z0-9]*)=(.*)$/.exec(s);
+    if (!m) throw new UsageError('--set', `"${s}" is not PARAM=VALUE`, 'write e.g. --set syncnt=3 (harness list shows each scenario\'s parameters)');
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export async function runCommand(
+  opts: RunCommandOptions,
+  env: RunEnv & { log: Logger; session: Session; write: (s: string) => void },
+): Promise<{ exitCode: ExitCode; results: Result[] }> {
+  const names = opts.all ? Object.keys(faults) : opts.scenarios;
+  if (names.length === 0) throw new UsageError('scenario', 'no scenario given', 'name one (harness list) or pass --all');
+  if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
+  const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
+  const params = parseSetFlags(opts.set ?? []);
+  // With several scenarios, --set applies to those whose schema has the parameter.
+  const requests: RunRequest[] = names.map((scenario) => ({
+    scenario,
+    params: names.length > 1 ? pick(scenario, params) : params,
+    ...(opts.target ? { target: opts.target } : {}),
+    sysctls,
+    ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
+    ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
+  }));
+  const prepared = [];
+  for (const r of requests) prepared.push(await prepare(r, env));
+  await assertRoot();
+  const results = await Promise.all(
+    prepared.map(async (p) => {
+      const r = await execute(p, env);
+      env.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+      return r;
+    }),
+  );
+  const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
+  return { exitCode, results };
+}
+
+function pick(scenario: string, params: Record<string, string>): Record<string, string> {
+  const f = (faults as Record<string, { params: { shape: Record<string, unknown> } }>)[scenario];
+  if (!f) return params;
+  return Object.fromEntries(Object.entries(params).filter(([k]) => k in f.params.shape));
+}

@@ -1,0 +1,98 @@
+/**
+ * The one place that spawns processes. Every command is an argv array (never a shell string);
+ * `inNetns` prefixes nsenter so a command acts inside a namespace without touching the host's.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { CommandError } from './errors.js';
+import type { Netns } from './netns.js';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  failed: boolean;
+}
+
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** When false, a non-zero exit is returned as data instead of thrown. Default true. */
+  reject?: boolean;
+  env?: Record<string, string>;
+}
+
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('run: empty argv');
+  const r = await execa(file, args, {
+    reject: false,
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+    ...(opts.input === undefined ? {} : { input: opts.input }),
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+    stripFinalNewline: false,
+  });
+  const res: RunResult = {
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    exitCode: r.exitCode,
+    failed: r.failed,
+  };
+  if (res.failed && opts.reject !== false) throw new CommandError(argv, r.exitCode, res.stderr || String(r.message ?? ''));
+  return res;
+}
+
+/** argv that runs `argv` inside the network namespace `ns` (and only there). */
+export function inNetns(ns: Netns, argv: readonly string[]): string[] {
+  return ['nsenter', `--net=${ns.path}`, '--', ...argv];
+}
+
+export type LongProcess = ResultPromise<{ buffer: false; reject: false; stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe' }>;
+
+export interface LineHandlers {
+  stdout?: (line: string) => void;
+  stderr?: (line: string) => void;
+}
+
+/**
+ * Starts a long-running process (server, watcher, tcpdump). Output is not buffered, and execa
+ * discards what nobody reads, so the line handlers are attached here, before the first byte can
+ * arrive. The promise never rejects; check its result.
+ */
+export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}): LongProcess {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('spawnLong: empty argv');
+  const proc = execa(file, args, { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', cleanup: true });
+  onLines(proc.stdout, handlers.stdout ?? (() => undefined));
+  onLines(proc.stderr, handlers.stderr ?? (() => undefined));
+  return proc;
+}
+
+/** Calls `onLine` for each complete line the stream emits. */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let rest = '';
+  stream.setEncoding?.('utf8');
+  stream.on('data', (chunk: string | Buffer) => {
+    rest += String(chunk);
+    let i: number;
+    while ((i = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, i);
+      rest = rest.slice(i + 1);
+      if (line.trim()) onLine(line);
+    }
+  });
+  stream.on('end', () => {
+    if (rest.trim()) onLine(rest);
+    rest = '';
+  });
+}
+
+/** Rejects with `message` if `p` has not settled after `ms`. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

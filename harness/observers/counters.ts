@@ -1,0 +1,46 @@
+/**
+ * Per-namespace kernel counters (/proc/net/netstat and /proc/net/snmp) as deltas. Read through
+ * /proc/<pid>/net/… of a process that lives in the namespace (the state watcher), so sampling
+ * spawns nothing.
+ */
+import { readFile } from 'node:fs/promises';
+
+export type Counters = Record<string, number>;
+
+/**
+ * Parses the header/value line pairs of /proc/net/netstat or /proc/net/snmp into
+ * `{TcpExtListenOverflows: 3, TcpRetransSegs: 7, …}` (prefix without the colon + field name).
+ */
+export function parseProcNetCounters(text: string): Counters {
+  const out: Counters = {};
+  const lines = text.split('\n').filter((l) => l.includes(':'));
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const [prefix, ...names] = lines[i]!.trim().split(/\s+/);
+    const [prefix2, ...values] = lines[i + 1]!.trim().split(/\s+/);
+    if (!prefix || prefix !== prefix2) continue;
+    const p = prefix.replace(/:$/, '');
+    names.forEach((n, j) => {
+      const v = Number(values[j]);
+      if (Number.isFinite(v)) out[`${p}${n}`] = v;
+    });
+  }
+  return out;
+}
+
+export async function readCounters(pid: number): Promise<Counters> {
+  const [netstat, snmp] = await Promise.all([
+    readFile(`/proc/${pid}/net/netstat`, 'utf8'),
+    readFile(`/proc/${pid}/net/snmp`, 'utf8'),
+  ]);
+  return { ...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat) };
+}
+
+/** after - before, keeping only counters that changed. Gauges (CurrEstab) show their change too. */
+export function counterDelta(before: Counters, after: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+/**
+ * Socket states over time, from the probe's `watch` mode: one long-lived process per namespace
+ * polls sock_diag every few ms and prints a line per change, so no process is spawned per sample.
+ */
+import { spawnLong, withTimeout, type LongProcess } from '../exec.js';
+import { processStartTicks, type Journal } from '../journal.js';
+import type { Netns } from '../netns.js';
+import { probeArgv } from '../probe.js';
+
+export interface SocketEvent {
+  tUs: number;
+  local: string;
+  remote: string;
+  state: string;
+  rq?: number;
+  wq?: number;
+  retrans?: number;
+}
+
+export interface StateWatcher {
+  /** pid of the watcher: a process inside the namespace, for /proc/<pid>/net/… reads. */
+  pid: number;
+  events: SocketEvent[];
+  stop(): Promise<SocketEvent[]>;
+}
+
+export interface WatchOptions {
+  intervalMs?: number;
+  /** Skip the IPv6 dump: for namespaces whose sockets are all IPv4 (halves the kernel work). */
+  ipv4Only?: boolean;
+}
+
+export async function startStateWatcher(journal: Journal, ns: Netns, port: number, opts: WatchOptions = {}): Promise<StateWatcher> {
+  const args = ['watch', '--interval-ms', String(opts.intervalMs ?? 5), '--port', String(port), ...(opts.ipv4Only ? ['--family', '4'] : [])];
+  const events: SocketEvent[] = [];
+  let ready: (() => void) | undefined;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const proc: LongProcess = spawnLong(probeArgv(ns, args), {
+    stdout: (line) => {
+      try {
+        const e = JSON.parse(line) as SocketEvent & { event?: string };
+        if (e.event === 'watching') ready?.();
+        else if (e.state) events.push(e);
+      } catch {
+        /* a partial line at exit */
+      }
+    },
+  });
+  const pid = proc.pid;
+  if (pid === undefined) throw new Error('could not start the state watcher');
+  await journal.record(`state watcher pid ${pid} in ${ns.name}`, { kind: 'kill', pid, startTicks: (await processStartTicks(pid)) ?? '' });
+  await withTimeout(isReady, 5000, `the state watcher in ${ns.name} did not start`);
+  return {
+    pid,
+    events,
+    async stop() {
+      proc.stdin.end();
+      proc.kill('SIGTERM');
+      await proc;
+      return events;
+    },
+  };
+}

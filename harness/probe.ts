@@ -1,0 +1,130 @@
+/**
+ * The native probe (probe/): types of its step script and JSON output, where its binary is, and
+ * how to run its client inside a namespace. A network error is data in the output, never an
+ * exception; only a broken probe throws.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvironmentError, HarnessError } from './errors.js';
+import { inNetns, run } from './exec.js';
+import type { Netns } from './netns.js';
+
+export type SockOpt =
+  | 'SYNCNT'
+  | 'USER_TIMEOUT'
+  | 'KEEPALIVE'
+  | 'KEEPIDLE'
+  | 'KEEPINTVL'
+  | 'KEEPCNT'
+  | 'LINGER'
+  | 'NODELAY'
+  | 'RCVBUF'
+  | 'SNDBUF';
+
+/** One step of a client script. `label` names the step in results and expectations. */
+export type ClientStep = { label?: string; sock?: number } & (
+  | { op: 'socket' }
+  | { op: 'setsockopt'; opt: SockOpt; value: number; onoff?: 0 | 1 }
+  | { op: 'connect'; timeoutMs: number; host?: string; port?: number; bindPort?: number }
+  | { op: 'write'; bytes: number; timeoutMs: number }
+  | { op: 'read'; bytes?: number; timeoutMs: number }
+  | { op: 'wait'; timeoutMs: number }
+  | { op: 'shutdown'; how: 'rd' | 'wr' | 'rdwr' }
+  | { op: 'close' }
+  | { op: 'sleep'; ms: number }
+  | { op: 'tcpinfo' }
+  /** Pauses the script until the harness has done the action named `name` (a trigger). */
+  | { op: 'barrier'; name: string }
+);
+
+export interface TcpInfo {
+  state: string;
+  caState: number;
+  retransmits: number;
+  totalRetrans: number;
+  backoff: number;
+  rtoUs: number;
+  rttUs: number;
+  unacked: number;
+  lost: number;
+  probes: number;
+  lastDataSentMs?: number;
+  lastDataRecvMs?: number;
+}
+
+export interface ProbeStepResult {
+  i: number;
+  op: string;
+  sock?: number;
+  ok: boolean;
+  errno: string | null;
+  errnoNum?: number;
+  startUs: number;
+  endUs: number;
+  timedOut?: boolean;
+  bytes?: number;
+  eof?: boolean;
+  events?: string[];
+  local?: string;
+  remote?: string;
+  tcp?: TcpInfo | null;
+}
+
+export interface ProbeClientOutput {
+  probe: 'harness-probe';
+  version: number;
+  mode: 'client';
+  steps: ProbeStepResult[];
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The probe binary: $HARNESS_PROBE, or probe/build/harness-probe of this package. */
+export function probePath(): string {
+  const env = process.env.HARNESS_PROBE;
+  if (env) return env;
+  // dist/harness/probe.js and harness/probe.ts both sit two levels below the package root... or one.
+  for (const up of ['..', '../..']) {
+    const p = resolve(here, up, 'probe/build/harness-probe');
+    if (existsSync(p)) return p;
+  }
+  throw new EnvironmentError('E_PROBE_MISSING', 'the native probe is not built', 'run `npm run build` (needs gcc and make)');
+}
+
+/** argv that runs the probe (in whatever namespace it is started in). */
+export function probeCommand(args: readonly string[]): string[] {
+  return [probePath(), ...args];
+}
+
+/** argv for the probe in `ns`. */
+export function probeArgv(ns: Netns, args: readonly string[]): string[] {
+  return inNetns(ns, probeCommand(args));
+}
+
+export function parseProbeOutput(stdout: string): ProbeClientOutput {
+  let doc: ProbeClientOutput;
+  try {
+    doc = JSON.parse(stdout) as ProbeClientOutput;
+  } catch (cause) {
+    throw new HarnessError('E_PROBE_OUTPUT', `the probe printed something that is not JSON: ${stdout.slice(0, 200)}`, { exitCode: 3, cause });
+  }
+  if (doc.probe !== 'harness-probe' || !Array.isArray(doc.steps)) {
+    throw new HarnessError('E_PROBE_OUTPUT', 'the probe output lacks its header or steps', { exitCode: 3 });
+  }
+  return doc;
+}
+
+/** Strips harness-only fields (labels) before the script goes to the probe. */
+export function probeScript(host: string, port: number, steps: readonly ClientStep[]): string {
+  return JSON.stringify({ host, port, steps: steps.map(({ label: _label, ...s }) => s) });
+}
+
+/** Runs a client script that has no barriers, to completion. */
+export async function runClient(ns: Netns, host: string, port: number, steps: readonly ClientStep[], timeoutMs: number): Promise<ProbeClientOutput> {
+  const r = await run(probeArgv(ns, ['client']), { input: probeScript(host, port, steps), timeoutMs, reject: false });
+  if (r.exitCode !== 0) {
+    throw new HarnessError('E_PROBE', `the probe failed (exit ${r.exitCode}): ${r.stderr.trim()}`, { exitCode: 3 });
+  }
+  return parseProbeOutput(r.stdout);
+}

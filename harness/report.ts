@@ -1,0 +1,38 @@
+/** Human-readable report of a Result: what was set up, what was injected, observed vs expected, verdict. */
+import type { Result } from './result.js';
+
+export function formatResult(r: Result): string {
+  const L: string[] = [];
+  const mark = r.verdict === 'pass' ? 'PASS' : r.verdict === 'fail' ? 'FAIL' : 'ERROR';
+  L.push(`${mark}  ${r.scenario}  (run ${r.runId}, target ${r.target.name}/${r.target.backend} ${r.target.address}:${r.target.port})`);
+  const sys = (['client', 'server'] as const)
+    .map((side) => Object.entries(r.sysctls[side]).map(([k, v]) => `${side}:${k.replace(/^net\.ipv4\./, '')}=${v}`).join(' '))
+    .filter(Boolean)
+    .join(' ');
+  if (sys) L.push(`  sysctls   ${sys}`);
+  for (const a of r.fault.applied) L.push(`  injected  ${a}`);
+  for (const b of r.expected.because ?? []) L.push(`  model     ${b}`);
+  for (const s of r.steps) {
+    const what = s.ok ? 'ok' : s.timedOut ? 'still waiting (step timeout)' : (s.errno ?? 'failed');
+    const extra = [s.bytes ? `${s.bytes} B` : '', s.eof ? 'EOF' : '', s.tcp ? `tcp ${s.tcp.state} retrans ${s.tcp.totalRetrans}` : ''].filter(Boolean).join(', ');
+    L.push(`  step      ${(s.label ?? s.op).padEnd(14)} ${what.padEnd(12)} ${s.durationMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
+  }
+  for (const side of ['client', 'server'] as const) {
+    const seq = r.states[side].map((s) => `${s.state}@${s.tMs.toFixed(0)}`);
+    if (seq.length) L.push(`  ${side.padEnd(9)} ${seq.slice(0, 12).join(' → ')}${seq.length > 12 ? ` … (${seq.length})` : ''}`);
+  }
+  const hits = Object.entries(r.fault.rulesHit).map(([k, v]) => `${k}=${v}`).join(' ');
+  if (hits) L.push(`  rules hit ${hits}`);
+  for (const c of r.checks) {
+    L.push(`  ${c.pass ? '✓' : '✗'} ${c.name}: expected ${fmt(c.expected)}, got ${fmt(c.actual)}`);
+  }
+  if (r.error) L.push(`  error     ${r.error.code}: ${r.error.message}`);
+  if (r.pcap) L.push(`  pcap      ${r.pcap}`);
+  if (r.revert.failed.length) L.push(`  NOT REVERTED: ${r.revert.failed.map((f) => f.describe).join('; ')} — run harness gc`);
+  L.push(`  timing    setup ${r.timing.setupMs} ms, scenario ${r.timing.scenarioMs} ms, teardown ${r.timing.teardownMs} ms`);
+  return `${L.join('\n')}\n`;
+}
+
+function fmt(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}

@@ -1,0 +1,61 @@
+/** The Result contract (DESIGN §5): what `--json` prints, suites assert on and reports read. */
+import type { Expectation } from '../faults/define.js';
+import type { Counters } from './observers/counters.js';
+import type { TcpInfo } from './probe.js';
+import type { Side, SidedSysctls } from './sysctl.js';
+
+export interface StepResult {
+  label?: string;
+  op: string;
+  sock?: number;
+  ok: boolean;
+  errno: string | null;
+  startMs: number;
+  endMs: number;
+  durationMs: number;
+  timedOut?: boolean;
+  bytes?: number;
+  eof?: boolean;
+  events?: string[];
+  tcp?: TcpInfo | null;
+}
+
+export interface StateSample {
+  tMs: number;
+  state: string;
+  local: string;
+  remote: string;
+  rq?: number;
+  wq?: number;
+  retrans?: number;
+}
+
+export interface Check {
+  name: string;
+  expected: unknown;
+  actual: unknown;
+  pass: boolean;
+}
+
+export type Verdict = 'pass' | 'fail' | 'error';
+
+export interface Result {
+  version: 1;
+  runId: string;
+  scenario: string;
+  params: Record<string, unknown>;
+  target: { name: string; backend: 'netns' | 'container'; address: string; port: number };
+  sysctls: SidedSysctls;
+  steps: StepResult[];
+  states: Record<Side, StateSample[]>;
+  counters: Record<Side, Counters>;
+  fault: { rulesHit: Record<string, number>; applied: string[] };
+  expected: Expectation;
+  checks: Check[];
+  verdict: Verdict;
+  /** Set when the run itself broke (verdict "error"). */
+  error?: { code: string; message: string };
+  pcap?: string;
+  timing: { setupMs: number; scenarioMs: number; teardownMs: number };
+  revert: { reverted: number; failed: { describe: string; error: string }[] };
+}

@@ -1,0 +1,107 @@
+/**
+ * Namespaced sysctls: parsing and validating `--sysctl side:KEY=VALUE`, reading the values in
+ * force inside a namespace, and changing them with the previous value journaled first.
+ *
+ * A key is accepted only if it exists in a *fresh* network namespace: the kernel shows a child
+ * namespace only the sysctls that are per-namespace, so a host-global key (one that would change
+ * the host if written) is refused before anything runs.
+ */
+import { UsageError, EnvironmentError } from './errors.js';
+import { inNetns, run } from './exec.js';
+import type { Journal } from './journal.js';
+import type { Netns } from './netns.js';
+
+export type Side = 'client' | 'server';
+export const SIDES: readonly Side[] = ['client', 'server'];
+export type SysctlMap = Record<string, string>;
+export type SidedSysctls = Record<Side, SysctlMap>;
+
+const KEY_RE = /^net\.[a-z0-9_]+(\.[a-z0-9_-]+)+$/;
+const VALUE_RE = /^-?\d+([ \t]+-?\d+)*$/;
+
+export interface SysctlSetting {
+  side: Side;
+  key: string;
+  value: string;
+}
+
+/** Parses one `--sysctl` value. Syntax only; `validateKeys` checks the key exists per-namespace. */
+export function parseSysctlFlag(raw: string, flag = '--sysctl'): SysctlSetting {
+  const m = /^(client|server):([^=]+)=(.*)$/.exec(raw);
+  if (!m) {
+    throw new UsageError(flag, `"${raw}" is not SIDE:KEY=VALUE`, 'write e.g. --sysctl client:net.ipv4.tcp_syn_retries=3 (SIDE is client or server)');
+  }
+  const [, side, key, value] = m as unknown as [string, Side, string, string];
+  return { side, ...checkKeyValue(key.trim(), value.trim(), flag) };
+}
+
+export function checkKeyValue(key: string, value: string, flag: string): { key: string; value: string } {
+  const k = key.replaceAll('/', '.');
+  if (!KEY_RE.test(k)) {
+    throw new UsageError(flag, `"${key}" is not a network sysctl key`, 'keys look like net.ipv4.tcp_syn_retries (only net.* keys are namespaced)');
+  }
+  if (!VALUE_RE.test(value)) {
+    throw new UsageError(flag, `value "${value}" for ${k} is not a number`, 'sysctl values are integers, or several separated by spaces (e.g. "1024 1030")');
+  }
+  return { key: k, value: value.replace(/\s+/g, ' ') };
+}
+
+let namespacedKeysCache: Promise<Set<string>> | undefined;
+
+/**
+ * The sysctl keys a fresh network namespace has. Listed from a throwaway namespace
+ * (`unshare --net`), which the kernel destroys when the listing ends: nothing persists.
+ */
+export function namespacedKeys(): Promise<Set<string>> {
+  namespacedKeysCache ??= run(['unshare', '--net', '--', 'sysctl', '-N', '-a'], { reject: false }).then((r) => {
+    if (r.failed && !r.stdout) {
+      throw new EnvironmentError('E_SYSCTL_LIST', `cannot list namespaced sysctls: ${r.stderr.trim()}`, 'run as root with util-linux and procps installed (harness doctor)');
+    }
+    return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('net.')));
+  });
+  return namespacedKeysCache;
+}
+
+export async function validateKeys(keys: Iterable<string>, flag = '--sysctl'): Promise<void> {
+  const known = await namespacedKeys();
+  for (const key of keys) {
+    if (!known.has(key)) {
+      const near = [...known].filter((k) => k.split('.').pop() === key.split('.').pop());
+      throw new UsageError(
+        flag,
+        `unknown or host-global sysctl "${key}"`,
+        near.length ? `did you mean ${near.join(' or ')}?` : 'only keys that exist per network namespace can be set (see `sysctl -a` inside `unshare --net`)',
+      );
+    }
+  }
+}
+
+/** Reads the values in force in `ns`. One process for all keys. */
+export async function readSysctls(ns: Netns, keys: readonly string[]): Promise<SysctlMap> {
+  if (keys.length === 0) return {};
+  const r = await run(inNetns(ns, ['sysctl', '-e', ...keys]));
+  const out: SysctlMap = {};
+  for (const line of r.stdout.split('\n')) {
+    const i = line.indexOf(' = ');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 3).trim().replace(/\s+/g, ' ');
+  }
+  return out;
+}
+
+/** Sets `values` in `ns`, journaling each previous value before writing. */
+export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMap): Promise<void> {
+  const keys = Object.keys(values);
+  if (keys.length === 0) return;
+  const before = await readSysctls(ns, keys);
+  for (const key of keys) {
+    const old = before[key];
+    const value = values[key]!;
+    if (old === undefined) throw new EnvironmentError('E_SYSCTL_MISSING', `sysctl ${key} does not exist in ${ns.name}`);
+    if (old === value) continue;
+    await journal.change(
+      `sysctl ${key}=${value} in ${ns.name} (was ${old})`,
+      { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', `${key}=${old}`]), netnsPath: ns.path },
+      () => run(inNetns(ns, ['sysctl', '-q', '-w', `${key}=${value}`])),
+    );
+  }
+}

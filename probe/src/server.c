@@ -1,0 +1,321 @@
+/* `harness-probe server`: built-in targets (echo, no-accept, no-close, sink,
+ * close-on-accept, close-unread). One epoll loop; SIGTERM/SIGINT via signalfd. */
+#define _GNU_SOURCE
+#include "server.h"
+#include "names.h"
+#include "util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum smode { M_ECHO, M_NO_ACCEPT, M_NO_CLOSE, M_SINK, M_CLOSE_ON_ACCEPT, M_CLOSE_UNREAD };
+static const char *const mode_names[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread" };
+
+struct conn {
+    int fd;
+    char remote[64];
+    char *pend;           /* echo: bytes read but not yet written back */
+    size_t pend_off, pend_len;
+    int peer_eof;
+};
+
+#define TAG_LISTEN  0xFFFFFFF0u
+#define TAG_SIGNAL  0xFFFFFFF1u
+
+static struct conn **conns;   /* indexed by fd */
+static size_t nconns;
+static int epfd;
+static enum smode mode;
+static char buf[65536];
+
+static void emit(const char *event, const struct conn *c, const char *extra)
+{
+    printf("{\"event\":\"%s\",\"remote\":\"%s\",\"tUs\":%lld%s%s}\n", event, c->remote,
+           (long long)mono_us(), extra ? "," : "", extra ? extra : "");
+    fflush(stdout);
+}
+
+static void emit_errno(const char *event, const struct conn *c, int e)
+{
+    char eb[32], x[96];
+    snprintf(x, sizeof x, "\"errno\":\"%s\"", errno_name_buf(e, eb, sizeof eb));
+    emit(event, c, x);
+}
+
+static struct conn *conn_new(int fd)
+{
+    if ((size_t)fd >= nconns) {
+        size_t nn = nconns ? nconns : 64;
+        while (nn <= (size_t)fd) nn *= 2;
+        struct conn **na = realloc(conns, nn * sizeof *na);
+        if (!na) return NULL;
+        memset(na + nconns, 0, (nn - nconns) * sizeof *na);
+        conns = na;
+        nconns = nn;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->fd = fd;
+    conns[fd] = c;
+    return c;
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    char x[64];
+    snprintf(x, sizeof x, "\"reason\":\"%s\"", why);
+    emit("close", c, x);
+    conns[c->fd] = NULL;
+    free(c->pend);
+    free(c);
+}
+
+/* Stop watching but keep the descriptor (no-close mode never closes). */
+static void conn_forget(struct conn *c)
+{
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+}
+
+static void set_events(struct conn *c, uint32_t ev)
+{
+    struct epoll_event e = { .events = ev, .data.u32 = (uint32_t)c->fd };
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* echo: try to flush pending bytes; returns -1 if the connection was closed. */
+static int echo_flush(struct conn *c)
+{
+    while (c->pend_off < c->pend_len) {
+        ssize_t n = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+        if (n > 0) { c->pend_off += (size_t)n; continue; }
+        int saved_errno = errno;
+        if (n < 0 && saved_errno == EINTR) continue;
+        if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)) {
+            set_events(c, EPOLLOUT); /* stop reading until the peer drains: backpressure */
+            return 0;
+        }
+        emit_errno("error", c, saved_errno);
+        conn_close(c, "error");
+        return -1;
+    }
+    c->pend_off = c->pend_len = 0;
+    if (c->peer_eof) { conn_close(c, "eof"); return -1; }
+    set_events(c, EPOLLIN | EPOLLRDHUP);
+    return 0;
+}
+
+static void on_conn_event(struct conn *c, uint32_t ev)
+{
+    switch (mode) {
+    case M_CLOSE_UNREAD: {
+        int avail = 0;
+        ioctl(c->fd, FIONREAD, &avail);
+        char x[48];
+        snprintf(x, sizeof x, "\"unread\":%d", avail);
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        emit("close", c, x);
+        conns[c->fd] = NULL;
+        free(c);
+        return;
+    }
+    case M_NO_CLOSE:
+        for (;;) {
+            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) continue;
+            int saved_errno = errno;
+            if (n == 0) { emit("eof", c, NULL); conn_forget(c); return; }
+            if (saved_errno == EINTR) continue;
+            if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+            emit_errno("error", c, saved_errno);
+            conn_forget(c);
+            return;
+        }
+    case M_ECHO:
+        if (ev & EPOLLOUT) { echo_flush(c); return; }
+        {
+            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+            int saved_errno = errno;
+            if (n > 0) {
+                char *p = realloc(c->pend, (size_t)n);
+                if (!p) { conn_close(c, "nomem"); return; }
+                c->pend = p;
+                memcpy(p, buf, (size_t)n);
+                c->pend_off = 0;
+                c->pend_len = (size_t)n;
+                echo_flush(c);
+                return;
+            }
+            if (n == 0) { emit("eof", c, NULL); c->peer_eof = 1; conn_close(c, "eof"); return; }
+            if (saved_errno == EINTR || saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+            emit_errno("error", c, saved_errno);
+            conn_close(c, "error");
+            return;
+        }
+    default:
+        return;
+    }
+}
+
+static void on_accept(int lfd)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t l = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int saved_errno = errno;
+            if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+            if (saved_errno == EINTR || saved_errno == ECONNABORTED || saved_errno == EPROTO) continue;
+            char eb[32];
+            fprintf(stderr, "harness-probe server: accept: %s\n", errno_name_buf(saved_errno, eb, sizeof eb));
+            return;
+        }
+        struct conn *c = conn_new(fd);
+        if (!c) { close(fd); fputs("harness-probe server: out of memory\n", stderr); return; }
+        format_sockaddr((struct sockaddr *)&ss, c->remote, sizeof c->remote);
+        char local[64] = "", x[96];
+        struct sockaddr_storage ls;
+        socklen_t ll = sizeof ls;
+        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) format_sockaddr((struct sockaddr *)&ls, local, sizeof local);
+        snprintf(x, sizeof x, "\"local\":\"%s\"", local);
+        emit("accept", c, x);
+        switch (mode) {
+        case M_CLOSE_ON_ACCEPT:
+            conn_close(c, "close-on-accept");
+            break;
+        case M_SINK:
+            break; /* never read, never close, not watched */
+        default: {
+            struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd };
+            if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+                fprintf(stderr, "harness-probe server: epoll_ctl: %s\n", strerror(errno));
+            }
+        }
+        }
+    }
+}
+
+static int usage(void)
+{
+    fputs("usage: harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
+          "  MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread\n"
+          "  ADDR must be a numeric IPv4 address; PORT 0 picks a free port (reported in the listening line)\n",
+          stderr);
+    return 2;
+}
+
+int server_main(int argc, char **argv)
+{
+    const char *mode_s = NULL, *listen_s = NULL, *backlog_s = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        const char *val = NULL;
+        const char *flags[] = { "--mode", "--listen", "--backlog" };
+        const char **dsts[] = { &mode_s, &listen_s, &backlog_s };
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
+        for (int k = 0; k < 3; k++) {
+            size_t fl = strlen(flags[k]);
+            if (!strcmp(a, flags[k])) {
+                if (i + 1 >= argc) { fprintf(stderr, "harness-probe server: %s needs a value\n", a); return usage(); }
+                dst = dsts[k]; val = argv[++i];
+            } else if (!strncmp(a, flags[k], fl) && a[fl] == '=') {
+                dst = dsts[k]; val = a + fl + 1;
+            }
+        }
+        if (!dst) { fprintf(stderr, "harness-probe server: unknown argument '%s'\n", a); return usage(); }
+        *dst = val;
+    }
+    if (!mode_s) { fputs("harness-probe server: --mode is required\n", stderr); return usage(); }
+    int m = -1;
+    for (int k = 0; k < 6; k++) if (!strcmp(mode_s, mode_names[k])) m = k;
+    if (m < 0) { fprintf(stderr, "harness-probe server: --mode: unknown mode '%s'\n", mode_s); return usage(); }
+    mode = (enum smode)m;
+    if (!listen_s) { fputs("harness-probe server: --listen is required\n", stderr); return usage(); }
+    struct sockaddr_in addr;
+    if (parse_ipv4_port(listen_s, &addr) < 0) {
+        fprintf(stderr, "harness-probe server: --listen: '%s' is not numeric IPv4 ADDR:PORT\n", listen_s);
+        return usage();
+    }
+    long long backlog = 128;
+    if (backlog_s && parse_int_range(backlog_s, 0, 65535, &backlog) < 0) {
+        fprintf(stderr, "harness-probe server: --backlog: '%s' is not an integer in [0, 65535]\n", backlog_s);
+        return usage();
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    int sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (sfd < 0 || epfd < 0) { fprintf(stderr, "harness-probe server: %s\n", strerror(errno)); return 1; }
+    struct epoll_event e = { .events = EPOLLIN, .data.u32 = TAG_SIGNAL };
+    epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &e);
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (lfd < 0) { fprintf(stderr, "harness-probe server: socket: %s\n", strerror(errno)); return 1; }
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        char eb[32];
+        int saved_errno = errno;
+        fprintf(stderr, "harness-probe server: --listen %s: bind: %s (%s)\n", listen_s,
+                errno_name_buf(saved_errno, eb, sizeof eb), strerror(saved_errno));
+        return 1;
+    }
+    if (listen(lfd, (int)backlog) < 0) {
+        fprintf(stderr, "harness-probe server: listen: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sockaddr_in bound;
+    socklen_t bl = sizeof bound;
+    getsockname(lfd, (struct sockaddr *)&bound, &bl);
+    char hostb[64], full[64];
+    format_sockaddr((struct sockaddr *)&bound, full, sizeof full);
+    snprintf(hostb, sizeof hostb, "%s", full);
+    *strrchr(hostb, ':') = 0;
+    if (mode != M_NO_ACCEPT) {
+        e.events = EPOLLIN;
+        e.data.u32 = TAG_LISTEN;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &e);
+    }
+    printf("{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u,\"backlog\":%lld,\"mode\":\"%s\",\"pid\":%d,\"tUs\":%lld}\n",
+           hostb, ntohs(bound.sin_port), backlog, mode_names[mode], (int)getpid(), (long long)mono_us());
+    fflush(stdout);
+
+    for (;;) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(epfd, evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "harness-probe server: epoll_wait: %s\n", strerror(errno));
+            return 1;
+        }
+        for (int i = 0; i < n; i++) {
+            uint32_t tag = evs[i].data.u32;
+            if (tag == TAG_SIGNAL) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                    fflush(stdout);
+                    return 0;
+                }
+                continue;
+            }
+            if (tag == TAG_LISTEN) { on_accept(lfd); continue; }
+            if (tag < nconns && conns[tag]) on_conn_event(conns[tag], evs[i].events);
+        }
+    }
+}

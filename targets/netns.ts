@@ -1,0 +1,125 @@
+/**
+ * The `netns` backend: two fresh namespaces per run, `harness-<runId>-t` (target) and
+ * `harness-<runId>-c` (client), joined by a veth pair created directly inside them (the host's
+ * namespace never sees it) with addresses from 198.18.0.0/15. The server is the probe's server
+ * mode, or any command, started inside the target namespace.
+ */
+import { inNetns, run, spawnLong, withTimeout } from '../harness/exec.js';
+import { EnvironmentError } from '../harness/errors.js';
+import { processStartTicks } from '../harness/journal.js';
+import { assertNotHost, namedNetns, type Netns } from '../harness/netns.js';
+import { probeCommand } from '../harness/probe.js';
+import type { ServerNeeds } from '../faults/define.js';
+import type { StartedTarget, TargetContext, TargetSpec } from './target.js';
+
+export const TARGET_ADDRESS = '198.18.0.1';
+export const CLIENT_ADDRESS = '198.18.0.2';
+export const PREFIX_LEN = 30;
+export const DEFAULT_PORT = 9000;
+
+export interface NetnsPair {
+  client: Netns;
+  server: Netns;
+}
+
+/**
+ * Established-hash buckets of each run namespace. A namespace made from the host shares the
+ * kernel's global TCP hash (262144 buckets on a 24 GiB machine), and every sock_diag dump the
+ * state watcher makes walks all of it: ~1 ms of kernel time per dump. A namespace created from
+ * a parent whose `tcp_child_ehash_entries` is set gets a table of its own (Linux >= 6.1).
+ */
+export const CHILD_EHASH_ENTRIES = 1024;
+
+/** Creates the two namespaces and the veth between them, each change journaled first. */
+export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
+  const { runId, journal } = ctx;
+  const server = namedNetns(`harness-${runId}-t`);
+  const client = namedNetns(`harness-${runId}-c`);
+  // The nursery: a namespace of our own whose child-ehash sysctl we may set; it lives only while
+  // the run's namespaces are created from inside it (children keep no reference to it).
+  const nursery = namedNetns(`harness-${runId}-n`);
+  await journal.change(`network namespace ${nursery.name}`, { kind: 'netns', name: nursery.name }, () => run(['ip', 'netns', 'add', nursery.name]));
+  await assertNotHost(nursery);
+  const own = await run(inNetns(nursery, ['sysctl', '-q', '-w', `net.ipv4.tcp_child_ehash_entries=${CHILD_EHASH_ENTRIES}`]), { reject: false });
+  if (own.failed) ctx.log.debug({ stderr: own.stderr }, 'no per-namespace TCP hash (kernel < 6.1): the watcher walks the global one');
+  for (const ns of [server, client]) {
+    await journal.change(`network namespace ${ns.name}`, { kind: 'netns', name: ns.name }, () => run(inNetns(nursery, ['ip', 'netns', 'add', ns.name])));
+    await assertNotHost(ns);
+  }
+  await run(['ip', 'netns', 'del', nursery.name]);
+  const vc = `harness${runId}c`;
+  const vt = `harness${runId}t`;
+  // Both ends are born inside the run's namespaces: deleting them removes the veth.
+  await run(['ip', '-n', client.name, 'link', 'add', vc, 'type', 'veth', 'peer', 'name', vt, 'netns', server.name]);
+  const link = async (ns: Netns, dev: string, addr: string) => {
+    await run(['ip', '-n', ns.name, 'addr', 'add', `${addr}/${PREFIX_LEN}`, 'dev', dev]);
+    await run(['ip', '-n', ns.name, 'link', 'set', dev, 'up']);
+    await run(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+  };
+  await link(client, vc, CLIENT_ADDRESS);
+  await link(server, vt, TARGET_ADDRESS);
+  return { client, server };
+}
+
+export interface ServerProcess {
+  pid: number;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `argv` in `ns`, journals its kill, and waits until `ready` sees a line (or the port listens). */
+export async function startServer(ctx: TargetContext, ns: Netns, argv: string[], ready: (line: string) => boolean, timeoutMs = 10_000): Promise<ServerProcess> {
+  let stderr = '';
+  let onReady: (() => void) | undefined;
+  const isReady = new Promise<void>((r) => (onReady = r));
+  const proc = spawnLong(inNetns(ns, argv), {
+    stdout: (l) => {
+      if (ready(l)) onReady?.();
+    },
+    stderr: (l) => {
+      stderr += `${l}\n`;
+      ctx.log.debug({ server: l }, 'server stderr');
+    },
+  });
+  const pid = proc.pid;
+  if (pid === undefined) throw new EnvironmentError('E_SERVER_START', `could not start ${argv[0]} in ${ns.name}`);
+  await ctx.journal.record(`server pid ${pid} in ${ns.name}`, { kind: 'kill', pid, startTicks: (await processStartTicks(pid)) ?? '' });
+  const ended = proc.then((r) => {
+    throw new EnvironmentError('E_SERVER_START', `server ${argv.join(' ')} exited (${r.exitCode ?? r.signal}) before it was ready: ${stderr.trim()}`);
+  });
+  await withTimeout(Promise.race([isReady, ended]), timeoutMs, `server ${argv[0]} in ${ns.name} not ready after ${timeoutMs} ms`);
+  ended.catch(() => undefined);
+  return {
+    pid,
+    async kill(signal) {
+      proc.kill(signal);
+      await proc;
+    },
+  };
+}
+
+export function builtinServerArgv(server: ServerNeeds, port: number): string[] {
+  return ['server', '--mode', server.mode, '--listen', `0.0.0.0:${port}`, '--backlog', String(server.backlog ?? 128)];
+}
+
+/** A built-in target: the probe's server mode `mode` (or the fault's choice) in a fresh namespace. */
+export function builtinTarget(name: string, describe: string, forcedMode?: ServerNeeds['mode']): TargetSpec {
+  return {
+    name,
+    backend: 'netns',
+    describe,
+    async start(ctx: TargetContext): Promise<StartedTarget> {
+      const pair = await createNetnsPair(ctx);
+      const needs: ServerNeeds = forcedMode ? { ...ctx.server, mode: forcedMode } : ctx.server;
+      const argv = probeCommand(builtinServerArgv(needs, DEFAULT_PORT));
+      const srv = await startServer(ctx, pair.server, argv, (l) => l.includes('"listening"'));
+      return {
+        name: forcedMode ?? needs.mode,
+        backend: 'netns',
+        endpoints: { address: TARGET_ADDRESS, port: DEFAULT_PORT, clientAddress: CLIENT_ADDRESS },
+        ...pair,
+        ipv4Only: { client: true, server: true },
+        killServer: (signal) => srv.kill(signal),
+      };
+    },
+  };
+}
