@@ -39,6 +39,8 @@ static struct sockaddr_in dsts[MAX_SOCKS]; /* last connect target per socket */
 static volatile sig_atomic_t stop_sig;   /* SIGTERM/SIGINT seen: stop and report */
 
 static void on_stop(int sig) { stop_sig = sig; }
+/* Where barrier steps read the harness's go-ahead: stdin, when the script came from --script. */
+static FILE *barrier_input;
 static char iobuf[IOBUF];
 static char wbuf[IOBUF];
 
@@ -318,9 +320,22 @@ static void run_step(const struct step *st, struct result *r)
     case OP_TCPINFO:
         if (need_socket(s, r) == 0) r->ok = 1;
         break;
+    case OP_BARRIER: {
+        /* Tell the harness where we are (stderr, one JSON line), then wait for its line on stdin:
+         * it fires the named trigger (a crash, a rule) in between. */
+        fputs("{\"event\":\"barrier\",\"name\":", stderr);
+        json_put_string(stderr, st->name);
+        fprintf(stderr, ",\"tUs\":%lld}\n", (long long)r->start_us);
+        fflush(stderr);
+        char line[64];
+        if (!barrier_input) set_err(r, "barrier", EBADF); /* script came on stdin: nobody can answer */
+        else if (fgets(line, sizeof line, barrier_input)) r->ok = 1;
+        else set_err(r, "barrier", EPIPE);
+        break;
+    }
     }
     r->end_us = mono_us();
-    if (st->op != OP_SLEEP && st->op != OP_CLOSE && fds[s] >= 0) {
+    if (st->op != OP_SLEEP && st->op != OP_CLOSE && st->op != OP_BARRIER && fds[s] >= 0) {
         fill_addrs(s, r);
         socklen_t l = sizeof r->ti;
         memset(&r->ti, 0, sizeof r->ti);
@@ -332,7 +347,7 @@ static void print_result(FILE *f, size_t i, const struct step *st, const struct 
 {
     char eb[32], sb[32];
     fprintf(f, "{\"i\":%zu,\"op\":\"%s\",", i, op_name(st->op));
-    if (st->op == OP_SLEEP) fputs("\"sock\":null,", f);
+    if (st->op == OP_SLEEP || st->op == OP_BARRIER) fputs("\"sock\":null,", f);
     else fprintf(f, "\"sock\":%d,", st->sock);
     if (st->label) { fputs("\"label\":", f); json_put_string(f, st->label); putc(',', f); }
     fprintf(f, "\"ok\":%s,", r->ok ? "true" : "false");
@@ -424,7 +439,7 @@ int client_main(int argc, char **argv)
         fprintf(stderr, "harness-probe client: reading script: %s\n", strerror(errno));
         return 2;
     }
-    if (path) fclose(in);
+    if (path) { fclose(in); barrier_input = stdin; }
     struct script sc;
     char err[512];
     if (script_parse(text, len, &sc, err, sizeof err) < 0) {

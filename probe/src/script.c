@@ -11,7 +11,7 @@
 static const char *const opnames[] = {
     [OP_SOCKET] = "socket", [OP_SETSOCKOPT] = "setsockopt", [OP_CONNECT] = "connect",
     [OP_WRITE] = "write", [OP_READ] = "read", [OP_WAIT] = "wait", [OP_SHUTDOWN] = "shutdown",
-    [OP_CLOSE] = "close", [OP_SLEEP] = "sleep", [OP_TCPINFO] = "tcpinfo",
+    [OP_CLOSE] = "close", [OP_SLEEP] = "sleep", [OP_TCPINFO] = "tcpinfo", [OP_BARRIER] = "barrier",
 };
 static const char *const optnames[] = {
     [SOPT_SYNCNT] = "SYNCNT", [SOPT_USER_TIMEOUT] = "USER_TIMEOUT", [SOPT_KEEPALIVE] = "KEEPALIVE",
@@ -31,6 +31,7 @@ static const char *const allowed[][6] = {
     [OP_CLOSE] = { "sock" },
     [OP_SLEEP] = { "ms" },
     [OP_TCPINFO] = { "sock" },
+    [OP_BARRIER] = { "name" },
 };
 
 const char *op_name(enum op op) { return opnames[op]; }
@@ -112,7 +113,8 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
 
     long long v;
     int r;
-    if (op != OP_SLEEP) {
+    if (op == OP_SLEEP || op == OP_BARRIER) st->sock = -1;
+    if (op != OP_SLEEP && op != OP_BARRIER) {
         st->sock = 0;
         r = get_int(o, "sock", 0, MAX_SOCKS - 1, &v, ctx, err, errlen);
         if (r < 0) return -1;
@@ -198,6 +200,14 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
         else return fail(err, errlen, "%s: \"how\" must be \"rd\", \"wr\" or \"rdwr\", got \"%s\"", ctx, hv->u.str.s);
         break;
     }
+    case OP_BARRIER: {
+        const jvalue *nv = json_get(o, "name");
+        if (!nv) return fail(err, errlen, "%s: missing required field \"name\"", ctx);
+        if (nv->type != JV_STRING || !nv->u.str.s[0]) return fail(err, errlen, "%s: \"name\" must be a non-empty string", ctx);
+        st->name = strdup(nv->u.str.s);
+        if (!st->name) return fail(err, errlen, "out of memory");
+        break;
+    }
     case OP_SLEEP:
         r = get_int(o, "ms", 0, 86400000LL, &v, ctx, err, errlen);
         if (r < 0) return -1;
@@ -237,6 +247,7 @@ int script_from_json(const jvalue *doc, struct script *out, char *err, size_t er
         if (parse_step(steps->u.arr.items[i], i, &out->steps[i], have_host, host, have_port, (int)port,
                        err, errlen) < 0) {
             free(out->steps[i].label);
+            free(out->steps[i].name);
             script_free(out);
             return -1;
         }
@@ -258,7 +269,7 @@ int script_parse(const char *text, size_t len, struct script *out, char *err, si
 void script_free(struct script *s)
 {
     if (!s->steps) return;
-    for (size_t i = 0; i < s->n; i++) free(s->steps[i].label);
+    for (size_t i = 0; i < s->n; i++) { free(s->steps[i].label); free(s->steps[i].name); }
     free(s->steps);
     s->steps = NULL;
     s->n = 0;

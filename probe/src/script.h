@@ -10,7 +10,7 @@
 #define MAX_STEPS 100000
 
 enum op { OP_SOCKET, OP_SETSOCKOPT, OP_CONNECT, OP_WRITE, OP_READ, OP_WAIT,
-          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO };
+          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO, OP_BARRIER };
 
 enum sockopt_id { SOPT_SYNCNT, SOPT_USER_TIMEOUT, SOPT_KEEPALIVE, SOPT_KEEPIDLE,
                   SOPT_KEEPINTVL, SOPT_KEEPCNT, SOPT_LINGER, SOPT_NODELAY,
@@ -30,6 +30,7 @@ struct step {
     struct sockaddr_in dst;   /* connect: effective host/port */
     int bind_port;            /* connect: -1 = none */
     char *label;              /* optional, echoed back */
+    char *name;               /* barrier: the trigger the harness fires */
 };
 
 struct script {

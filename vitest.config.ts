@@ -1,0 +1,39 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Two projects: `unit` (pure code, no root, milliseconds) and `suites` (real kernel, real
+ * namespaces, real containers; root). Suites are tagged: `netns` needs root and iproute2/iptables,
+ * `docker` needs a running engine, `slow` runs long timers. Filter with --tags-filter.
+ */
+export default defineConfig({
+  test: {
+    tags: [
+      { name: 'netns', description: 'real network namespaces and iptables (root)', timeout: 120_000 },
+      { name: 'docker', description: 'needs a running Docker engine and the locally built images', timeout: 180_000 },
+      { name: 'slow', description: 'waits on long kernel timers (tens of seconds)', timeout: 300_000 },
+      { name: 'cli', description: 'runs the built CLI as a child process', timeout: 60_000 },
+    ],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['harness/**/*.test.ts', 'faults/**/*.test.ts', 'targets/**/*.test.ts', 'docker/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'suites',
+          include: ['suites/**/*.test.ts'],
+          setupFiles: ['suites/support/setup.ts'],
+          // Scenarios wait on kernel timers, not CPU: run files side by side, but not so many that
+          // two cores add scheduling latency beyond what the model allows for.
+          maxWorkers: 3,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
