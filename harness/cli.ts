@@ -41,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
     .option('--json', 'print one Result object per line (NDJSON)')
     .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
+    .option('--port <port>', 'port of the built-in target (default 9000)')
     .action(async (scenarios: string[], opts: Record<string, unknown>) => {
       const { runCommand } = await import('./commands/run.js');
       const r = await runCommand(
@@ -53,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
           json: Boolean(opts.json),
           ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
+          ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
         },
         { log, session, write },
       );

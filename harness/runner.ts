@@ -27,7 +27,7 @@ import { startStateWatcher, type SocketEvent, type StateWatcher } from './observ
 import { parseProbeOutput, probeArgv, probeScript, type ClientStep, type ProbeClientOutput } from './probe.js';
 import type { Result, StateSample, StepResult } from './result.js';
 import { Session } from './session.js';
-import { applySysctls, readSysctls, SIDES, validateKeys, type Side, type SidedSysctls, type SysctlSetting } from './sysctl.js';
+import { applySysctls, readSysctls, SIDES, validateKeys, validateValues, type Side, type SidedSysctls, type SysctlSetting } from './sysctl.js';
 
 type AnyFault = FaultDefinition<z.ZodObject>;
 
@@ -42,6 +42,8 @@ export interface RunRequest {
   kernelDefaults?: boolean;
   /** Write a packet capture of the client namespace here. */
   pcapDir?: string;
+  /** Port of a built-in target (default 9000). */
+  port?: number;
 }
 
 export interface PreparedRun {
@@ -51,6 +53,7 @@ export interface PreparedRun {
   target: TargetSpec;
   sysctls: SidedSysctls;
   pcapDir?: string;
+  port?: number;
 }
 
 export interface RunEnv {
@@ -94,11 +97,23 @@ export async function prepare(req: RunRequest, env: RunEnv = {}): Promise<Prepar
     if (!t) throw new UsageError('--target', `unknown target "${name}"`, `one of: ${Object.keys(all).join(', ')}, or define it in harness.config.json`);
     target = t;
   }
+  if (req.port !== undefined && !(Number.isInteger(req.port) && req.port >= 1 && req.port <= 65535)) {
+    throw new UsageError('--port', `${req.port} is not a TCP port`, 'give a whole number from 1 to 65535 (default 9000)');
+  }
   const fast = req.kernelDefaults ? {} : fault.fastSysctls(params);
   const sysctls: SidedSysctls = { client: { ...fast.client }, server: { ...fast.server } };
   for (const s of req.sysctls ?? []) sysctls[s.side][s.key] = s.value;
   await validateKeys([...Object.keys(sysctls.client), ...Object.keys(sysctls.server)]);
-  return { runId: newRunId(), fault, params, target, sysctls, ...(req.pcapDir ? { pcapDir: resolve(req.pcapDir) } : {}) };
+  for (const side of SIDES) await validateValues(sysctls[side]);
+  return {
+    runId: newRunId(),
+    fault,
+    params,
+    target,
+    sysctls,
+    ...(req.pcapDir ? { pcapDir: resolve(req.pcapDir) } : {}),
+    ...(req.port !== undefined ? { port: req.port } : {}),
+  };
 }
 
 export function paramNames(fault: AnyFault): string {
@@ -151,7 +166,7 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
   try {
     const clock = await kernelFacts();
     log.info({ target: p.target.name }, 'starting target');
-    target = await p.target.start({ runId: p.runId, journal, log, server: p.fault.server(p.params) });
+    target = await p.target.start({ runId: p.runId, journal, log, server: p.fault.server(p.params), ...(p.port !== undefined ? { port: p.port } : {}) });
     const nsOf: Record<Side, Netns> = { client: target.client, server: target.server };
     await Promise.all(SIDES.map((s) => assertNotHost(nsOf[s])));
     for (const side of SIDES) await applySysctls(journal, nsOf[side], p.sysctls[side]);

@@ -46,33 +46,71 @@ export function checkKeyValue(key: string, value: string, flag: string): { key: 
   return { key: k, value: value.replace(/\s+/g, ' ') };
 }
 
-let namespacedKeysCache: Promise<Set<string>> | undefined;
+export interface NamespacedKeys {
+  /** Keys a fresh namespace lets root write: the per-namespace ones. */
+  writable: Set<string>;
+  /** Keys a fresh namespace shows read-only: host-global values mirrored into it. */
+  readOnly: Set<string>;
+}
+
+let namespacedKeysCache: Promise<NamespacedKeys> | undefined;
+
+function pathToKey(path: string): string {
+  return path.replace(/^\/proc\/sys\//, '').replaceAll('/', '.');
+}
 
 /**
- * The sysctl keys a fresh network namespace has. Listed from a throwaway namespace
- * (`unshare --net`), which the kernel destroys when the listing ends: nothing persists.
+ * The sysctl keys of a fresh network namespace, split by whether root may write them there.
+ * Listed from a throwaway namespace (`unshare --net`) that the kernel destroys when the listing
+ * ends: nothing persists, nothing of the host's is touched.
  */
-export function namespacedKeys(): Promise<Set<string>> {
-  namespacedKeysCache ??= run(['unshare', '--net', '--', 'sysctl', '-N', '-a'], { reject: false }).then((r) => {
-    if (r.failed && !r.stdout) {
-      throw new EnvironmentError('E_SYSCTL_LIST', `cannot list namespaced sysctls: ${r.stderr.trim()}`, 'run as root with util-linux and procps installed (harness doctor)');
+export function namespacedKeys(): Promise<NamespacedKeys> {
+  namespacedKeysCache ??= Promise.all([
+    run(['unshare', '--net', '--', 'find', '/proc/sys/net', '-type', 'f', '-perm', '-200'], { reject: false }),
+    run(['unshare', '--net', '--', 'find', '/proc/sys/net', '-type', 'f', '!', '-perm', '-200'], { reject: false }),
+  ]).then(([w, ro]) => {
+    if (w.failed || ro.failed) {
+      throw new EnvironmentError(
+        'E_SYSCTL_LIST',
+        `cannot list namespaced sysctls: ${(w.stderr || ro.stderr).trim()}`,
+        'run as root with util-linux installed (harness doctor)',
+      );
     }
-    return new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('net.')));
+    const keys = (out: string) => new Set(out.split('\n').map((l) => l.trim()).filter(Boolean).map(pathToKey));
+    return { writable: keys(w.stdout), readOnly: keys(ro.stdout) };
   });
   return namespacedKeysCache;
 }
 
 export async function validateKeys(keys: Iterable<string>, flag = '--sysctl'): Promise<void> {
-  const known = await namespacedKeys();
+  const { writable, readOnly } = await namespacedKeys();
   for (const key of keys) {
-    if (!known.has(key)) {
-      const near = [...known].filter((k) => k.split('.').pop() === key.split('.').pop());
-      throw new UsageError(
-        flag,
-        `unknown or host-global sysctl "${key}"`,
-        near.length ? `did you mean ${near.join(' or ')}?` : 'only keys that exist per network namespace can be set (see `sysctl -a` inside `unshare --net`)',
-      );
+    if (writable.has(key)) continue;
+    if (readOnly.has(key)) {
+      throw new UsageError(flag, `"${key}" is host-global: a network namespace only sees it read-only`, 'the harness never changes the host; pick a per-namespace key');
     }
+    const near = [...writable].filter((k) => k.split('.').pop() === key.split('.').pop());
+    throw new UsageError(
+      flag,
+      `unknown sysctl "${key}"`,
+      near.length ? `did you mean ${near.join(' or ')}?` : 'only keys that exist per network namespace can be set (harness list shows the ones each scenario reads)',
+    );
+  }
+}
+
+/**
+ * Tries `values` in a throwaway namespace, so a value the kernel refuses (out of range, wrong
+ * shape) is a usage error before anything of the run exists. procps' sysctl exits 0 even when a
+ * write fails, so its stderr is what tells.
+ */
+export async function validateValues(values: SysctlMap, flag = '--sysctl'): Promise<void> {
+  const entries = Object.entries(values);
+  if (entries.length === 0) return;
+  const r = await run(['unshare', '--net', '--', 'sysctl', '-w', ...entries.map(([k, v]) => `${k}=${v}`)], { reject: false });
+  const refused = /setting key "([^"]+)"(?:: (.*))?/.exec(r.stderr);
+  if (refused || r.failed) {
+    const key = refused?.[1] ?? entries[0]![0];
+    throw new UsageError(flag, `the kernel refuses ${key}=${values[key] ?? ''}${refused?.[2] ? ` (${refused[2].trim()})` : ''}`, 'check the range the kernel accepts for this key (Documentation/networking/ip-sysctl.rst)');
   }
 }
 
@@ -88,7 +126,7 @@ export async function readSysctls(ns: Netns, keys: readonly string[]): Promise<S
   return out;
 }
 
-/** Sets `values` in `ns`, journaling each previous value before writing. */
+/** Sets `values` in `ns`, journaling each previous value before writing, and verifies they took. */
 export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMap): Promise<void> {
   const keys = Object.keys(values);
   if (keys.length === 0) return;
@@ -103,5 +141,11 @@ export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMa
       { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', `${key}=${old}`]), netnsPath: ns.path },
       () => run(inNetns(ns, ['sysctl', '-q', '-w', `${key}=${value}`])),
     );
+  }
+  const after = await readSysctls(ns, keys);
+  for (const key of keys) {
+    if (after[key] !== values[key]) {
+      throw new EnvironmentError('E_SYSCTL_REFUSED', `sysctl ${key}=${values[key]} did not take in ${ns.name} (reads ${after[key] ?? 'nothing'})`);
+    }
   }
 }

@@ -110,12 +110,13 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
     async start(ctx: TargetContext): Promise<StartedTarget> {
       const pair = await createNetnsPair(ctx);
       const needs: ServerNeeds = forcedMode ? { ...ctx.server, mode: forcedMode } : ctx.server;
-      const argv = probeCommand(builtinServerArgv(needs, DEFAULT_PORT));
+      const port = ctx.port ?? DEFAULT_PORT;
+      const argv = probeCommand(builtinServerArgv(needs, port));
       const srv = await startServer(ctx, pair.server, argv, (l) => l.includes('"listening"'));
       return {
         name: forcedMode ?? needs.mode,
         backend: 'netns',
-        endpoints: { address: TARGET_ADDRESS, port: DEFAULT_PORT, clientAddress: CLIENT_ADDRESS },
+        endpoints: { address: TARGET_ADDRESS, port, clientAddress: CLIENT_ADDRESS },
         ...pair,
         ipv4Only: { client: true, server: true },
         killServer: (signal) => srv.kill(signal),

@@ -15,6 +15,8 @@ export interface TargetContext {
   log: Logger;
   /** What the fault wants from a built-in server (a container target ignores it). */
   server: ServerNeeds;
+  /** Port for built-in targets (`--port`); a target with its own port ignores it. */
+  port?: number;
 }
 
 export interface StartedTarget {

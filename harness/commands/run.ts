@@ -17,6 +17,14 @@ export interface RunCommandOptions {
   json?: boolean;
   pcap?: string;
   kernelDefaults?: boolean;
+  /** Raw `--port` value. */
+  port?: string;
+}
+
+/** Parses `--port`: digits only, so "9e3" or "80abc" are refused rather than coerced. */
+export function parsePortFlag(raw: string): number {
+  if (!/^\d{1,6}$/.test(raw)) throw new UsageError('--port', `"${raw}" is not a TCP port`, 'give a whole number from 1 to 65535 (default 9000)');
+  return Number(raw);
 }
 
 export function parseSetFlags(raw: readonly string[]): Record<string, string> {
@@ -46,6 +54,7 @@ export async function runCommand(
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
     ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
+    ...(opts.port !== undefined ? { port: parsePortFlag(opts.port) } : {}),
   }));
   const prepared = [];
   for (const r of requests) prepared.push(await prepare(r, env));
