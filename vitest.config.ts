@@ -18,6 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['harness/**/*.test.ts', 'faults/**/*.test.ts', 'targets/**/*.test.ts', 'docker/**/*.test.ts'],
         },
       },
@@ -25,13 +26,28 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'suites',
+          sequence: { groupOrder: 1 },
           include: ['suites/**/*.test.ts'],
+          exclude: ['suites/cli.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           // Scenarios wait on kernel timers, not CPU: run files side by side, but not so many that
           // two cores add scheduling latency beyond what the model allows for.
           maxWorkers: 3,
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // The CLI suite proves "nothing changed on the machine" by comparing snapshots of the
+        // host, so it runs alone, after every other suite (a later group), one file at a time.
+        extends: true,
+        test: {
+          name: 'cli',
+          include: ['suites/cli.test.ts'],
+          setupFiles: ['suites/support/setup.ts'],
+          sequence: { groupOrder: 2 },
+          fileParallelism: false,
+          testTimeout: 120_000,
         },
       },
     ],

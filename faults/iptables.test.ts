@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { chainName, parseRuleCounters, planRules, ruleSpec, type Rule } from './iptables.js';
+
+const dropSyn: Rule = { name: 'drop-syn', side: 'server', hook: 'INPUT', proto: 'tcp', tcp: { dport: 9000, syn: true }, target: { kind: 'DROP' } };
+
+describe('iptables rule builder', () => {
+  it('builds the match, the comment carrying the runId and the target as argv', () => {
+    expect(ruleSpec('abc123', dropSyn)).toEqual([
+      '-p', 'tcp', '--dport', '9000', '--syn', '-m', 'comment', '--comment', 'harness:abc123:drop-syn', '-j', 'DROP',
+    ]);
+  });
+
+  it('spells --tcp-flags masks, probabilities and REJECT types', () => {
+    const r: Rule = {
+      name: 'rej',
+      side: 'server',
+      hook: 'INPUT',
+      proto: 'tcp',
+      tcp: { flags: { mask: 'ALL', set: ['ACK'] } },
+      probability: 0.5,
+      target: { kind: 'REJECT', with: 'tcp-reset' },
+    };
+    expect(ruleSpec('abc123', r)).toEqual([
+      '-p', 'tcp', '--tcp-flags', 'ALL', 'ACK', '-m', 'statistic', '--mode', 'random', '--probability', '0.5',
+      '-m', 'comment', '--comment', 'harness:abc123:rej', '-j', 'REJECT', '--reject-with', 'tcp-reset',
+    ]);
+  });
+
+  it('mirrors every insert with a delete of the same fields, and orders chain, rules, jump', () => {
+    const steps = planRules('abc123', [dropSyn]);
+    expect(steps.map((s) => s.apply.slice(3, 5))).toEqual([['-N', 'harness-abc123-in'], ['-A', 'harness-abc123-in'], ['-I', 'INPUT']]);
+    expect(steps.map((s) => s.revert.slice(3, 5))).toEqual([['-X', 'harness-abc123-in'], ['-D', 'harness-abc123-in'], ['-D', 'INPUT']]);
+    const rule = steps[1]!;
+    expect(rule.apply.slice(5)).toEqual(rule.revert.slice(5));
+    const jump = steps[2]!;
+    expect(jump.apply.slice(6)).toEqual(jump.revert.slice(5));
+    for (const s of steps) expect(s.side).toBe('server');
+  });
+
+  it('never produces a shell string: every element is one argv word', () => {
+    for (const s of planRules('abc123', [dropSyn])) for (const a of [...s.apply, ...s.revert]) expect(a).not.toMatch(/[;&|`$]/);
+  });
+
+  it('refuses bad ports, names, runIds and duplicate rules', () => {
+    expect(() => ruleSpec('abc123', { ...dropSyn, tcp: { dport: 70000 } })).toThrow(/port/);
+    expect(() => ruleSpec('abc123', { ...dropSyn, tcp: { dport: 0 } })).toThrow(/port/);
+    expect(() => ruleSpec('abc123', { ...dropSyn, name: 'Bad Name' })).toThrow(/rule name/);
+    expect(() => ruleSpec('x; rm', dropSyn)).toThrow(/runId/);
+    expect(() => planRules('abc123', [dropSyn, dropSyn])).toThrow(/two rules/);
+  });
+
+  it('keeps chain names within iptables\' 28 characters', () => {
+    expect(chainName('abcdef', 'OUTPUT').length).toBeLessThanOrEqual(28);
+  });
+
+  it('parses the packet counters of the run\'s rules from iptables-save -c', () => {
+    const save = [
+      '*filter',
+      ':INPUT ACCEPT [10:600]',
+      '[6:360] -A harness-abc123-in -p tcp -m tcp --dport 9000 --tcp-flags FIN,SYN,RST,ACK SYN -m comment --comment "harness:abc123:drop-syn" -j DROP',
+      '[7:420] -A INPUT -m comment --comment harness:abc123 -j harness-abc123-in',
+      '[3:1] -A OTHER -m comment --comment "someone else" -j ACCEPT',
+      'COMMIT',
+    ].join('\n');
+    expect(parseRuleCounters(save)).toEqual([{ runId: 'abc123', name: 'drop-syn', packets: 6, bytes: 360 }]);
+  });
+});
