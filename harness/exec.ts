@@ -62,7 +62,16 @@ export interface LineHandlers {
 export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}): LongProcess {
   const [file, ...args] = argv;
   if (!file) throw new Error('spawnLong: empty argv');
-  const proc = execa(file, args, { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', cleanup: true });
+  const proc = execa(file, args, {
+    buffer: false,
+    reject: false,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    cleanup: true,
+    // The probe (and anything else that honours it) dies with us, even on SIGKILL.
+    env: { HARNESS_DIE_WITH_PARENT: '1' },
+  });
   onLines(proc.stdout, handlers.stdout ?? (() => undefined));
   onLines(proc.stderr, handlers.stderr ?? (() => undefined));
   return proc;

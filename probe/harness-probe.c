@@ -4,8 +4,12 @@
  *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin]
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include "src/client.h"
 #include "src/server.h"
 #include "src/watch.h"
@@ -24,9 +28,21 @@ static int usage(FILE *f)
     return 2;
 }
 
+/* With HARNESS_DIE_WITH_PARENT=1 (set by the harness), the probe dies with the process that
+ * started it: a harness killed with SIGKILL then leaves no server or 5 ms watcher running in
+ * its namespaces until `harness gc` deletes them. */
+static void die_with_parent(void)
+{
+    const char *v = getenv("HARNESS_DIE_WITH_PARENT");
+    if (!v || strcmp(v, "1")) return;
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent) _exit(1); /* parent already gone */
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(stderr);
+    die_with_parent();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "client")) return client_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "server")) return server_main(argc - 1, argv + 1);
