@@ -41,7 +41,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
     .option('--json', 'print one Result object per line (NDJSON)')
     .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
+    .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
+    .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
     .action(async (scenarios: string[], opts: Record<string, unknown>) => {
       const { runCommand } = await import('./commands/run.js');
       const r = await runCommand(
@@ -54,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
           json: Boolean(opts.json),
           ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
+          ...(opts.config ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
+          ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
         },
         { log, session, write },
       );
@@ -79,6 +83,20 @@ async function main(argv: string[]): Promise<number> {
       const checks = await doctorChecks();
       write(formatDoctor(checks));
       exitCode = checks.some((c) => c.required && !c.ok) ? 3 : 0;
+    });
+
+  program
+    .command('images')
+    .description('container images for container targets')
+    .command('build')
+    .description('build the harness images (probe, debian-base, nginx, redis) that are missing or stale')
+    .argument('[image...]', 'keys or names (default: all)')
+    .option('--force', 'rebuild the named images even when up to date')
+    .option('--verbose', 'show the output of docker and debootstrap')
+    .action(async (only: string[], opts: { force?: boolean; verbose?: boolean }) => {
+      const { imagesBuildCommand } = await import('./commands/images.js');
+      const r = await imagesBuildCommand({ only, force: Boolean(opts.force), verbose: Boolean(opts.verbose) }, { write, log: (m) => process.stderr.write(`harness images: ${m}\n`) });
+      exitCode = r.exitCode;
     });
 
   program

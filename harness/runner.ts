@@ -27,7 +27,8 @@ import { startStateWatcher, type SocketEvent, type StateWatcher } from './observ
 import { parseProbeOutput, probeArgv, probeScript, type ClientStep, type ProbeClientOutput } from './probe.js';
 import type { Result, StateSample, StepResult } from './result.js';
 import { Session } from './session.js';
-import { applySysctls, readSysctls, SIDES, validateKeys, validateValues, type Side, type SidedSysctls, type SysctlSetting } from './sysctl.js';
+import { readSysctlsFrom, type SysctlsFromReport } from './sysctls-from.js';
+import { applySysctls, namespacedKeys, readSysctls, SIDES, validateKeys, validateValues, type Side, type SidedSysctls, type SysctlSetting } from './sysctl.js';
 
 type AnyFault = FaultDefinition<z.ZodObject>;
 
@@ -44,6 +45,8 @@ export interface RunRequest {
   pcapDir?: string;
   /** Port of a built-in target (default 9000). */
   port?: number;
+  /** A production machine's `sysctl -a`: its TCP settings go into both namespaces. */
+  sysctlsFrom?: string;
 }
 
 export interface PreparedRun {
@@ -54,6 +57,8 @@ export interface PreparedRun {
   sysctls: SidedSysctls;
   pcapDir?: string;
   port?: number;
+  /** What --sysctls-from applied and what it could not. */
+  sysctlsFrom?: SysctlsFromReport;
 }
 
 export interface RunEnv {
@@ -61,6 +66,12 @@ export interface RunEnv {
   session?: Session;
   /** Extra targets by name (from a config file). */
   targets?: Record<string, TargetSpec>;
+  /**
+   * Called once the probe's script has ended and its observations are collected, while the fault
+   * is still in force (before revert): e.g. to run a real client (curl, redis-cli) in the client
+   * namespace and compare what it reports with the probe. Its time is not counted in `timing`.
+   */
+  duringFault?(run: { runId: string; target: StartedTarget; result: Omit<Result, 'revert' | 'timing'> }): Promise<void>;
 }
 
 export function newRunId(): string {
@@ -97,11 +108,18 @@ export async function prepare(req: RunRequest, env: RunEnv = {}): Promise<Prepar
     if (!t) throw new UsageError('--target', `unknown target "${name}"`, `one of: ${Object.keys(all).join(', ')}, or define it in harness.config.json`);
     target = t;
   }
+  // Docker up, image present (or built): checked now, before anything of the run exists.
+  await target.check?.();
   if (req.port !== undefined && !(Number.isInteger(req.port) && req.port >= 1 && req.port <= 65535)) {
     throw new UsageError('--port', `${req.port} is not a TCP port`, 'give a whole number from 1 to 65535 (default 9000)');
   }
   const fast = req.kernelDefaults ? {} : fault.fastSysctls(params);
-  const sysctls: SidedSysctls = { client: { ...fast.client }, server: { ...fast.server } };
+  // Precedence: the fault's fast values < a production dump < explicit --sysctl flags.
+  const prod = req.sysctlsFrom ? await readSysctlsFrom(req.sysctlsFrom, await namespacedKeys()) : undefined;
+  const sysctls: SidedSysctls = {
+    client: { ...fast.client, ...prod?.applied },
+    server: { ...fast.server, ...prod?.applied },
+  };
   for (const s of req.sysctls ?? []) sysctls[s.side][s.key] = s.value;
   await validateKeys([...Object.keys(sysctls.client), ...Object.keys(sysctls.server)]);
   for (const side of SIDES) await validateValues(sysctls[side]);
@@ -113,6 +131,7 @@ export async function prepare(req: RunRequest, env: RunEnv = {}): Promise<Prepar
     sysctls,
     ...(req.pcapDir ? { pcapDir: resolve(req.pcapDir) } : {}),
     ...(req.port !== undefined ? { port: req.port } : {}),
+    ...(prod ? { sysctlsFrom: prod } : {}),
   };
 }
 
@@ -161,6 +180,7 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
   let target: StartedTarget | undefined;
   let tSetupDone = tStart;
   let tScenarioDone = tStart;
+  let hookMs = 0;
   let partial: Omit<Result, 'revert' | 'timing'> | undefined;
   let error: { code: string; message: string } | undefined;
   try {
@@ -228,6 +248,11 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
       verdict,
       ...(pcapFile ? { pcap: pcapFile } : {}),
     };
+    if (env.duringFault) {
+      const tHook = performance.now();
+      await env.duringFault({ runId: p.runId, target, result: partial });
+      hookMs = performance.now() - tHook;
+    }
   } catch (err) {
     tScenarioDone = performance.now();
     error = err instanceof HarnessError ? { code: err.code, message: err.message } : { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
@@ -236,7 +261,7 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
     // Runs on success and failure; a signal handler reverts the same journal through the session.
   }
   const revert = await session.revert(journal);
-  const teardownMs = performance.now() - tScenarioDone;
+  const teardownMs = performance.now() - tScenarioDone - hookMs;
   const timing = { setupMs: round(tSetupDone - tStart), scenarioMs: round(tScenarioDone - tSetupDone), teardownMs: round(teardownMs) };
   if (revert.failed.length) log.error({ failed: revert.failed }, 'some changes could not be reverted: run `harness gc`');
   if (partial && !error) return { ...partial, timing, revert };

@@ -17,8 +17,11 @@ export interface RunCommandOptions {
   json?: boolean;
   pcap?: string;
   kernelDefaults?: boolean;
+  /** Config file with the user's targets (default: harness.config.json/.yaml/… in the cwd). */
+  config?: string;
   /** Raw `--port` value. */
   port?: string;
+  sysctlsFrom?: string;
 }
 
 /** Parses `--port`: digits only, so "9e3" or "80abc" are refused rather than coerced. */
@@ -55,9 +58,19 @@ export async function runCommand(
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
     ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
     ...(opts.port !== undefined ? { port: parsePortFlag(opts.port) } : {}),
+    ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
   }));
+  // The user's targets (config file), validated before anything runs.
+  const { loadConfig } = await import('../config.js');
+  const config = await loadConfig(opts.config);
+  if (Object.keys(config.targets).length) env = { ...env, targets: { ...env.targets, ...config.targets } };
   const prepared = [];
   for (const r of requests) prepared.push(await prepare(r, env));
+  const report = prepared[0]?.sysctlsFrom;
+  if (report) {
+    env.log.info({ file: report.file, applied: Object.keys(report.applied).length }, 'production sysctls applied in both namespaces');
+    for (const s of report.skipped) env.log.warn({ key: s.key, value: s.value }, `--sysctls-from: not applied: ${s.reason}`);
+  }
   await assertRoot();
   const results = await Promise.all(
     prepared.map(async (p) => {

@@ -1,1 +1,1 @@
-import './matchers.js';
+import '../../harness/testing/matchers.js';

@@ -1,0 +1,21 @@
+/**
+ * The library: run scenarios from code, define faults and targets of your own.
+ *
+ *   import { runScenario } from 'harness';
+ *   const r = await runScenario({ scenario: 'syn-drop' });
+ */
+export { runScenario, prepare, execute, newRunId, type RunRequest, type RunEnv, type PreparedRun } from './runner.js';
+export { Session } from './session.js';
+export type { Result, StepResult, StateSample, Check, Verdict } from './result.js';
+export { evaluate } from './checks.js';
+export { HarnessError, UsageError, EnvironmentError, CommandError } from './errors.js';
+export { createLogger } from './log.js';
+export { gcCommand as gc } from './commands/gc.js';
+export { doctorChecks } from './commands/doctor.js';
+export { faults, type FaultName } from '../faults/index.js';
+export { defineFault, type FaultDefinition, type Expectation, type FaultContext, type Trigger } from '../faults/define.js';
+export { planRules, ruleSpec, type Rule } from '../faults/iptables.js';
+export { builtinTargets } from '../targets/index.js';
+export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
+export * as model from './model/tcp.js';
+export type { ClientStep } from './probe.js';
