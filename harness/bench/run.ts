@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: what the harness costs, as ratios against a baseline measured in the same run.
+ *
+ * 1. The catalogue: every default scenario one after another (the baseline: the sum of their wall
+ *    times) vs all of them at once (`harness run --all`). Concurrency should bring the catalogue
+ *    close to its longest scenario.
+ * 2. The state watcher's kernel time per second: a namespace sharing the host's global TCP hash
+ *    (baseline) vs one with its own hash (how the harness makes them).
+ * 3. Harness overhead per run: setup + teardown vs the scenario itself (syn-drop, retries=1).
+ *
+ * `--write-readme` puts the table into README.md between the bench markers.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { faults } from '../../faults/index.js';
+import { run, inNetns, spawnLong } from '../exec.js';
+import { kernelFacts } from '../kernel.js';
+import { namedNetns } from '../netns.js';
+import { probeArgv } from '../probe.js';
+import { replaceSection } from '../readme.js';
+import { assertRoot, execute, prepare } from '../runner.js';
+import type { Result } from '../result.js';
+
+interface Row {
+  what: string;
+  baseline: string;
+  measured: string;
+  ratio: string;
+}
+
+const fmtS = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function catalogue(rows: Row[]): Promise<void> {
+  const names = Object.keys(faults);
+  const seq: { name: string; ms: number; verdict: string }[] = [];
+  for (const name of names) {
+    const t = performance.now();
+    const r = await execute(await prepare({ scenario: name }));
+    seq.push({ name, ms: performance.now() - t, verdict: r.verdict });
+  }
+  const sum = seq.reduce((a, s) => a + s.ms, 0);
+  const longest = Math.max(...seq.map((s) => s.ms));
+  const t = performance.now();
+  const all: Result[] = await Promise.all(names.map(async (scenario) => execute(await prepare({ scenario }))));
+  const wall = performance.now() - t;
+  const failed = [...seq.filter((s) => s.verdict !== 'pass').map((s) => `${s.name} (sequential)`), ...all.filter((r) => r.verdict !== 'pass').map((r) => `${r.scenario} (concurrent)`)];
+  rows.push({
+    what: `catalogue, ${names.length} scenarios: concurrent (--all) vs one after another`,
+    baseline: `${fmtS(sum)} (sum; longest ${fmtS(longest)})`,
+    measured: fmtS(wall),
+    ratio: `${(wall / sum).toFixed(2)}× the sum, ${(wall / longest).toFixed(2)}× the longest`,
+  });
+  if (failed.length) process.stderr.write(`bench: verdicts that did not pass: ${failed.join(', ')}\n`);
+}
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+
+async function watcherCost(ns: ReturnType<typeof namedNetns>, seconds: number): Promise<number> {
+  const p = spawnLong(probeArgv(ns, ['watch', '--interval-ms', '5', '--port', '9000', '--family', '4']));
+  await sleep(200);
+  const a = await cpuTicks(p.pid!);
+  await sleep(seconds * 1000);
+  const b = await cpuTicks(p.pid!);
+  p.kill('SIGTERM');
+  await p;
+  return (b - a) / 100 / seconds; // USER_HZ = 100: seconds of CPU per second
+}
+
+async function watcher(rows: Row[]): Promise<void> {
+  const id = `bench${process.pid}`;
+  const global = namedNetns(`harness-${id}-g`);
+  const nursery = namedNetns(`harness-${id}-n`);
+  const own = namedNetns(`harness-${id}-o`);
+  try {
+    await run(['ip', 'netns', 'add', global.name]);
+    await run(['ip', 'netns', 'add', nursery.name]);
+    await run(inNetns(nursery, ['sysctl', '-q', '-w', 'net.ipv4.tcp_child_ehash_entries=1024']));
+    await run(inNetns(nursery, ['ip', 'netns', 'add', own.name]));
+    const g = await watcherCost(global, 5);
+    const o = await watcherCost(own, 5);
+    rows.push({
+      what: 'state watcher (5 ms polls), CPU per second: own TCP hash vs the global one',
+      baseline: `${(g * 100).toFixed(1)} % of a core`,
+      measured: `${(o * 100).toFixed(1)} % of a core`,
+      ratio: `${(o / g).toFixed(2)}×`,
+    });
+  } finally {
+    for (const ns of [global, nursery, own]) await run(['ip', 'netns', 'del', ns.name], { reject: false });
+  }
+}
+
+async function overhead(rows: Row[]): Promise<void> {
+  const samples: Result[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(await execute(await prepare({ scenario: 'syn-drop', sysctls: [{ side: 'client', key: 'net.ipv4.tcp_syn_retries', value: '1' }] })));
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const setup = med(samples.map((s) => s.timing.setupMs));
+  const teardown = med(samples.map((s) => s.timing.teardownMs));
+  const scenario = med(samples.map((s) => s.timing.scenarioMs));
+  rows.push({
+    what: 'harness overhead per run (syn-drop, retries=1; median of 5): setup + teardown vs the scenario',
+    baseline: `${scenario.toFixed(0)} ms scenario`,
+    measured: `${setup.toFixed(0)} ms setup + ${teardown.toFixed(0)} ms teardown`,
+    ratio: `${((setup + teardown) / scenario).toFixed(3)}×`,
+  });
+}
+
+async function main(): Promise<void> {
+  await assertRoot();
+  const k = await kernelFacts();
+  const rows: Row[] = [];
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const want = (n: string) => only.length === 0 || only.includes(n);
+  if (want('watcher')) await watcher(rows);
+  if (want('overhead')) await overhead(rows);
+  if (want('catalogue')) await catalogue(rows);
+  const table = [
+    `Measured on Linux ${k.release} (HZ=${k.hz}), ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    '| what | baseline | measured | ratio |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.what} | ${r.baseline} | ${r.measured} | ${r.ratio} |`),
+  ].join('\n');
+  process.stdout.write(`${table}\n`);
+  if (process.argv.includes('--write-readme')) {
+    const text = await readFile('README.md', 'utf8');
+    await writeFile('README.md', replaceSection(text, 'bench', table));
+  }
+}
+
+await main();
