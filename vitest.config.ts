@@ -30,9 +30,11 @@ export default defineConfig({
           include: ['suites/**/*.test.ts'],
           exclude: ['suites/cli.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
-          // Scenarios wait on kernel timers, not CPU: run files side by side, but not so many that
-          // two cores add scheduling latency beyond what the model allows for.
-          maxWorkers: 3,
+          // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
+          // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
+          // scheduling latency beyond the model's wake-up allowance.
+          maxWorkers: 2,
+          maxConcurrency: 3,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

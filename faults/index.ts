@@ -1,8 +1,20 @@
 /** The fault registry. A new fault: its file, its unit test, one line here, one README row. */
 import { synDrop } from './syn-drop.js';
+import { synackDrop } from './synack-drop.js';
+import { acceptQueueFull } from './accept-queue-full.js';
+import { synQueueFull } from './syn-queue-full.js';
+import { appCrash } from './app-crash.js';
+import { hostCrash } from './host-crash.js';
+import { reject } from './reject.js';
 
 export const faults = {
   'syn-drop': synDrop,
+  'synack-drop': synackDrop,
+  'accept-queue-full': acceptQueueFull,
+  'syn-queue-full': synQueueFull,
+  'app-crash': appCrash,
+  'host-crash': hostCrash,
+  reject,
 } as const;
 
 export type FaultName = keyof typeof faults;

@@ -57,3 +57,77 @@ describe('evaluate', () => {
     expect(evaluate({ steps: {} }, observed()).verdict).toBe('fail');
   });
 });
+
+describe('state spans', async () => {
+  const { spanChecks, stateSpans } = await import('./checks.js');
+  const s = (tMs: number, state: string, local = 'c:1', retrans = 0) => ({ tMs, state, local, remote: 's:9000', retrans });
+  const finWait1 = [s(1, 'FIN_WAIT1'), s(400, 'FIN_WAIT1', 'c:1', 1), s(800, 'FIN_WAIT1', 'c:1', 2), s(3300, 'GONE', 'c:1', 2)];
+
+  it('measures each socket from its first sample in the state to its first sample out of it', () => {
+    expect(stateSpans(finWait1, 'FIN_WAIT1')).toEqual([{ local: 'c:1', remote: 's:9000', enteredMs: 1, then: 'GONE', lastsMs: 3299, retrans: 2 }]);
+  });
+
+  it('passes a span that matches, and names what differs otherwise', () => {
+    const ok = spanChecks({ side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', lastsMs: [3200, 3400], retrans: 2 }, finWait1);
+    expect(ok.every((c) => c.pass)).toBe(true);
+    const late = spanChecks({ side: 'client', state: 'FIN_WAIT1', then: 'GONE', lastsMs: [3000, 3200] }, finWait1);
+    expect(late.find((c) => c.name === 'client FIN_WAIT1 lasts')).toMatchObject({ pass: false, actual: '3299 ms' });
+    const retrans = spanChecks({ side: 'client', state: 'FIN_WAIT1', retrans: 3 }, finWait1);
+    expect(retrans.find((c) => c.name === 'client FIN_WAIT1 retransmits')).toMatchObject({ pass: false, actual: '2' });
+  });
+
+  it('calls a socket that never left "held", and a held socket fails a duration', () => {
+    const tw = [s(1, 'FIN_WAIT1', 'c:1'), s(2, 'TIME_WAIT', 'c:1'), s(3, 'TIME_WAIT', 'c:2')];
+    expect(spanChecks({ side: 'client', state: 'TIME_WAIT', sockets: 2, then: 'held' }, tw).every((c) => c.pass)).toBe(true);
+    expect(spanChecks({ side: 'client', state: 'TIME_WAIT', sockets: 3 }, tw)[0]!.pass).toBe(false);
+    expect(spanChecks({ side: 'client', state: 'TIME_WAIT', lastsMs: [0, 10] }, tw).at(-1)!.pass).toBe(false);
+    expect(spanChecks({ side: 'client', state: 'TIME_WAIT', then: 'GONE' }, tw).at(-1)).toMatchObject({ pass: false, actual: 'held' });
+  });
+
+  it('fails every check when no socket entered the state', () => {
+    const none = spanChecks({ side: 'server', state: 'LAST_ACK', then: 'GONE', lastsMs: [0, 1], retrans: 0 }, finWait1);
+    expect(none.map((c) => c.pass)).toEqual([false, false, false, false]);
+  });
+
+  it('checks the RTO of a step', () => {
+    const o = observed();
+    o.steps[0]!.tcp = { state: 'ESTABLISHED', caState: 0, retransmits: 0, totalRetrans: 0, backoff: 0, rtoUs: 204000, rttUs: 40, unacked: 0, lost: 0, probes: 0 };
+    expect(evaluate({ steps: { connect: { rtoUs: 204000 } } }, o).verdict).toBe('pass');
+    expect(evaluate({ steps: { connect: { rtoUs: 200000 } } }, o).verdict).toBe('fail');
+  });
+});
+
+describe('stateLeft and listen checks (handshake faults)', () => {
+  const smp = (tMs: number, state: string, remote = 'c:1', rq = 0, wq = 0) => ({ tMs, state, local: 's:9000', remote, rq, wq });
+  const base = (server: ReturnType<typeof smp>[]): Observed => ({
+    steps: [{ label: 'write', op: 'write', ok: true, errno: null, startMs: 1000, endMs: 1000.1, durationMs: 0.1, tcp: null }],
+    states: { client: [], server },
+    counters: { client: {}, server: {} },
+    rulesHit: {},
+  });
+
+  it('times when the first socket left a state, from t = 0 or from a step', () => {
+    const o = base([smp(0.1, 'SYN_RECV'), smp(7200, 'GONE')]);
+    expect(evaluate({ steps: {}, stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'GONE', windowMs: [7000, 7333] }] }, o).verdict).toBe('pass');
+    expect(evaluate({ steps: {}, stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'GONE', windowMs: [7300, 7333] }] }, o).verdict).toBe('fail');
+    expect(evaluate({ steps: {}, stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'ESTABLISHED', windowMs: [0, 1e9] }] }, o).verdict).toBe('fail');
+    const fromWrite = base([smp(0.1, 'SYN_RECV'), smp(1003, 'ESTABLISHED')]);
+    const e = { steps: {}, stateLeft: [{ side: 'server' as const, state: 'SYN_RECV', to: 'ESTABLISHED', fromStep: 'write', windowMs: [0, 10] as [number, number] }] };
+    expect(evaluate(e, fromWrite).checks[0]).toMatchObject({ pass: true, actual: 'ESTABLISHED at 3.0 ms' });
+  });
+
+  it('fails when the state was never seen, never left, or the step is missing', () => {
+    const e = (fromStep?: string) => ({ steps: {}, stateLeft: [{ side: 'server' as const, state: 'SYN_RECV', windowMs: [0, 1e9] as [number, number], ...(fromStep ? { fromStep } : {}) }] });
+    expect(evaluate(e(), base([])).checks[0]).toMatchObject({ pass: false, actual: 'never SYN_RECV' });
+    expect(evaluate(e(), base([smp(1, 'SYN_RECV')])).checks[0]).toMatchObject({ pass: false, actual: 'still SYN_RECV at the end' });
+    expect(evaluate(e('nope'), base([smp(1, 'SYN_RECV'), smp(2, 'GONE')])).checks[0]).toMatchObject({ pass: false });
+  });
+
+  it("checks the listener's most-seen accept queue and its backlog", () => {
+    const o = base([smp(-5, 'LISTEN', '*', 0, 1), smp(3, 'LISTEN', '*', 2, 1), smp(9, 'LISTEN', '*', 1, 1)]);
+    expect(evaluate({ steps: {}, listen: { server: { rqMax: 2, wq: 1 } } }, o).verdict).toBe('pass');
+    expect(evaluate({ steps: {}, listen: { server: { rqMax: 1 } } }, o).verdict).toBe('fail');
+    expect(evaluate({ steps: {}, listen: { server: { wq: 2 } } }, o).verdict).toBe('fail');
+    expect(evaluate({ steps: {}, listen: { server: { rqMax: 0 } } }, base([])).verdict).toBe('fail');
+  });
+});

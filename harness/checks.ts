@@ -2,7 +2,7 @@
  * Turns an Expectation and what was observed into named checks, each with expected and actual
  * side by side (packetdrill style). Pure: unit-tested without a kernel.
  */
-import type { CounterExpectation, Expectation, StepExpectation } from '../faults/define.js';
+import type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../faults/define.js';
 import type { Counters } from './observers/counters.js';
 import type { Check, StateSample, StepResult, Verdict } from './result.js';
 import { SIDES, type Side } from './sysctl.js';
@@ -37,6 +37,7 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.eof !== undefined) eq('eof', e.eof, Boolean(s.eof));
   if (e.tcpState !== undefined) eq('tcp state', e.tcpState, s.tcp?.state ?? null);
   if (e.totalRetrans !== undefined) eq('tcp total retransmits', e.totalRetrans, s.tcp?.totalRetrans ?? null);
+  if (e.rtoUs !== undefined) eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
     out.push({
@@ -70,6 +71,116 @@ export function evaluate(expected: Expectation, observed: Observed): { checks: C
     const actual = observed.rulesHit[name] ?? 0;
     checks.push({ name: `rule ${name} hit`, expected: fmtCounter(e), actual, pass: counterOk(e, actual) });
   }
+  for (const e of expected.stateLeft ?? []) checks.push(stateLeftCheck(e, observed, byLabel));
+  for (const side of SIDES) {
+    const e = expected.listen?.[side];
+    if (e) checks.push(...listenChecks(side, e, observed.states[side]));
+  }
+  for (const e of expected.spans ?? []) checks.push(...spanChecks(e, observed.states[e.side]));
   const verdict: Verdict = checks.length > 0 && checks.every((c) => c.pass) ? 'pass' : 'fail';
   return { checks, verdict };
+}
+
+/**
+ * When the first socket seen in `e.state` left it: its next sample with another state (GONE when
+ * it disappeared), in ms from the start of step `e.fromStep` (or t = 0).
+ */
+export function stateLeftCheck(e: StateLeftExpectation, observed: Observed, byLabel: Map<string, StepResult>): Check {
+  const name = `${e.side} leaves ${e.state}${e.to ? ` for ${e.to}` : ''}${e.fromStep ? ` (from ${e.fromStep})` : ''}`;
+  const [lo, hi] = e.windowMs;
+  const expected = `${e.to ?? 'any'} at ${lo.toFixed(1)}..${hi.toFixed(1)} ms`;
+  const t0 = e.fromStep ? byLabel.get(e.fromStep)?.startMs : 0;
+  if (t0 === undefined) return { name, expected, actual: `no step ${e.fromStep}`, pass: false };
+  const samples = observed.states[e.side];
+  const first = samples.find((s) => s.state === e.state);
+  if (!first) return { name, expected, actual: `never ${e.state}`, pass: false };
+  const next = samples.find((s) => s.tMs >= first.tMs && s.local === first.local && s.remote === first.remote && s.state !== e.state);
+  if (!next) return { name, expected, actual: `still ${e.state} at the end`, pass: false };
+  const at = next.tMs - t0;
+  return { name, expected, actual: `${next.state} at ${at.toFixed(1)} ms`, pass: (!e.to || next.state === e.to) && at >= lo && at <= hi };
+}
+
+/** The LISTEN socket's accept queue (rq: most seen) and backlog (wq: last seen). */
+export function listenChecks(side: Side, e: { rqMax?: CounterExpectation; wq?: number }, samples: StateSample[]): Check[] {
+  const listen = samples.filter((s) => s.state === 'LISTEN');
+  const out: Check[] = [];
+  if (e.rqMax !== undefined) {
+    const actual = listen.length ? Math.max(...listen.map((s) => s.rq ?? 0)) : null;
+    out.push({ name: `${side} listener accept queue (max Recv-Q)`, expected: fmtCounter(e.rqMax), actual, pass: actual !== null && counterOk(e.rqMax, actual) });
+  }
+  if (e.wq !== undefined) {
+    const actual = listen.length ? (listen[listen.length - 1]!.wq ?? null) : null;
+    out.push({ name: `${side} listener backlog (Send-Q)`, expected: e.wq, actual, pass: actual === e.wq });
+  }
+  return out;
+}
+
+export interface StateSpan {
+  local: string;
+  remote: string;
+  enteredMs: number;
+  /** The next state ('GONE' included), or 'held' if the socket never left while observed. */
+  then: string;
+  /** ms from the first sample in the state to the first sample out of it; null when held. */
+  lastsMs: number | null;
+  /** Highest idiag_retrans seen in the state. */
+  retrans: number;
+}
+
+/** Each socket's first stay in `state` (a socket is local+remote; samples are in time order). */
+export function stateSpans(samples: readonly StateSample[], state: string): StateSpan[] {
+  const spans = new Map<string, StateSpan>();
+  const closed = new Set<string>();
+  for (const s of samples) {
+    const key = `${s.local}|${s.remote}`;
+    const span = spans.get(key);
+    if (!span) {
+      if (s.state === state) spans.set(key, { local: s.local, remote: s.remote, enteredMs: s.tMs, then: 'held', lastsMs: null, retrans: s.retrans ?? 0 });
+    } else if (!closed.has(key)) {
+      if (s.state === state) span.retrans = Math.max(span.retrans, s.retrans ?? 0);
+      else {
+        span.then = s.state;
+        span.lastsMs = Math.round((s.tMs - span.enteredMs) * 100) / 100;
+        closed.add(key);
+      }
+    }
+  }
+  return [...spans.values()];
+}
+
+function range(xs: readonly number[]): string {
+  if (!xs.length) return '(none)';
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  return lo === hi ? String(lo) : `${lo}..${hi}`;
+}
+
+/** Checks of one StateSpanExpectation, aggregated over the sockets that entered the state. */
+export function spanChecks(e: StateSpanExpectation, samples: readonly StateSample[]): Check[] {
+  const spans = stateSpans(samples, e.state);
+  const p = `${e.side} ${e.state}`;
+  const out: Check[] = [];
+  const count = e.sockets ?? { min: 1 };
+  out.push({ name: `${p} sockets`, expected: fmtCounter(count), actual: spans.length, pass: counterOk(count, spans.length) });
+  if (e.then !== undefined) {
+    const nexts = [...new Set(spans.map((s) => s.then))];
+    out.push({ name: `${p} then`, expected: e.then, actual: nexts.join(' ') || '(none)', pass: spans.length > 0 && nexts.every((n) => n === e.then) });
+  }
+  if (e.lastsMs) {
+    const [lo, hi] = e.lastsMs;
+    const ds = spans.map((s) => s.lastsMs);
+    const held = ds.some((d) => d === null);
+    const vals = ds.filter((d): d is number => d !== null);
+    out.push({
+      name: `${p} lasts`,
+      expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms`,
+      actual: held ? `held (${vals.length} left)` : vals.length ? `${range(vals.map((v) => Math.round(v * 10) / 10))} ms` : '(none)',
+      pass: spans.length > 0 && !held && vals.every((d) => d >= lo && d <= hi),
+    });
+  }
+  if (e.retrans !== undefined) {
+    const rs = spans.map((s) => s.retrans);
+    out.push({ name: `${p} retransmits`, expected: fmtCounter(e.retrans), actual: range(rs), pass: spans.length > 0 && rs.every((r) => counterOk(e.retrans!, r)) });
+  }
+  return out;
 }

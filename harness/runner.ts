@@ -186,7 +186,17 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
   try {
     const clock = await kernelFacts();
     log.info({ target: p.target.name }, 'starting target');
-    target = await p.target.start({ runId: p.runId, journal, log, server: p.fault.server(p.params), ...(p.port !== undefined ? { port: p.port } : {}) });
+    target = await p.target.start({
+      runId: p.runId,
+      journal,
+      log,
+      server: p.fault.server(p.params),
+      ...(p.port !== undefined ? { port: p.port } : {}),
+      configureNetns: async (side, ns) => {
+        await assertNotHost(ns);
+        await applySysctls(journal, ns, p.sysctls[side]);
+      },
+    });
     const nsOf: Record<Side, Netns> = { client: target.client, server: target.server };
     await Promise.all(SIDES.map((s) => assertNotHost(nsOf[s])));
     for (const side of SIDES) await applySysctls(journal, nsOf[side], p.sysctls[side]);

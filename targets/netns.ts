@@ -47,6 +47,8 @@ export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
     await assertNotHost(ns);
   }
   await run(['ip', 'netns', 'del', nursery.name]);
+  await ctx.configureNetns?.('server', server);
+  await ctx.configureNetns?.('client', client);
   const vc = `harness${runId}c`;
   const vt = `harness${runId}t`;
   // Both ends are born inside the run's namespaces: deleting them removes the veth.

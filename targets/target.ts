@@ -17,6 +17,11 @@ export interface TargetContext {
   server: ServerNeeds;
   /** Port for built-in targets (`--port`); a target with its own port ignores it. */
   port?: number;
+  /**
+   * Called by the backend once a side's namespace exists and before the server starts, so the
+   * server's sysctls are in force when it calls listen() (listen() reads somaxconn only then).
+   */
+  configureNetns?(side: 'client' | 'server', ns: Netns): Promise<void>;
 }
 
 export interface StartedTarget {
@@ -29,11 +34,30 @@ export interface StartedTarget {
   ipv4Only: { client: boolean; server: boolean };
   /** Sends a signal to the server process (app-crash). */
   killServer(signal: NodeJS.Signals): Promise<void>;
+  /** Container targets: the run's Docker objects (a real client joins `--network container:<client>`). */
+  containers?: ContainerHandles;
+}
+
+/** Names of the Docker objects of a container target's run. */
+export interface ContainerHandles {
+  runId: string;
+  network: string;
+  /** Holder owning the server namespace; the target runs with `--network container:<pod>`. */
+  pod: string;
+  target: string;
+  /** Holder owning the client namespace the probe enters. */
+  client: string;
+  image: string;
 }
 
 export interface TargetSpec {
   name: string;
   backend: 'netns' | 'container';
   describe: string;
+  /**
+   * Optional: checks what the target needs (Docker up, image present or built) while the run is
+   * prepared, before anything of it exists. Throws a HarnessError with the fix.
+   */
+  check?(): Promise<void>;
   start(ctx: TargetContext): Promise<StartedTarget>;
 }

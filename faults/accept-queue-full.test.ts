@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
+import { planRules } from './iptables.js';
+
+const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) => ({
+  runId: 'abc123',
+  params: acceptQueueFull.params.parse(raw),
+  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
+  sysctls: {
+    client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
+    server: { 'net.ipv4.tcp_abort_on_overflow': '0', 'net.core.somaxconn': '4096', ...server },
+  },
+  clock: { hz: 250 },
+});
+
+describe('accept-queue-full', () => {
+  it('asks for a no-accept server with the backlog', () => {
+    expect(acceptQueueFull.server(acceptQueueFull.params.parse({ backlog: '2' }))).toEqual({ mode: 'no-accept', backlog: 2 });
+  });
+
+  it('overflow at the SYN: backlog + 1 connects complete, the next times out; no rule', () => {
+    const c = ctx();
+    expect(acceptQueueFull.plan(c)).toEqual({});
+    const e = acceptQueueFull.expect(c);
+    expect(Object.keys(e.steps)).toEqual(['connect-0', 'connect-1', 'connect-2']);
+    expect(e.steps['connect-1']).toMatchObject({ ok: true });
+    expect(e.steps['connect-2']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: 2 });
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 3, TcpExtListenDrops: 3 });
+    expect(e.listen).toEqual({ server: { rqMax: 2, wq: 1 } });
+    const script = acceptQueueFull.script(c, e);
+    expect(script.map((s) => s.sock)).toEqual([0, 1, 2]);
+    expect(script[2]).toMatchObject({ op: 'connect', timeoutMs: 3104 + 1000 });
+  });
+
+  it('follows the backlog and the number of connects', () => {
+    const e = acceptQueueFull.expect(ctx({ backlog: '2', connects: '5' }));
+    expect(Object.values(e.steps).map((s) => s.ok)).toEqual([true, true, true, false, false]);
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 6 });
+    expect(e.listen?.server).toEqual({ rqMax: 3, wq: 2 });
+  });
+
+  it('caps the backlog at somaxconn (in force before the server listens)', () => {
+    const e = acceptQueueFull.expect(ctx({ backlog: '2' }, { 'net.core.somaxconn': '1' }));
+    expect(e.listen?.server).toEqual({ rqMax: 2, wq: 1 });
+    expect(e.because?.join(' ')).toMatch(/somaxconn 1: sk_max_ack_backlog 1/);
+  });
+
+  it('overflow at the ACK: holds the late connection\'s bare ACK in the client namespace', () => {
+    const c = ctx({ overflow: 'ack' });
+    const steps = planRules('abc123', acceptQueueFull.plan(c).rules ?? []);
+    expect(steps[1]!.side).toBe('client');
+    expect(steps[1]!.apply).toEqual([
+      'iptables', '-w', '5', '-A', 'harness-abc123-out',
+      '-p', 'tcp', '--sport', String(LATE_PORT), '--dport', '9000', '--tcp-flags', 'ALL', 'ACK',
+      '-m', 'comment', '--comment', 'harness:abc123:hold-ack', '-j', 'DROP',
+    ]);
+    const script = acceptQueueFull.script(c, acceptQueueFull.expect(c));
+    expect(script.find((s) => s.label === 'connect-late')).toMatchObject({ bindPort: LATE_PORT, sock: 1 });
+  });
+
+  it('tcp_abort_on_overflow decides between a hang and a reset at the ACK', () => {
+    expect(acceptQueueFull.expect(ctx({ overflow: 'ack' })).steps['read-late']).toMatchObject({ timedOut: true });
+    const e = acceptQueueFull.expect(ctx({ overflow: 'ack' }, { 'net.ipv4.tcp_abort_on_overflow': '1' }));
+    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: [0, 200] });
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 4, TcpExtEmbryonicRsts: 1, TcpOutRsts: 1 });
+  });
+
+  it('validates its parameters', () => {
+    expect(acceptQueueFull.params.safeParse({ backlog: '-1' }).success).toBe(false);
+    expect(acceptQueueFull.params.safeParse({ overflow: 'fin' }).success).toBe(false);
+  });
+});

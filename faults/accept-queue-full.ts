@@ -1,0 +1,172 @@
+/**
+ * accept-queue-full — the server listens with a small backlog and never calls accept() (an
+ * overloaded or stuck application); the client opens connections one after another.
+ *
+ * A client sees: the first backlog + 1 connects succeed at once (the kernel completes the
+ * handshake into the accept queue: sk_acceptq_is_full is `>`, not `>=`); every later connect
+ * hangs in SYN_SENT — its SYNs are dropped, whatever tcp_abort_on_overflow says — and fails with
+ * ETIMEDOUT. The listener shows Recv-Q = backlog + 1, Send-Q = backlog; the server counts
+ * TcpExtListenOverflows and TcpExtListenDrops once per dropped SYN.
+ *
+ * `--set overflow=ack` makes the final ACK (here: the first data segment, which carries the ACK)
+ * of one connection arrive when the queue is already full — its SYN came while there was room,
+ * its bare ACK is held back by a client rule, and another connect fills the queue. That client
+ * believes it is ESTABLISHED and its write succeeds; then
+ * - tcp_abort_on_overflow=0: the server drops the segment (ListenOverflows), keeps the request in
+ *   SYN_RECV and resends SYN-ACKs; the client's read hangs while its data is retransmitted;
+ * - tcp_abort_on_overflow=1: the server answers RST; the client's read fails with ECONNRESET.
+ *
+ * Where this kernel (6.18) differs from the seeds (CentOS 7, 3.10): there, tcp_v4_conn_request
+ * dropped a SYN on a full accept queue only if more than one request was still "young", so a SYN
+ * usually got its SYN-ACK and the overflow happened at the final ACK (client ESTABLISHED, then
+ * the seeds' 63 s of SYN-ACK resends and a reset on write). On 6.x tcp_conn_request drops the SYN
+ * whenever the accept queue is full: sequential connects past backlog + 1 time out in SYN_SENT
+ * and never see ESTABLISHED; the final-ACK overflow needs a SYN that got in while there was room.
+ */
+import { z } from 'zod';
+import { acceptQueueCapacity, FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
+import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
+import type { ClientStep } from '../harness/probe.js';
+import type { Rule } from './iptables.js';
+import { defineFault, stepTimeoutMs, type Expectation, type StepExpectation } from './define.js';
+
+/** Local port of the connection whose final ACK is held back: above the default ephemeral range (32768-60999). */
+export const LATE_PORT = 61000;
+const BYTES = 100;
+/** net.core.somaxconn of a fresh namespace (4096 since Linux 5.4): the cap when none is read back. */
+export const DEFAULT_SOMAXCONN = 4096;
+
+export const acceptQueueFull = defineFault({
+  name: 'accept-queue-full',
+  summary: 'the target listens with a small backlog and never accepts; connects pile up in its accept queue',
+  observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset',
+  shapedBy: {
+    client: ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'],
+    server: ['net.ipv4.tcp_abort_on_overflow', 'net.core.somaxconn', 'net.ipv4.tcp_synack_retries', 'net.ipv4.tcp_syncookies'],
+  },
+  params: z.object({
+    backlog: z.coerce.number().int().min(0).max(64).default(1).describe('listen() backlog of the server (capped by its somaxconn)'),
+    connects: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(32)
+      .optional()
+      .describe('sequential connects (overflow=syn; default backlog + 2: one more than the queue holds)'),
+    overflow: z
+      .enum(['syn', 'ack'])
+      .default('syn')
+      .describe('where the overflow strikes: at the SYN (sequential connects) or at the final ACK of a connection whose SYN got in'),
+  }),
+  server: (p) => ({ mode: 'no-accept', backlog: p.backlog }),
+  fastSysctls: () => ({ client: { 'net.ipv4.tcp_syn_retries': '1' }, server: { 'net.ipv4.tcp_synack_retries': '2' } }),
+  plan: ({ params, endpoints }) => {
+    if (params.overflow !== 'ack') return {};
+    const rule: Rule = {
+      name: 'hold-ack',
+      side: 'client',
+      hook: 'OUTPUT',
+      proto: 'tcp',
+      tcp: { sport: LATE_PORT, dport: endpoints.port, flags: { mask: 'ALL', set: ['ACK'] } },
+      target: { kind: 'DROP' },
+    };
+    return { rules: [rule] };
+  },
+  expect: ({ params, sysctls, clock }): Expectation => {
+    // The server's sysctls are in force before it listens (the target applies them first), so
+    // listen() is capped by the somaxconn read back here (__sys_listen_socket reads it then).
+    const somaxconn = Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN);
+    const maxAck = maxAckBacklog(params.backlog, somaxconn);
+    const cap = acceptQueueCapacity(maxAck);
+    const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
+    const abort = sysctls.server['net.ipv4.tcp_abort_on_overflow'] === '1';
+    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
+    const dropped: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
+    const because = [
+      `backlog ${params.backlog}, somaxconn ${somaxconn}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
+      `a SYN that meets a full accept queue is dropped: the connect times out after ${syn.retransmits} SYN retransmissions (${syn.timeoutMs / 1000} s)`,
+    ];
+    if (params.overflow === 'syn') {
+      const n = params.connects ?? cap + 1;
+      const kinds = sequentialConnects(n, maxAck);
+      const nDropped = kinds.filter((k) => k === 'syn-dropped').length;
+      const steps: Record<string, StepExpectation> = {};
+      kinds.forEach((k, i) => (steps[`connect-${i}`] = k === 'ok' ? ok : dropped));
+      return {
+        steps,
+        states: { client: nDropped ? ['ESTABLISHED', 'SYN_SENT'] : ['ESTABLISHED'], server: ['ESTABLISHED'] },
+        counters: {
+          server: {
+            TcpExtListenOverflows: nDropped * syn.synsSent,
+            TcpExtListenDrops: nDropped * syn.synsSent,
+            TcpPassiveOpens: n - nDropped,
+            TcpExtTCPReqQFullDrop: 0,
+            TcpOutRsts: 0,
+          },
+          client: { TcpExtTCPSynRetrans: nDropped * syn.retransmits, TcpExtTCPAbortOnTimeout: nDropped },
+        },
+        listen: { server: { rqMax: Math.min(n, cap), wq: maxAck } },
+        because: [...because, `${n} sequential connects: ${n - nDropped} complete, ${nDropped} time out${abort ? ' (tcp_abort_on_overflow=1 does not matter at the SYN)' : ''}`],
+      };
+    }
+    // overflow=ack: fill maxAck, `late` (SYN in, ACK held), `filler` fills the last place, `late` writes.
+    const steps: Record<string, StepExpectation> = {};
+    for (let i = 0; i < maxAck; i++) steps[`connect-${i}`] = ok;
+    steps['connect-late'] = ok;
+    steps['connect-filler'] = ok;
+    steps['write-late'] = { ok: true, errno: null, bytes: BYTES };
+    steps['read-late'] = abort ? { ok: false, errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS } : { ok: false, timedOut: true, errno: null };
+    steps['connect-dropped'] = dropped;
+    return {
+      steps,
+      // With abort=1 the late request lives for microseconds: too short for the watcher to see.
+      states: { client: ['ESTABLISHED', 'SYN_SENT'], server: abort ? ['ESTABLISHED'] : ['SYN_RECV', 'ESTABLISHED'] },
+      counters: {
+        server: abort
+          ? {
+              // The data segment overflows once and is answered with RST; then the dropped connect's SYNs.
+              TcpExtListenOverflows: 1 + syn.synsSent,
+              TcpExtListenDrops: 1 + syn.synsSent,
+              TcpExtEmbryonicRsts: 1,
+              TcpOutRsts: 1,
+              TcpPassiveOpens: cap,
+            }
+          : {
+              // The data segment and each of its retransmissions overflow again; the request stays.
+              TcpExtListenOverflows: { min: 1 + syn.synsSent },
+              TcpExtListenDrops: { min: 1 + syn.synsSent },
+              TcpOutRsts: 0,
+              TcpPassiveOpens: cap,
+            },
+        client: abort ? { TcpEstabResets: 1 } : { TcpEstabResets: 0, TcpRetransSegs: { min: 1 } },
+      },
+      listen: { server: { rqMax: cap, wq: maxAck } },
+      // The handshake's ACK of the late connection (at least; more if the server resent its SYN-ACK).
+      rulesHit: { 'hold-ack': abort ? 1 : { min: 1 } },
+      because: [
+        ...because,
+        `the late connection's data reaches a full queue: ${abort ? 'tcp_abort_on_overflow=1 → RST' : 'tcp_abort_on_overflow=0 → dropped, request kept, the read hangs'}`,
+      ],
+    };
+  },
+  script: ({ params, sysctls }, expected) => {
+    const steps: ClientStep[] = [];
+    const timeout = (label: string) => (expected.steps[label]?.ok ? 2000 : stepTimeoutMs(expected.steps[label]));
+    if (params.overflow === 'syn') {
+      const n = Object.keys(expected.steps).length;
+      for (let i = 0; i < n; i++) steps.push({ op: 'connect', sock: i, label: `connect-${i}`, timeoutMs: timeout(`connect-${i}`) });
+      return steps;
+    }
+    const maxAck = maxAckBacklog(params.backlog, Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
+    for (let i = 0; i < maxAck; i++) steps.push({ op: 'connect', sock: i, label: `connect-${i}`, timeoutMs: 2000 });
+    const late = maxAck;
+    steps.push(
+      { op: 'connect', sock: late, label: 'connect-late', bindPort: LATE_PORT, timeoutMs: 2000 },
+      { op: 'connect', sock: late + 1, label: 'connect-filler', timeoutMs: 2000 },
+      { op: 'write', sock: late, label: 'write-late', bytes: BYTES, timeoutMs: 2000 },
+      { op: 'read', sock: late, label: 'read-late', timeoutMs: 2000 },
+      { op: 'connect', sock: late + 2, label: 'connect-dropped', timeoutMs: timeout('connect-dropped') },
+    );
+    return steps;
+  },
+});

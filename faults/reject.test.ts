@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { planRules } from './iptables.js';
+import { reject } from './reject.js';
+
+const ctx = (params: Record<string, unknown>, server: Record<string, string> = { 'net.ipv4.icmp_ratelimit': '0' }) => ({
+  runId: 'abc123',
+  params: reject.params.parse(params),
+  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
+  sysctls: { client: { 'net.ipv4.tcp_retries2': '3' }, server },
+  clock: { hz: 250 },
+});
+
+describe('reject', () => {
+  it('at connect: the REJECT rule is in place from the start, with the chosen --reject-with', () => {
+    const c = ctx({ with: 'icmp-host-unreachable' });
+    const steps = planRules('abc123', reject.plan(c).rules ?? []);
+    expect(steps.map((s) => s.apply)).toContainEqual([
+      'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.2', '--dport', '9000',
+      '-m', 'comment', '--comment', 'harness:abc123:reject', '-j', 'REJECT', '--reject-with', 'icmp-host-unreachable',
+    ]);
+    expect(steps.every((s) => s.side === 'server')).toBe(true);
+  });
+  it.each([
+    ['tcp-reset', 'ECONNREFUSED'],
+    ['icmp-net-unreachable', 'ENETUNREACH'],
+    ['icmp-host-unreachable', 'EHOSTUNREACH'],
+    ['icmp-port-unreachable', 'ECONNREFUSED'],
+    ['icmp-admin-prohibited', 'EHOSTUNREACH'],
+    ['icmp-proto-unreachable', 'ENOPROTOOPT'],
+  ])('at connect, %s: connect fails at once with %s, one SYN rejected', (w, errno) => {
+    const e = reject.expect(ctx({ with: w }));
+    expect(e.steps.connect).toMatchObject({ ok: false, errno, windowMs: [0, 8], totalRetrans: 0 });
+    expect(e.rulesHit).toEqual({ reject: 1 });
+  });
+  it('established: no rule at first; the barrier adds it, then a write and a read', () => {
+    const c = ctx({ with: 'icmp-port-unreachable', when: 'established' });
+    expect(reject.plan(c)).toEqual({});
+    const t = reject.triggers!.reject!(c);
+    expect(t).toMatchObject({ kind: 'rules', rules: [{ name: 'reject', target: { kind: 'REJECT', with: 'icmp-port-unreachable' } }] });
+    expect(reject.script(c, reject.expect(c)).map((s) => s.op)).toEqual(['connect', 'sleep', 'barrier', 'write', 'read']);
+  });
+  it('established tcp-reset: ECONNRESET at once', () => {
+    const e = reject.expect(ctx({ with: 'tcp-reset', when: 'established' }));
+    expect(e.steps.dies).toMatchObject({ errno: 'ECONNRESET', windowMs: [0, 8] });
+  });
+  it('established port-unreachable: the soft error surfaces after tcp_retries2, doubling RTO', () => {
+    const e = reject.expect(ctx({ with: 'icmp-port-unreachable', when: 'established' }));
+    expect(e.steps.dies).toMatchObject({ errno: 'ECONNREFUSED', totalRetrans: 5 });
+    expect(e.steps.dies!.windowMs![0]).toBeGreaterThan(6400);
+    expect(e.rulesHit).toEqual({ reject: 6 });
+  });
+  it('established host-unreachable: RFC 6069 keeps the RTO flat — 16 retransmissions, dead at ~3.5 s', () => {
+    const e = reject.expect(ctx({ with: 'icmp-host-unreachable', when: 'established' }));
+    expect(e.steps.dies).toMatchObject({ errno: 'EHOSTUNREACH', totalRetrans: 16 });
+    expect(e.steps.dies!.windowMs![1]).toBeLessThan(3600);
+    expect(e.rulesHit).toEqual({ reject: 17 });
+  });
+  it('with the target ICMP rate limit on, the window spans the flat and the doubling schedules', () => {
+    const e = reject.expect(ctx({ with: 'icmp-host-unreachable', when: 'established' }, { 'net.ipv4.icmp_ratelimit': '1000' }));
+    const [lo, hi] = e.steps.dies!.windowMs!;
+    expect(lo).toBeLessThan(3500);
+    expect(hi).toBeGreaterThan(6500);
+    expect(e.steps.dies!.totalRetrans).toBeUndefined();
+  });
+  it('validates --set with and when', () => {
+    expect(reject.params.safeParse({ with: 'icmp-echo' }).success).toBe(false);
+    expect(reject.params.safeParse({ when: 'later' }).success).toBe(false);
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { planRules } from './iptables.js';
+import { HALF_OPEN_BASE_PORT, plannedSyns, synQueueFull } from './syn-queue-full.js';
+
+const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) => ({
+  runId: 'abc123',
+  params: synQueueFull.params.parse(raw),
+  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
+  sysctls: {
+    client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
+    server: { 'net.ipv4.tcp_syncookies': '1', 'net.ipv4.tcp_max_syn_backlog': '128', 'net.ipv4.tcp_synack_retries': '5', ...server },
+  },
+  clock: { hz: 250 },
+});
+
+describe('syn-queue-full', () => {
+  it('makes backlog + 1 half-opens, each from its own port with all but its SYN dropped', () => {
+    const c = ctx();
+    expect(plannedSyns(c)).toEqual({ halfOpens: ['request', 'request', 'request'], fresh: 'cookie', stored: 3, limit: 3 });
+    const steps = planRules('abc123', synQueueFull.plan(c).rules ?? []);
+    expect(steps.filter((s) => s.apply.includes('-A')).map((s) => s.apply.slice(5))).toEqual(
+      [0, 1, 2].map((i) => [
+        '-p', 'tcp', '--sport', String(HALF_OPEN_BASE_PORT + i), '--dport', '9000', '--tcp-flags', 'SYN', 'NONE',
+        '-m', 'comment', '--comment', `harness:abc123:half-open-${i}`, '-j', 'DROP',
+      ]),
+    );
+    expect(steps.every((s) => s.side === 'client')).toBe(true);
+  });
+
+  it('syncookies=1: the fresh connect completes through a cookie', () => {
+    const c = ctx();
+    const e = synQueueFull.expect(c);
+    expect(e.steps['connect-fresh']).toMatchObject({ ok: true });
+    expect(e.counters?.server).toMatchObject({ TcpExtSyncookiesSent: 1, TcpExtSyncookiesRecv: 1, TcpExtTCPReqQFullDoCookies: 1, TcpExtListenDrops: 0 });
+    expect(e.rulesHit?.['half-open-0']).toEqual({ min: 2 });
+    const script = synQueueFull.script(c, e);
+    expect(script.map((s) => s.label ?? s.op)).toEqual(['half-open-0', 'half-open-1', 'half-open-2', 'connect-fresh', 'write-fresh', 'sleep']);
+    expect(script[0]).toMatchObject({ bindPort: HALF_OPEN_BASE_PORT });
+  });
+
+  it('syncookies=0: the fresh connect times out, each SYN counted as a queue-full drop', () => {
+    const c = ctx({}, { 'net.ipv4.tcp_syncookies': '0' });
+    const e = synQueueFull.expect(c);
+    expect(e.steps['connect-fresh']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: 2 });
+    expect(e.steps['write-fresh']).toBeUndefined();
+    expect(e.counters?.server).toMatchObject({ TcpExtTCPReqQFullDrop: 3, TcpExtListenDrops: 3, TcpExtSyncookiesSent: 0 });
+    // ACK + FIN, the resend at 1 s surely, the one at 3 s perhaps (the run ends at 3.0-3.1 s).
+    expect(e.rulesHit?.['half-open-0']).toEqual({ min: 3 });
+  });
+
+  it('syncookies=2: nothing is stored, every SYN gets a cookie', () => {
+    const e = synQueueFull.expect(ctx({}, { 'net.ipv4.tcp_syncookies': '2' }));
+    expect(e.statesAbsent?.server).toContain('SYN_RECV');
+    expect(e.counters?.server).toMatchObject({ TcpExtSyncookiesSent: 4, TcpExtTCPReqQFullDoCookies: 4, TcpExtSyncookiesRecv: 1 });
+  });
+
+  it('tcp_max_syn_backlog limits only with cookies off', () => {
+    const c = ctx({ backlog: '16' }, { 'net.ipv4.tcp_syncookies': '0', 'net.ipv4.tcp_max_syn_backlog': '4' });
+    expect(plannedSyns(c)).toMatchObject({ stored: 4, fresh: 'drop-max-syn-backlog' });
+    expect(synQueueFull.expect(c).counters?.server).toMatchObject({ TcpExtTCPReqQFullDrop: 0, TcpExtListenDrops: 3 });
+  });
+
+  it('a half-open past the limit with cookies off is itself dropped', () => {
+    const c = ctx({ halfOpens: '4' }, { 'net.ipv4.tcp_syncookies': '0' });
+    const e = synQueueFull.expect(c);
+    expect(e.steps['half-open-3']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.rulesHit?.['half-open-3']).toEqual({ min: 0, max: 0 });
+  });
+});

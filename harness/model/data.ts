@@ -1,0 +1,277 @@
+/**
+ * The kernel's model of an established connection whose peer went silent: data retransmission
+ * (tcp_retries2, TCP_USER_TIMEOUT), keepalive, and SO_LINGER on close. Every number is read from a
+ * sysctl or a socket option, or cited from the kernel source (net/ipv4/tcp_timer.c,
+ * net/ipv4/tcp_output.c, net/ipv4/tcp.c); each schedule is simulated twice — every timer on time,
+ * and every timer as late as its timer-wheel level allows — and the window spans both.
+ * Measured on 6.18, HZ=250, veth: see data.test.ts.
+ */
+import { modelTimeoutMs, TCP_RTO_MAX_MS, wakeupSlackMs } from './tcp.js';
+import { jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
+
+/** include/net/tcp.h: TCP_RTO_MIN = HZ/5. tcp_model_timeout() bases tcp_retries2 on this constant, not on tcp_rto_min_us. */
+export const TCP_RTO_MIN_MS = 200;
+
+export interface DataSysctls {
+  /** net.ipv4.tcp_retries2. */
+  retries2: number;
+  /** net.ipv4.tcp_rto_min_us in ms (the floor of the socket's RTO; 200 when absent). */
+  rtoMinMs: number;
+  /** net.ipv4.tcp_rto_max_ms (120000 when absent). */
+  rtoMaxMs: number;
+  /**
+   * A tail loss probe fires before the first RTO: net.ipv4.tcp_early_retrans is 3 or 4 (the
+   * default 3) and SACK was negotiated (net.ipv4.tcp_sack on both sides).
+   */
+  tlp: boolean;
+}
+
+export function dataSysctlsFrom(client: Record<string, string | undefined>, server: Record<string, string | undefined> = {}): DataSysctls {
+  const num = (v: Record<string, string | undefined>, k: string, dflt: number) => (v[k] === undefined ? dflt : Number(v[k]));
+  const er = num(client, 'net.ipv4.tcp_early_retrans', 3);
+  return {
+    retries2: num(client, 'net.ipv4.tcp_retries2', 15),
+    rtoMinMs: num(client, 'net.ipv4.tcp_rto_min_us', TCP_RTO_MIN_MS * 1000) / 1000,
+    rtoMaxMs: num(client, 'net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS),
+    tlp: (er === 3 || er === 4) && num(client, 'net.ipv4.tcp_sack', 1) === 1 && num(server, 'net.ipv4.tcp_sack', 1) === 1,
+  };
+}
+
+/**
+ * The RTO of a connection whose RTT is far below a jiffy (a veth: tens of µs), in jiffies.
+ * net/ipv4/tcp_input.c tcp_rtt_estimator keeps rttvar >= tcp_rto_min, and __tcp_set_rto is
+ * usecs_to_jiffies(srtt + rttvar): rto_min plus a few µs, rounded *up* — one jiffy more than
+ * rto_min when rto_min is a whole number of jiffies (6.18, HZ=250: 51 jiffies = 204 ms, the
+ * `rtoUs: 204000` TCP_INFO shows).
+ */
+export function initialRtoJiffies(rtoMinMs: number, clock: KernelClock): number {
+  return Math.floor((rtoMinMs * clock.hz) / 1000) + 1;
+}
+
+type Lateness = 'none' | 'max';
+
+export interface DataTimeoutOptions {
+  /**
+   * Every retransmission is answered by an ICMP net- or host-unreachable: tcp_v4_err calls
+   * tcp_ld_RTO_revert (RFC 6069), which takes back the backoff of the retransmission it answers, so
+   * the RTO stays at its initial value and the connection retransmits every RTO until the
+   * tcp_retries2 time runs out (many more retransmissions, same limit). Only when every ICMP
+   * gets out: the target's per-host ICMP rate limit (net.ipv4.icmp_ratelimit, 1000 ms with a
+   * burst of 6, net/ipv4/icmp.c icmpv4_xrlim_allow) swallows the later ones and the backoff
+   * resumes — set it to 0 on the target for this schedule.
+   */
+  revertBackoff?: boolean;
+}
+
+/**
+ * Real time a timer `j` jiffies away takes to fire. `fromProcess`: armed from a syscall, in the
+ * middle of a jiffy, so it can fire up to one jiffy before `j` whole jiffies have passed; timers
+ * re-armed from a timer callback start on a tick.
+ */
+function timerMs(j: number, late: Lateness, clock: KernelClock, fromProcess: boolean, slackOfJ = j): number {
+  const ms = jiffiesToMs(j, clock.hz);
+  if (late === 'max') return ms + timerSlackMs(jiffiesToMs(slackOfJ, clock.hz), clock);
+  return fromProcess ? ms - jiffiesToMs(1, clock.hz) : ms;
+}
+
+/** One simulated schedule; `onTime` is the earliest the kernel can be, `late` the latest. */
+export interface DataTimeoutRun {
+  /** Time from the original transmission until the socket errors out, ms. */
+  deadMs: number;
+  /** RTO retransmissions (icsk_retransmits at the end; TCP_INFO totalRetrans counts the TLP too). */
+  rtoRetransmits: number;
+  /** When each RTO retransmission went out, ms from the original transmission. */
+  retransmitAtMs: number[];
+}
+
+export interface DataTimeoutPrediction {
+  errno: 'ETIMEDOUT';
+  /** The RTO the socket starts with, ms (TCP_INFO rtoUs / 1000). */
+  rtoMs: number;
+  /** 1 if a tail loss probe goes out first (TcpExtTCPLossProbes), else 0. */
+  lossProbes: number;
+  /** RTO retransmissions; the same on time and late (else the prediction says which range). */
+  rtoRetransmits: [number, number];
+  /** TcpRetransSegs and TCP_INFO totalRetrans: RTO retransmissions plus the loss probe. */
+  retransSegs: [number, number];
+  /** TcpExtTCPTimeouts: every RTO firing, the last one (which gives up) included. */
+  timeouts: [number, number];
+  /** Segments the peer's DROP rule sees: the original, the probe, the retransmissions. */
+  segments: [number, number];
+  /** The limit on the time since the first RTO retransmission (tp->retrans_stamp), ms. */
+  limitMs: number;
+  limitedBy: 'tcp_retries2' | 'TCP_USER_TIMEOUT';
+  onTime: DataTimeoutRun;
+  late: DataTimeoutRun;
+  /** A read/wait started right after the write fails within this window, ms. */
+  windowMs: [number, number];
+}
+
+/**
+ * One segment of unacknowledged data to a peer that answers nothing (net/ipv4/tcp_timer.c and
+ * tcp_output.c, 6.18):
+ * 1. tcp_schedule_loss_probe: PTO = min(2·srtt + TCP_RTO_MIN (one packet out), time to the RTO)
+ *    = the RTO on a veth; the probe retransmits the segment and re-arms the RTO a full RTO later.
+ * 2. tcp_retransmit_timer: each firing counts TcpExtTCPTimeouts, then tcp_write_timeout decides;
+ *    the first firing never expires (icsk_retransmits == 0) and its retransmission sets
+ *    tp->retrans_stamp — the loss probe does not — so the clock starts at the first *RTO*
+ *    retransmission, not at the write;
+ * 3. retransmits_timed_out: expired when now - retrans_stamp >= TCP_USER_TIMEOUT if set, else
+ *    tcp_model_timeout(tcp_retries2, TCP_RTO_MIN) — a time, not a count: with an RTO above
+ *    TCP_RTO_MIN (204 ms here) tcp_retries2=3 gives 4 RTO retransmissions, not 3;
+ * 4. the RTO doubles up to the RTO max; with TCP_USER_TIMEOUT, tcp_clamp_rto_to_user_timeout
+ *    re-arms the timer for no more than what is left of the user timeout, so the last firing lands
+ *    on it.
+ * The socket then gets sk_err = sk_err_soft ?: ETIMEDOUT (tcp_write_err): ETIMEDOUT when no ICMP
+ * arrived.
+ */
+export function predictDataTimeout(s: DataSysctls, clock: KernelClock, userTimeoutMs = 0, opts: DataTimeoutOptions = {}): DataTimeoutPrediction {
+  const r0 = initialRtoJiffies(s.rtoMinMs, clock);
+  const rtoMaxJ = msToJiffies(s.rtoMaxMs, clock.hz);
+  const limitMs = userTimeoutMs > 0 ? userTimeoutMs : modelTimeoutMs(s.retries2, TCP_RTO_MIN_MS, s.rtoMaxMs);
+  const stamps: Record<Lateness, number> = { none: 0, max: 0 };
+  const simulate = (late: Lateness): DataTimeoutRun => {
+    let t = 0;
+    let fromProcess = true;
+    if (s.tlp) {
+      t += timerMs(r0, late, clock, true); // loss probe; re-arms the RTO from here
+      fromProcess = false;
+    }
+    t += timerMs(r0, late, clock, fromProcess); // first RTO: retransmission #1, retrans_stamp
+    const stamp = t;
+    stamps[late] = stamp;
+    const retransmitAtMs = [t];
+    let rto = opts.revertBackoff ? r0 : Math.min(r0 * 2, rtoMaxJ);
+    for (;;) {
+      // RFC 6069: the ICMP answering each retransmission undoes its backoff at once and re-arms the
+      // timer for rto - usecs_to_jiffies(time since the segment's timestamp). Measured on 6.18: the
+      // retransmissions stay a full RTO apart (204-206 ms), so that difference rounds to 0 jiffies.
+      let next = opts.revertBackoff ? r0 : rto;
+      if (userTimeoutMs > 0) {
+        const remaining = userTimeoutMs - (t - stamp);
+        next = remaining <= 0 ? 1 : Math.min(rto, msToJiffies(remaining, clock.hz));
+      }
+      // (The ICMP is handled in the same softirq run as the retransmission it answers: on the tick.)
+      // A timer clamped to the user timeout is shorter when earlier timers were late, and so may
+      // land in a finer wheel level: bound its lateness by the level of the unclamped RTO.
+      t += timerMs(next, late, clock, false, next < rto ? rto : next);
+      if (t - stamp >= limitMs) return { deadMs: t, rtoRetransmits: retransmitAtMs.length, retransmitAtMs };
+      retransmitAtMs.push(t);
+      if (!opts.revertBackoff) rto = Math.min(rto * 2, rtoMaxJ);
+    }
+  };
+  const onTime = simulate('none');
+  const late = simulate('max');
+  const probes = s.tlp ? 1 : 0;
+  const range = (f: (r: DataTimeoutRun) => number): [number, number] => [Math.min(f(onTime), f(late)), Math.max(f(onTime), f(late))];
+  const rtoRetransmits = range((r) => r.rtoRetransmits);
+  return {
+    errno: 'ETIMEDOUT',
+    rtoMs: jiffiesToMs(r0, clock.hz),
+    lossProbes: probes,
+    rtoRetransmits,
+    retransSegs: [rtoRetransmits[0] + probes, rtoRetransmits[1] + probes],
+    timeouts: [rtoRetransmits[0] + 1, rtoRetransmits[1] + 1],
+    segments: [1 + probes + rtoRetransmits[0], 1 + probes + rtoRetransmits[1]],
+    limitMs,
+    limitedBy: userTimeoutMs > 0 ? 'TCP_USER_TIMEOUT' : 'tcp_retries2',
+    onTime,
+    late,
+    windowMs: [
+      // When lateness alone decides whether a firing already expires (the counts differ), that
+      // firing can end it anywhere from the limit on: the earliest death is the earliest stamp
+      // plus the limit (e.g. tcp_retries2=4: 30 RTOs = 6120 ms, 80 ms short of 6200).
+      rtoRetransmits[0] === rtoRetransmits[1] ? Math.min(onTime.deadMs, late.deadMs) : stamps.none + limitMs,
+      Math.max(onTime.deadMs, late.deadMs) + wakeupSlackMs(clock),
+    ],
+  };
+}
+
+export interface KeepaliveOptions {
+  /** TCP_KEEPIDLE, s. */
+  idleS: number;
+  /** TCP_KEEPINTVL, s. */
+  intvlS: number;
+  /** TCP_KEEPCNT. */
+  cnt: number;
+}
+
+export interface KeepalivePrediction {
+  errno: 'ETIMEDOUT';
+  /** Keepalive probes sent (TcpExtTCPKeepAlive). */
+  probes: number;
+  /** Segments the peer's DROP rule sees: the probes and the RST sent when giving up. */
+  segments: number;
+  nominalMs: number;
+  /** From SO_KEEPALIVE being switched on (on an established, idle socket). */
+  windowMs: [number, number];
+}
+
+/**
+ * tcp_keepalive_timer (net/ipv4/tcp_timer.c): switching SO_KEEPALIVE on for an established
+ * socket arms the keepalive timer `idle` from now (tcp_set_keepalive). At each firing, with the
+ * connection idle at least `idle`: if `cnt` probes are already out, send a RST
+ * (tcp_send_active_reset) and fail the socket with ETIMEDOUT (tcp_write_err); else send a probe
+ * (tcp_write_wakeup, TcpExtTCPKeepAlive) and re-arm for `intvl`. So: idle + cnt × intvl, a chain of
+ * cnt + 1 wheel timers (the keepalive timer is sk_timer, a timer_list).
+ */
+export function predictKeepalive(k: KeepaliveOptions, clock: KernelClock): KeepalivePrediction {
+  const chain = [k.idleS * 1000, ...Array.from({ length: k.cnt }, () => k.intvlS * 1000)];
+  let lo = 0;
+  let hi = 0;
+  chain.forEach((ms, i) => {
+    const j = msToJiffies(ms, clock.hz);
+    lo += timerMs(j, 'none', clock, i === 0);
+    hi += timerMs(j, 'max', clock, i === 0);
+  });
+  return {
+    errno: 'ETIMEDOUT',
+    probes: k.cnt,
+    segments: k.cnt + 1,
+    nominalMs: chain.reduce((a, b) => a + b, 0),
+    windowMs: [lo, hi + wakeupSlackMs(clock)],
+  };
+}
+
+/** A wait that nothing ends: it times out after `timeoutMs` (epoll_pwait2's own timer is an hrtimer). */
+export function predictIdleWait(timeoutMs: number, clock: KernelClock): [number, number] {
+  return [timeoutMs, timeoutMs + wakeupSlackMs(clock)];
+}
+
+/** ICMP destination-unreachable codes iptables' REJECT sends (include/uapi/linux/icmp.h). */
+export const ICMP_UNREACH_CODE = {
+  'icmp-net-unreachable': 0, // ICMP_NET_UNREACH
+  'icmp-host-unreachable': 1, // ICMP_HOST_UNREACH
+  'icmp-proto-unreachable': 2, // ICMP_PROT_UNREACH
+  'icmp-port-unreachable': 3, // ICMP_PORT_UNREACH
+  'icmp-net-prohibited': 9, // ICMP_NET_ANO
+  'icmp-host-prohibited': 10, // ICMP_HOST_ANO
+  'icmp-admin-prohibited': 13, // ICMP_PKT_FILTERED
+} as const;
+
+export type IcmpReject = keyof typeof ICMP_UNREACH_CODE;
+
+/** net/ipv4/icmp.c icmp_err_convert[]: the errno each unreachable code becomes (codes 0..15). */
+const ICMP_ERR_CONVERT: readonly string[] = [
+  'ENETUNREACH', 'EHOSTUNREACH', 'ENOPROTOOPT', 'ECONNREFUSED', 'EMSGSIZE', 'EOPNOTSUPP', 'ENETUNREACH', 'EHOSTDOWN',
+  'ENONET', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTUNREACH', 'EHOSTUNREACH', 'EHOSTUNREACH', 'EHOSTUNREACH',
+];
+
+export interface IcmpEffect {
+  code: number;
+  errno: string;
+  /** tcp_v4_err calls tcp_ld_RTO_revert (RFC 6069) only for ICMP_NET_UNREACH and ICMP_HOST_UNREACH. */
+  revertsBackoff: boolean;
+}
+
+/**
+ * What an ICMP unreachable does to a TCP socket (net/ipv4/tcp_ipv4.c tcp_v4_err): in SYN_SENT
+ * any code is a hard error — sk_err = icmp_err_convert[code], tcp_done — so connect() fails at
+ * once; on an established socket it is only remembered as sk_err_soft (without IP_RECVERR) and the
+ * connection keeps retransmitting until it times out, when tcp_write_err reports sk_err_soft
+ * instead of ETIMEDOUT.
+ */
+export function icmpEffect(reject: IcmpReject): IcmpEffect {
+  const code = ICMP_UNREACH_CODE[reject];
+  return { code, errno: ICMP_ERR_CONVERT[code]!, revertsBackoff: code === 0 || code === 1 };
+}

@@ -1,0 +1,388 @@
+/**
+ * The `container` backend: any image (or Dockerfile folder) becomes a target. A container is just
+ * a network namespace with a process in it, so faults, observers and the probe work unchanged:
+ *
+ *   docker network harness-<runId> (198.19.N.0/24, labelled harness.run=<runId>)
+ *     ├─ harness-<runId>-pod     holder: the probe's `watch` as a pause process; owns the server netns
+ *     │    └─ harness-<runId>-target   the user's image, --network container:<pod>
+ *     └─ harness-<runId>-client  holder: owns the client netns the probe enters (nsenter from the host)
+ *
+ * The target shares the pod's namespace, so killing it (app-crash) leaves the namespace, its
+ * address and its iptables rules alive, exactly like a crashed process on a live host. The probe
+ * connects to the pod's own IP on the run network, never to a mapped port: the docker-proxy would
+ * accept on the host and hide every fault (DESIGN §2). Every container and the network are
+ * journaled by name before they exist, and labelled, so the journal and `harness gc` remove them.
+ *
+ * testcontainers starts the containers; it must find TESTCONTAINERS_RYUK_DISABLED (Ryuk cannot be
+ * pulled, the harness reaps its own leftovers by label) and TESTCONTAINERS_HOST_OVERRIDE (no
+ * helper-image pull) in the environment before it is imported, hence the dynamic import below.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServerNeeds } from '../faults/define.js';
+import { dockerAvailable, images, IMAGE_LABEL } from '../docker/images.js';
+import { EnvironmentError } from '../harness/errors.js';
+import { run } from '../harness/exec.js';
+import { processStartTicks } from '../harness/journal.js';
+import { assertNotHost, pidNetns, type Netns } from '../harness/netns.js';
+import { assertListening, describeReady, waitNetworkReady, type ReadySpec } from './ready.js';
+import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec } from './target.js';
+
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
+
+export interface ContainerTargetOptions {
+  name: string;
+  describe?: string;
+  /** An image that exists locally (or can be pulled where a registry is reachable)… */
+  image?: string;
+  /** …or an absolute path to a folder with a Dockerfile, built with label harness.image=1. */
+  build?: string;
+  /** The TCP port the service listens on inside its namespace. */
+  port: number;
+  env?: Record<string, string>;
+  /** Replaces the image's CMD; a function gets what the fault wants from a built-in server. */
+  command?: string[] | ((server: ServerNeeds) => string[]);
+  /** Default: `{tcp: true}`. */
+  ready?: ReadySpec;
+  readyTimeoutMs?: number;
+}
+
+export type { ContainerHandles };
+
+export const HOLDER_IMAGE = images.probe.name;
+/** The pause process of a holder: the probe's watcher, polling once in ten minutes, stdin ignored. */
+export const HOLDER_COMMAND = ['watch', '--no-stdin', '--interval-ms', '600000'];
+const HOLDER_READY = /"event":"watching"/;
+export const DEFAULT_READY_TIMEOUT_MS = 30_000;
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts (unit-tested)
+// ---------------------------------------------------------------------------------------------
+
+export type ContainerRole = 'pod' | 'target' | 'client';
+
+export function runNetworkName(runId: string): string {
+  return `harness-${runId}`;
+}
+
+export function containerName(runId: string, role: ContainerRole): string {
+  return `harness-${runId}-${role}`;
+}
+
+export function runLabels(runId: string, role: ContainerRole | 'network', target: string): Record<string, string> {
+  return { 'harness.run': runId, 'harness.role': role, 'harness.target': target };
+}
+
+/**
+ * The run network's subnet: 198.19.N.0/24 (RFC 2544 space, DESIGN §2), N derived from the runId
+ * so concurrent runs rarely collide; on "Pool overlaps" the caller tries the next attempt.
+ * 198.18.0.0/16 stays for the netns backend.
+ */
+export function subnetFor(runId: string, attempt: number): string {
+  const base = Number.parseInt(runId, 36);
+  const n = ((Number.isFinite(base) ? base : 0) + attempt * 37) % 256;
+  return `198.19.${n}.0/24`;
+}
+
+export function isPoolOverlap(stderr: string): boolean {
+  return /Pool overlaps|overlaps with other one/i.test(stderr);
+}
+
+/** Tag of an image built from a target's Dockerfile folder: the hash of the folder's contents. */
+export function builtImageTag(target: string, contentHash: string): string {
+  return `harness-target/${target.toLowerCase()}:${contentHash.slice(0, 12)}`;
+}
+
+export function isHarnessImage(image: string): boolean {
+  return /^harness\/[a-z0-9-]+:local$/.test(image);
+}
+
+/** The fix for a missing image: build ours, or build/load theirs. */
+export function missingImageFix(image: string): string {
+  if (isHarnessImage(image)) return `build it: harness images build (or npm run images); Docker itself: bash scripts/docker-setup.sh`;
+  return `build or load it first: docker build -t ${image} <folder>, or docker load -i <file.tar>; or use "build": "<folder>" in the config`;
+}
+
+/** Parses `docker inspect -f '{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}} <ip>'`. */
+export function parseInspect(line: string): { pid: number; status: string; exitCode: number; ip: string } {
+  const [pid, status, exitCode, ip] = line.trim().split(/\s+/);
+  return { pid: Number(pid), status: status ?? '', exitCode: Number(exitCode), ip: ip && ip !== '<no' ? ip : '' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docker helpers
+// ---------------------------------------------------------------------------------------------
+
+async function imageExists(image: string): Promise<boolean> {
+  const r = await run(['docker', 'image', 'inspect', '--format', '{{.Id}}', image], { reject: false, timeoutMs: 15_000 });
+  return !r.failed;
+}
+
+async function hashFolder(dir: string, hash = createHash('sha256')): Promise<string> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      hash.update(`d\0${e.name}\0`);
+      await hashFolder(p, hash);
+    } else if (e.isFile()) {
+      hash.update(`f\0${e.name}\0`);
+      hash.update(await readFile(p));
+    }
+  }
+  return hash.copy().digest('hex');
+}
+
+async function ensureImage(opts: ContainerTargetOptions): Promise<string> {
+  if (opts.build) {
+    const tag = builtImageTag(opts.name, await hashFolder(opts.build));
+    if (await imageExists(tag)) return tag;
+    const r = await run(
+      ['docker', 'build', '--force-rm', '--label', `${IMAGE_LABEL}=1`, '--label', `harness.target=${opts.name}`, '-t', tag, opts.build],
+      // The classic builder builds FROM local images without looking at a registry.
+      { reject: false, timeoutMs: 30 * 60_000, env: { ...process.env, DOCKER_BUILDKIT: '0' } as Record<string, string> },
+    );
+    if (r.failed) {
+      const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-12).join('\n');
+      throw new EnvironmentError('E_IMAGE_BUILD', `target ${opts.name}: docker build ${opts.build} failed:\n${tail}`, `fix the Dockerfile in ${opts.build} (see the whole log with: docker build ${opts.build})`);
+    }
+    return tag;
+  }
+  const image = opts.image!;
+  if (await imageExists(image)) return image;
+  if (!isHarnessImage(image)) {
+    // Pulled only where a registry answers; here none does, so this fails fast with the reason.
+    const pull = await run(['docker', 'pull', image], { reject: false, timeoutMs: 120_000 });
+    if (!pull.failed && (await imageExists(image))) return image;
+    const why = (pull.stderr || pull.stdout).trim().split('\n').pop() ?? '';
+    throw new EnvironmentError('E_IMAGE_MISSING', `image ${image} (target ${opts.name}) is not on this machine and could not be pulled: ${why}`, missingImageFix(image));
+  }
+  throw new EnvironmentError('E_IMAGE_MISSING', `image ${image} (target ${opts.name}) is not on this machine`, missingImageFix(image));
+}
+
+async function inspect(name: string, network: string): Promise<{ pid: number; status: string; exitCode: number; ip: string }> {
+  const fmt = `{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}} {{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`;
+  const r = await run(['docker', 'inspect', '--format', fmt, name], { timeoutMs: 15_000 });
+  return parseInspect(r.stdout);
+}
+
+async function logTail(name: string, lines = 15): Promise<string> {
+  const r = await run(['docker', 'logs', '--tail', String(lines), name], { reject: false, timeoutMs: 15_000 });
+  return r.failed ? '' : `${r.stdout}${r.stderr}`.trim();
+}
+
+/** Creates the run's network, journaled by name first; another subnet on "Pool overlaps". */
+async function createRunNetwork(ctx: TargetContext, target: string): Promise<string> {
+  const name = runNetworkName(ctx.runId);
+  await ctx.journal.record(`docker network ${name}`, { kind: 'docker', object: 'network', id: name });
+  const labels = Object.entries(runLabels(ctx.runId, 'network', target)).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+  let last = '';
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const subnet = subnetFor(ctx.runId, attempt);
+    const r = await run(['docker', 'network', 'create', '--driver', 'bridge', '--subnet', subnet, ...labels, name], { reject: false, timeoutMs: 30_000 });
+    if (!r.failed) return subnet;
+    last = r.stderr.trim();
+    if (!isPoolOverlap(last)) break;
+  }
+  throw new EnvironmentError('E_DOCKER_NETWORK', `could not create docker network ${name}: ${last}`, 'docker network ls; harness gc removes networks of dead runs');
+}
+
+/** `/proc/net/tcp6` line: `sl local_address rem_address st …`, addresses as HEX:PORT, st 0A = LISTEN. */
+export function hasIpv6Listener(tcp6: string, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return tcp6
+    .split('\n')
+    .slice(1)
+    .some((l) => {
+      const f = l.trim().split(/\s+/);
+      return f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`);
+    });
+}
+
+/**
+ * Whether the server listens on [::] (dual stack) on `port`. If not, the state watcher skips its
+ * IPv6 dump: a Docker-made namespace shares the host's global TCP hash, so every dump walks all
+ * of it (DESIGN §2 / targets/netns.ts CHILD_EHASH_ENTRIES), and one walk fewer per poll matters.
+ */
+async function listensOnIpv6(pid: number, port: number): Promise<boolean> {
+  const text = await readFile(`/proc/${pid}/net/tcp6`, 'utf8').catch(() => undefined);
+  return text === undefined ? true : hasIpv6Listener(text, port);
+}
+
+async function waitGone(pid: number, startTicks: string | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const t = await processStartTicks(pid);
+    if (t === undefined || t !== startTicks) return true;
+    const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (/\) Z /.test(st)) return true; // exited (its files, hence its sockets, are closed)
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The target
+// ---------------------------------------------------------------------------------------------
+
+export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
+  if (!opts.image === !opts.build) throw new Error(`container target ${opts.name}: give exactly one of image or build`);
+  const ready: ReadySpec = opts.ready ?? { tcp: true };
+  const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  // One build (or image check) per spec, however many scenarios use it.
+  let imageP: Promise<string> | undefined;
+  const resolveImage = () => {
+    imageP ??= ensureImage(opts).catch((e: unknown) => {
+      imageP = undefined;
+      throw e;
+    });
+    return imageP;
+  };
+
+  return {
+    name: opts.name,
+    backend: 'container',
+    describe: opts.describe ?? `${opts.image ?? `built from ${opts.build}`}, port ${opts.port}`,
+
+    async check() {
+      const d = await dockerAvailable();
+      if (!d.ok) throw new EnvironmentError('E_DOCKER', `target ${opts.name} needs Docker: ${d.reason ?? 'unavailable'}`, d.fix);
+      if (!(await imageExists(HOLDER_IMAGE))) {
+        throw new EnvironmentError('E_IMAGE_MISSING', `image ${HOLDER_IMAGE} (the namespace holders of every container target) is not on this machine`, missingImageFix(HOLDER_IMAGE));
+      }
+      await resolveImage();
+    },
+
+    async start(ctx: TargetContext): Promise<StartedTarget> {
+      const { GenericContainer, Wait } = await import('testcontainers');
+      const log = ctx.log.child({ target: opts.name });
+      const t0 = performance.now();
+      const image = await resolveImage();
+      const network = runNetworkName(ctx.runId);
+      const names = { pod: containerName(ctx.runId, 'pod'), target: containerName(ctx.runId, 'target'), client: containerName(ctx.runId, 'client') };
+      const subnet = await createRunNetwork(ctx, opts.name);
+      const tNet = performance.now();
+
+      // Both journaled (one after the other: the journal is one file) before either exists.
+      for (const role of ['pod', 'client'] as const) {
+        await ctx.journal.record(`docker container ${names[role]}`, { kind: 'docker', object: 'container', id: names[role] });
+      }
+      const holder = (role: 'pod' | 'client') =>
+        new GenericContainer(HOLDER_IMAGE)
+          .withName(names[role])
+          .withLabels(runLabels(ctx.runId, role, opts.name))
+          .withNetworkMode(network)
+          .withCommand(HOLDER_COMMAND)
+          .withWaitStrategy(Wait.forLogMessage(HOLDER_READY))
+          .withStartupTimeout(15_000)
+          .start();
+      // allSettled: never return (and revert) while the other holder is still being created.
+      const holders = await Promise.allSettled([holder('pod'), holder('client')]);
+      for (const h of holders) {
+        if (h.status === 'rejected') {
+          throw new EnvironmentError('E_DOCKER_START', `could not start a namespace holder (${HOLDER_IMAGE}): ${h.reason instanceof Error ? h.reason.message : String(h.reason)}`, 'docker info; harness doctor');
+        }
+      }
+      const [pod, cli] = await Promise.all([inspect(names.pod, network), inspect(names.client, network)]);
+      if (!pod.ip || !cli.ip) throw new EnvironmentError('E_DOCKER_NETWORK', `holders have no address on ${network} (pod "${pod.ip}", client "${cli.ip}")`);
+      const server: Netns = pidNetns(pod.pid, `container:${names.pod}`);
+      const client: Netns = pidNetns(cli.pid, `container:${names.client}`);
+      await assertNotHost(server);
+      await assertNotHost(client);
+      const tHolders = performance.now();
+
+      await ctx.journal.record(`docker container ${names.target}`, { kind: 'docker', object: 'container', id: names.target });
+      let output = '';
+      const command = typeof opts.command === 'function' ? opts.command(ctx.server) : opts.command;
+      let c = new GenericContainer(image)
+        .withName(names.target)
+        .withLabels(runLabels(ctx.runId, 'target', opts.name))
+        .withNetworkMode(`container:${names.pod}`)
+        .withEnvironment(opts.env ?? {})
+        .withStartupTimeout(readyTimeoutMs)
+        // testcontainers removes a container that fails its wait strategy: keep its last lines.
+        .withLogConsumer((stream) => {
+          stream.on('data', (chunk: Buffer | string) => {
+            output = `${output}${String(chunk)}`.slice(-4000);
+          });
+        });
+      if (command) c = c.withCommand(command);
+      if ('log' in ready) c = c.withWaitStrategy(Wait.forLogMessage(new RegExp(ready.log)));
+      const notReady = async (detail: string) => {
+        const st = await inspect(names.target, network).catch(() => undefined);
+        const tail = (await logTail(names.target).catch(() => '')) || output.trim().split('\n').slice(-15).join('\n');
+        return new EnvironmentError(
+          'E_TARGET_NOT_READY',
+          `target ${opts.name} (${image}) did not become ready (waited up to ${readyTimeoutMs} ms for ${describeReady(ready)}): ${detail}` +
+            `${st ? `; container ${st.status}${st.status === 'exited' ? ` with code ${st.exitCode}` : ''}` : ''}${tail ? `\n--- last log lines ---\n${tail}` : ''}`,
+          `check targets.${opts.name}.ready and .command in the config (docker logs shows the output of a run); raise readyTimeoutMs if it is only slow`,
+        );
+      };
+      try {
+        await c.start();
+      } catch (e) {
+        throw await notReady(e instanceof Error ? e.message.split('\n')[0]! : String(e));
+      }
+      const tgt = await inspect(names.target, network);
+      const targetTicks = await processStartTicks(tgt.pid);
+      if (!('log' in ready)) {
+        const remaining = Math.max(1000, readyTimeoutMs - (performance.now() - tHolders));
+        const r = await waitNetworkReady(ready, client, pod.ip, opts.port, remaining, async () =>
+          (await processStartTicks(tgt.pid)) === undefined ? 'the target process exited' : undefined,
+        );
+        if (!r.ok) throw await notReady(r.detail);
+      }
+      await assertListening(opts.name, client, pod.ip, opts.port);
+      const tReady = performance.now();
+      log.debug(
+        { image, subnet, networkMs: tNet - t0, holdersMs: tHolders - tNet, targetMs: tReady - tHolders, pod: pod.ip, client: cli.ip },
+        'container target ready',
+      );
+
+      const handles: ContainerHandles = { runId: ctx.runId, network, ...names, image };
+      return {
+        name: opts.name,
+        backend: 'container',
+        endpoints: { address: pod.ip, port: opts.port, clientAddress: cli.ip },
+        client,
+        server,
+        // The probe's client sockets are IPv4; the server's are too unless it listens on [::].
+        ipv4Only: { client: true, server: !(await listensOnIpv6(pod.pid, opts.port)) },
+        containers: handles,
+        async killServer(signal) {
+          // The process itself, as `docker kill -s` would, but synchronously: the trigger returns
+          // once it has exited, so its sockets are closed before the client's next step.
+          if ((await processStartTicks(tgt.pid)) !== targetTicks) return;
+          try {
+            process.kill(tgt.pid, signal);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
+            throw e;
+          }
+          if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal) && !(await waitGone(tgt.pid, targetTicks, 10_000))) {
+            log.warn({ signal }, 'target still running 10 s after the signal');
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Real third-party servers and the probe, in containers (need Docker and `harness images build`). */
+export function builtinContainerTargets(): Record<string, TargetSpec> {
+  return {
+    nginx: containerTarget({ name: 'nginx', image: images.nginx.name, port: 80, ready: { log: images.nginx.readyLog.source }, describe: "Debian's nginx in a container (port 80)" }),
+    redis: containerTarget({ name: 'redis', image: images.redis.name, port: 6379, ready: { log: images.redis.readyLog.source }, describe: "Debian's redis-server in a container (port 6379)" }),
+    'probe-echo': containerTarget({ name: 'probe-echo', image: images.probe.name, port: 9000, ready: { log: images.probe.readyLog.source }, describe: "the probe's echo server in a FROM-scratch container (port 9000)" }),
+    'probe-container': containerTarget({
+      name: 'probe-container',
+      image: images.probe.name,
+      port: 9000,
+      command: (server) => ['server', '--mode', server.mode, '--listen', '0.0.0.0:9000', '--backlog', String(server.backlog ?? 128)],
+      ready: { log: images.probe.readyLog.source },
+      describe: "the probe's server in the mode the fault wants, in a container (port 9000)",
+    }),
+  };
+}
