@@ -11,6 +11,7 @@ const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> =
     server: { 'net.ipv4.tcp_abort_on_overflow': '0', 'net.core.somaxconn': '4096', ...server },
   },
   clock: { hz: 250 },
+  watchIntervalMs: 5,
 });
 
 describe('accept-queue-full', () => {

@@ -43,6 +43,8 @@ export interface FaultContext<P> {
   /** Sysctl values in force in each namespace, read back after they were set. */
   sysctls: SidedSysctls;
   clock: KernelClock;
+  /** How often the state watchers sample (ms): a transition is seen up to this much late. */
+  watchIntervalMs: number;
 }
 
 export type CounterExpectation = number | { min?: number; max?: number };

@@ -8,6 +8,7 @@ const ctx = (params: Record<string, unknown>, client: Record<string, string> = {
   endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
   sysctls: { client, server: {} },
   clock: { hz: 250 },
+  watchIntervalMs: 5,
 });
 
 describe('host-crash', () => {

@@ -1,4 +1,8 @@
 /** The fault registry. A new fault: its file, its unit test, one line here, one README row. */
+import { closeWait } from './close-wait.js';
+import { timeWait } from './time-wait.js';
+import { lastAckDrop } from './last-ack-drop.js';
+import { finDrop } from './fin-drop.js';
 import { synDrop } from './syn-drop.js';
 import { synackDrop } from './synack-drop.js';
 import { acceptQueueFull } from './accept-queue-full.js';
@@ -12,6 +16,10 @@ export const faults = {
   'synack-drop': synackDrop,
   'accept-queue-full': acceptQueueFull,
   'syn-queue-full': synQueueFull,
+  'fin-drop': finDrop,
+  'close-wait': closeWait,
+  'time-wait': timeWait,
+  'last-ack-drop': lastAckDrop,
   'app-crash': appCrash,
   'host-crash': hostCrash,
   reject,

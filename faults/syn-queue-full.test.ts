@@ -11,6 +11,7 @@ const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> =
     server: { 'net.ipv4.tcp_syncookies': '1', 'net.ipv4.tcp_max_syn_backlog': '128', 'net.ipv4.tcp_synack_retries': '5', ...server },
   },
   clock: { hz: 250 },
+  watchIntervalMs: 5,
 });
 
 describe('syn-queue-full', () => {

@@ -26,7 +26,6 @@ import type { ClientStep } from '../harness/probe.js';
 import { defineFault, type Expectation } from './define.js';
 
 /** Poll interval of the state watcher (harness/observers/states.ts). */
-const WATCH_INTERVAL_MS = 5;
 const BYTES = 100;
 
 export const synackDrop = defineFault({
@@ -54,10 +53,10 @@ export const synackDrop = defineFault({
       },
     ],
   }),
-  expect: ({ sysctls, params, clock }): Expectation => {
+  expect: ({ sysctls, params, clock, watchIntervalMs }): Expectation => {
     const { synackRetries } = synAckSysctlsFrom(sysctls.server);
     const p = predictSynAckExpiry(synackRetries, clock);
-    const expire = observedWindowMs(p.expireWindowMs, WATCH_INTERVAL_MS, clock);
+    const expire = observedWindowMs(p.expireWindowMs, watchIntervalMs, clock);
     const connect = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
     const because = [
       `tcp_synack_retries ${synackRetries}: SYN-ACK resent at ${p.retransmitAtMs.map((t) => t / 1000).join(', ') || '(never)'} s, ` +
@@ -94,7 +93,7 @@ export const synackDrop = defineFault({
         read: { ok: false, timedOut: true, errno: null },
       },
       states: { client: ['ESTABLISHED'], server: ['SYN_RECV', 'ESTABLISHED'] },
-      stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'ESTABLISHED', fromStep: 'write', windowMs: observedWindowMs(FIRST_DATA_WINDOW_MS, WATCH_INTERVAL_MS, clock) }],
+      stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'ESTABLISHED', fromStep: 'write', windowMs: observedWindowMs(FIRST_DATA_WINDOW_MS, watchIntervalMs, clock) }],
       counters: {
         server: { TcpExtTCPSynRetrans: resent, TcpRetransSegs: resent, TcpExtTCPTimeouts: resent, TcpPassiveOpens: 1, TcpOutRsts: 0 },
         // The first data segment completed the handshake: it was never retransmitted.
@@ -104,7 +103,7 @@ export const synackDrop = defineFault({
       because: [...because, 'the write (ACK+PSH, not matched by ALL ACK) comes before the drop and completes the handshake'],
     };
   },
-  script: ({ params, sysctls, clock }) => {
+  script: ({ params, sysctls, clock, watchIntervalMs }) => {
     const p = predictSynAckExpiry(synAckSysctlsFrom(sysctls.server).synackRetries, clock);
     // `after`: sleep past the end of the expiry window; `before`: past the first resend's window
     // (or not at all when there is none), which ends before the expiry window begins.

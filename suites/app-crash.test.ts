@@ -4,9 +4,10 @@
  * at once; after death: ECONNREFUSED at once. The proof the kill happened is on the server side:
  * its socket leaves ESTABLISHED (FIN_WAIT2, or gone by a RST) and its RST counters move.
  */
+import type { Result, StepResult } from '../harness/result.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
-const labelled = (r: { steps: { label?: string }[] }, label: string) => r.steps.find((s) => s.label === label)!;
+const labelled = (r: Result, label: string): StepResult => r.steps.find((s) => s.label === label)!;
 
 describe.skipIf(!isRoot)('app-crash (netns)', { tags: ['netns'] }, () => {
   test.concurrent('idle: EOF, write ok, EOF, EPIPE, EPIPE; server FIN then RST', async ({ harness, expect }) => {

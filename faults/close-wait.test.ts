@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { closeWait } from './close-wait.js';
+
+const endpoints = { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' };
+const ctx = (params: Record<string, unknown> = {}, finTimeout = '2') => ({
+  runId: 'abc123',
+  params: closeWait.params.parse(params),
+  endpoints,
+  sysctls: { client: { 'net.ipv4.tcp_fin_timeout': finTimeout }, server: {} },
+  clock: { hz: 250 },
+  watchIntervalMs: 5,
+});
+
+describe('close-wait', () => {
+  it('needs no rule: the built-in no-close server is the fault', () => {
+    expect(closeWait.plan(ctx())).toEqual({});
+    expect(closeWait.server(closeWait.params.parse({}))).toEqual({ mode: 'no-close' });
+  });
+
+  it('close(): client FIN_WAIT2 for tcp_fin_timeout then gone, server CLOSE_WAIT held', () => {
+    const e = closeWait.expect(ctx());
+    expect(e.spans?.[0]).toMatchObject({ side: 'client', state: 'FIN_WAIT2', then: 'GONE' });
+    const [lo, hi] = e.spans![0]!.lastsMs!;
+    expect(lo).toBeLessThan(2000);
+    expect(hi).toBeGreaterThan(2032);
+    expect(e.spans?.[1]).toEqual({ side: 'server', state: 'CLOSE_WAIT', sockets: 1, then: 'held' });
+    expect(e.counters?.client).toMatchObject({ TcpExtTWKilled: 1 });
+    const script = closeWait.script(ctx(), e);
+    expect(script.map((s) => s.op)).toEqual(['connect', 'write', 'close', 'sleep']);
+  });
+
+  it('tcp_fin_timeout below 3.5 x RTO is raised to it', () => {
+    const e = closeWait.expect(ctx({}, '0'));
+    expect(e.spans![0]!.lastsMs![0]).toBeGreaterThan(700);
+    expect(e.because?.[0]).toContain('3.5 x RTO');
+  });
+
+  it('shutdown(SHUT_WR): FIN_WAIT2 held, checked again at the end with TCP_INFO', () => {
+    const c = ctx({ how: 'shutdown' });
+    const e = closeWait.expect(c);
+    expect(e.spans?.[0]).toEqual({ side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'held' });
+    expect(e.steps.after).toEqual({ ok: true, tcpState: 'FIN_WAIT2' });
+    const script = closeWait.script(c, e);
+    expect(script.map((s) => s.op)).toEqual(['connect', 'write', 'shutdown', 'sleep', 'tcpinfo']);
+    expect((script[3] as { ms: number }).ms).toBeGreaterThan(2000);
+  });
+
+  it('validates its parameters', () => {
+    expect(closeWait.params.safeParse({ how: 'abort' }).success).toBe(false);
+    expect(closeWait.params.safeParse({ bytes: '-1' }).success).toBe(false);
+    expect(closeWait.params.parse({ bytes: '10' }).bytes).toBe(10);
+  });
+});

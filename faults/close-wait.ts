@@ -1,0 +1,83 @@
+/**
+ * close-wait — the target never calls close() (a leaked connection in the server).
+ *
+ * A client sees: its close() (or shutdown(SHUT_WR)) succeeds and the server's kernel ACKs the FIN
+ * — after its delayed-ACK timer, ≈40 ms — so the client moves FIN_WAIT1 → FIN_WAIT2, but no FIN
+ * ever comes back. The server's socket sits in CLOSE_WAIT (Recv-Q 0: the app read everything,
+ * EOF included) for as long as the process lives. After close() the client's orphan gives up
+ * after tcp_fin_timeout and vanishes without a packet; after shutdown(SHUT_WR) the socket is not
+ * an orphan and stays in FIN_WAIT2 with no timer at all, for as long as the client holds it.
+ *
+ * Where this kernel (6.18) differs from the seeds (CentOS 7: "FIN_WAIT2 ≈ tcp_fin_timeout = 60 s,
+ * seen in netstat"): with tcp_fin_timeout ≤ 60 s the orphan is no longer a full socket but a
+ * timewait sock in the FIN_WAIT2 substate (sock_diag still shows FIN_WAIT2, with no owner and
+ * no timers of a full socket), counted in TcpExtTWKilled (≤ 4 s) or TcpExtTW; tcp_fin_timeout
+ * below 3.5 × RTO (716 ms on a veth) is raised to it; above 60 s the full socket waits
+ * (fin_timeout - 60 s) and then a timewait sock waits as long again (modelled, not measured).
+ */
+import { z } from 'zod';
+import { predictFinWait2, rtoAfterHandshakeMs, watchLagMs } from '../harness/model/teardown.js';
+import { TCP_RTO_MAX_MS } from '../harness/model/tcp.js';
+import { defineFault } from './define.js';
+
+export const closeWait = defineFault({
+  name: 'close-wait',
+  summary: 'the target accepts and reads but never calls close() (built-in server mode no-close)',
+  observes: 'server CLOSE_WAIT for ever; client FIN_WAIT2 until tcp_fin_timeout after close(), or for ever after shutdown(SHUT_WR)',
+  shapedBy: { client: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms'] },
+  params: z.object({
+    how: z.enum(['close', 'shutdown']).default('close').describe('how the client ends its side: close() (orphan, tcp_fin_timeout applies) or shutdown(SHUT_WR) (no timeout)'),
+    bytes: z.coerce.number().int().min(0).max(1_000_000).default(1000).describe('bytes the client writes before it closes (the server reads and discards them)'),
+  }),
+  server: () => ({ mode: 'no-close' }),
+  fastSysctls: () => ({ client: { 'net.ipv4.tcp_fin_timeout': '2' } }),
+  plan: () => ({}),
+  expect: ({ sysctls, params, clock, watchIntervalMs }) => {
+    const num = (k: string, d: number) => Number(sysctls.client[k] ?? d);
+    const rtoMs = rtoAfterHandshakeMs(num('net.ipv4.tcp_rto_min_us', 200_000), num('net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS), clock);
+    const finTimeoutS = num('net.ipv4.tcp_fin_timeout', 60);
+    const p = predictFinWait2(finTimeoutS, rtoMs, clock);
+    const lag = watchLagMs(clock, watchIntervalMs);
+    const closing = params.how === 'close';
+    return {
+      steps: {
+        connect: { ok: true, errno: null },
+        write: { ok: true, bytes: params.bytes },
+        // The server ACKs the FIN only when its delayed-ACK timer fires: right after shutdown() it is FIN_WAIT1.
+        end: closing ? { ok: true } : { ok: true, tcpState: 'FIN_WAIT1' },
+        // After the observation: the orphan is gone, the socket of a shutdown() is still in FIN_WAIT2.
+        ...(closing ? {} : { after: { ok: true, tcpState: 'FIN_WAIT2' } }),
+      },
+      states: { client: ['FIN_WAIT1', 'FIN_WAIT2'], server: ['CLOSE_WAIT'] },
+      statesAbsent: { client: ['TIME_WAIT', 'CLOSING'], server: ['LAST_ACK', 'TIME_WAIT'] },
+      spans: [
+        closing
+          ? // Both ends of the span are watcher samples: each can be late by one poll.
+            { side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag] }
+          : { side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'held' },
+        { side: 'server', state: 'CLOSE_WAIT', sockets: 1, then: 'held' },
+      ],
+      // The orphan's timewait sock is counted when it is made. (A shutdown() socket becomes one too, but only
+      // when the probe exits and closes it — before the counters are read — so it is not asserted.)
+      counters: { client: closing ? { [p.counter]: 1, TcpRetransSegs: 0 } : { TcpRetransSegs: 0 }, server: { TcpRetransSegs: 0 } },
+      because: closing
+        ? [
+            `tcp_fin_timeout ${finTimeoutS} s, RTO ${rtoMs} ms → orphan FIN_WAIT2 for ${p.timeoutMs} ms (${p.limitedBy}), held by a ${p.holder}; ` +
+              `counted in ${p.counter}`,
+          ]
+        : ['shutdown(SHUT_WR): the socket is not orphaned, so no FIN_WAIT2 timer: it stays while the client holds it'],
+    };
+  },
+  script: ({ params, sysctls, clock, watchIntervalMs }, expected) => {
+    const end = expected.spans?.[0]?.lastsMs?.[1];
+    // Observe until the orphan must be gone; for shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
+    const observeMs = end !== undefined ? end + 200 : Number(sysctls.client['net.ipv4.tcp_fin_timeout'] ?? 60) * 1000 + 500 + watchLagMs(clock, watchIntervalMs);
+    return [
+      { op: 'connect', label: 'connect', timeoutMs: 5000 },
+      { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 5000 },
+      params.how === 'close' ? { op: 'close', label: 'end' } : { op: 'shutdown', how: 'wr', label: 'end' },
+      { op: 'sleep', ms: Math.ceil(observeMs) },
+      ...(params.how === 'close' ? [] : [{ op: 'tcpinfo' as const, label: 'after' }]),
+    ];
+  },
+});

@@ -1,0 +1,91 @@
+/**
+ * last-ack-drop — the final ACK of a close is lost: the passive closer is stuck in LAST_ACK.
+ *
+ * A client sees: nothing wrong — its close() returns, the server's FIN arrives and its socket
+ * sits in TIME_WAIT (60 s) as usual. Its last ACK never reaches the server (dropped at the server,
+ * armed once the handshake is done so only ACKs of the close match). The server, whose app has
+ * already closed (an orphan), stays in LAST_ACK retransmitting its FIN — a tail loss probe, then
+ * RTO retransmissions with backoff — and each retransmitted FIN draws another ACK from the
+ * client's TIME_WAIT, dropped again. The server gives up when the time since its first RTO
+ * retransmission reaches tcp_model_timeout(the server's tcp_orphan_retries, 200 ms), silently.
+ *
+ * Where this kernel (6.18) differs from the seeds (CentOS 7: "9 retransmissions, ≈103 s, first at
+ * 200 ms — the same as FIN_WAIT1"): it is indeed the same orphan-FIN schedule as fin-drop, but a
+ * time budget counted from the first RTO retransmission (the TLP is free), with a 204 ms RTO on a
+ * veth; tcp_orphan_retries=0 (the default) still means 8 → LAST_ACK for ≈104.4 s. It is the
+ * SERVER's sysctls that decide. Each FIN retransmission also restarts the client's 60 s TIME_WAIT.
+ */
+import { z } from 'zod';
+import { ORPHAN_FIN_SYSCTLS, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
+import { defineFault } from './define.js';
+
+export const lastAckDrop = defineFault({
+  name: 'last-ack-drop',
+  summary: "once connected, the target's namespace drops the client's bare ACKs (--tcp-flags ALL ACK), so the ACK of the server's FIN is lost",
+  observes: 'client TIME_WAIT as usual; server stuck in LAST_ACK retransmitting its FIN (its tcp_orphan_retries), then gone',
+  shapedBy: { server: ORPHAN_FIN_SYSCTLS, client: ['net.ipv4.tcp_sack'] },
+  params: z.object({}),
+  server: () => ({ mode: 'echo' }),
+  fastSysctls: () => ({ server: { 'net.ipv4.tcp_orphan_retries': '2' } }),
+  plan: () => ({}),
+  triggers: {
+    // After the handshake: from now on every bare ACK from the client is lost — the first one it sends is the last ACK.
+    'arm-ack-drop': ({ endpoints }) => ({
+      kind: 'rules',
+      rules: [
+        {
+          name: 'drop-last-ack',
+          side: 'server',
+          hook: 'INPUT',
+          proto: 'tcp',
+          tcp: { dport: endpoints.port, flags: { mask: 'ALL', set: ['ACK'] } },
+          target: { kind: 'DROP' },
+        },
+      ],
+    }),
+  },
+  expect: ({ sysctls, clock, watchIntervalMs }) => {
+    const s = orphanFinSysctlsFrom(sysctls.server, sysctls.client);
+    const p = predictOrphanFin(s, clock);
+    const lag = watchLagMs(clock, watchIntervalMs);
+    const range = ([min, max]: [number, number]) => (min === max ? min : { min, max });
+    const tlp = p.tlp ? 1 : 0;
+    return {
+      steps: { connect: { ok: true, errno: null }, close: { ok: true, errno: null } },
+      states: { client: ['TIME_WAIT'], server: ['LAST_ACK'] },
+      statesAbsent: { client: ['CLOSE_WAIT', 'LAST_ACK'], server: ['TIME_WAIT', 'FIN_WAIT1', 'FIN_WAIT2'] },
+      spans: [
+        // Both ends of the span are watcher samples: each can be late by one poll.
+        { side: 'server', state: 'LAST_ACK', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag], retrans: range(p.rtoRetransmits) },
+        { side: 'client', state: 'TIME_WAIT', sockets: 1, then: 'held' },
+      ],
+      counters: {
+        server: {
+          TcpRetransSegs: range([tlp + p.rtoRetransmits[0], tlp + p.rtoRetransmits[1]]),
+          TcpExtTCPLossProbes: tlp,
+          TcpExtTCPTimeouts: range(p.timeouts),
+          TcpExtTCPAbortOnTimeout: 1,
+        },
+        // One TIME_WAIT, scheduled for 60 s (> 4 s: "TW"); the retransmitted FINs only reschedule it.
+        client: { TcpExtTW: 1, TcpRetransSegs: 0 },
+      },
+      // Each FIN of the server (first, TLP, RTO retransmissions) draws one ACK from the client.
+      rulesHit: { 'drop-last-ack': range(p.finsSent) },
+      because: [
+        `server RTO ${p.rtoMs} ms${p.tlp ? ', a TLP first' : ', no TLP'}; server tcp_orphan_retries ${s.orphanRetries}` +
+          `${s.orphanRetries === 0 ? ` (0 = ${p.retries})` : ''} → expiry ${p.boundaryMs} ms after its first RTO retransmission: ` +
+          `${p.rtoRetransmits[0] === p.rtoRetransmits[1] ? p.rtoRetransmits[0] : p.rtoRetransmits.join('..')} RTO retransmissions, LAST_ACK gone ${p.goneAtMs / 1000} s after its FIN`,
+      ],
+    };
+  },
+  script: ({ clock, watchIntervalMs }, expected) => {
+    const gone = expected.spans?.[0]?.lastsMs?.[1] ?? 10_000;
+    return [
+      { op: 'connect', label: 'connect', timeoutMs: 5000 },
+      { op: 'barrier', name: 'arm-ack-drop' },
+      { op: 'close', label: 'close' },
+      // Keep observing until the server's orphan must be gone (its FIN follows our close within a wake-up).
+      { op: 'sleep', ms: Math.ceil(gone + watchLagMs(clock, watchIntervalMs)) + 100 },
+    ];
+  },
+});

@@ -1,0 +1,301 @@
+/**
+ * The kernel's connection-teardown timers, from the sysctls in force: an orphaned socket
+ * retransmitting its FIN (FIN_WAIT1 / LAST_ACK), the orphaned FIN_WAIT2 timeout, TIME_WAIT, and
+ * which local ports connect() can still pick. Every number is read from a sysctl or cited from
+ * the kernel source (Linux 6.18); none is copied from the seeds (CentOS 7, kernel 3.10).
+ */
+import { modelTimeoutMs, TCP_RTO_MAX_MS } from './tcp.js';
+import { chainWindowMs, jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
+
+/** include/net/tcp.h: TCP_RTO_MIN = HZ/5. retransmits_timed_out() models expiry from it, not from tcp_rto_min_us. */
+export const TCP_RTO_MIN_MS = 200;
+/** include/net/tcp.h: TCP_TIMEWAIT_LEN = 60*HZ, a constant: no sysctl changes it, on 6.18 either. */
+export const TCP_TIMEWAIT_LEN_MS = 60_000;
+/** net/ipv4/tcp_timer.c tcp_orphan_retries(): tcp_orphan_retries=0 means 8 while the RTO is below the max. */
+export const ORPHAN_RETRIES_WHEN_ZERO = 8;
+/** net/ipv4/inet_timewait_sock.c __inet_twsk_schedule(): a timewait timer of at most 4 s counts as TWKilled, longer as TW. */
+export const TW_KILL_THRESHOLD_MS = 4000;
+/**
+ * The RTT of the harness's veth pair, µs: measured 30–60 µs (TCP_INFO rttUs). Only its order
+ * matters: any RTT below one jiffy gives the same RTO (see rtoAfterHandshakeMs), and the suites
+ * check the RTO the kernel reports against the prediction on every run.
+ */
+export const VETH_RTT_US = 50;
+
+/**
+ * The RTO of a connection whose only RTT sample is the handshake (net/ipv4/tcp_input.c
+ * tcp_rtt_estimator(), first sample m: srtt = m, rttvar = max(2m, tcp_rto_min_us(sk)); tcp_set_rto()
+ * → __tcp_set_rto() = usecs_to_jiffies(srtt + rttvar), bounded by the RTO max). The minimum goes
+ * through jiffies first (include/net/tcp.h tcp_rto_min(): usecs_to_jiffies(tcp_rto_min_us);
+ * tcp_rto_min_us(sk) = jiffies_to_usecs of that). On a veth (m ≈ 50 µs) that is one jiffy above
+ * the rounded-up minimum: 51 jiffies (204 ms) for the default 200 ms at HZ=250, 14 jiffies (56 ms)
+ * for tcp_rto_min_us=50000 — measured, where a first version of this model said 52 ms.
+ */
+export function rtoAfterHandshakeMs(rtoMinUs: number, rtoMaxMs: number, clock: KernelClock, rttUs = VETH_RTT_US): number {
+  const usPerJiffy = 1e6 / clock.hz;
+  const rtoMinJiffies = Math.ceil(rtoMinUs / usPerJiffy);
+  const rtoUs = rttUs + Math.max(2 * rttUs, rtoMinJiffies * usPerJiffy);
+  const jiffies = Math.ceil(rtoUs / usPerJiffy);
+  return Math.min(jiffiesToMs(jiffies, clock.hz), rtoMaxMs);
+}
+
+export interface OrphanFinSysctls {
+  /** net.ipv4.tcp_orphan_retries of the side that closed (0: 8 while "alive"). */
+  orphanRetries: number;
+  /** net.ipv4.tcp_rto_min_us (6.11+; 200000 before). */
+  rtoMinUs: number;
+  /** net.ipv4.tcp_rto_max_ms (6.15+; 120000 before). */
+  rtoMaxMs: number;
+  /** Whether a tail loss probe precedes the first RTO: tcp_early_retrans 3 or 4 and SACK on both ends. */
+  tlp: boolean;
+}
+
+export interface OrphanFinPrediction {
+  /** The RTO the chain starts from. */
+  rtoMs: number;
+  /** A TLP retransmitted the FIN first (one extra FIN; not counted in icsk_retransmits). */
+  tlp: boolean;
+  /** RTO retransmissions of the FIN (icsk_retransmits at the end, the watcher's `retrans`): min..max. */
+  rtoRetransmits: [number, number];
+  /** FINs on the wire: the first, the TLP, the RTO retransmissions. */
+  finsSent: [number, number];
+  /** RTO timer firings (TcpExtTCPTimeouts): every retransmission plus the one that gives up. */
+  timeouts: [number, number];
+  /** Nominal time from the first FIN until the socket is destroyed (tcp_write_err), ms. */
+  goneAtMs: number;
+  /** Window of that time: timer-wheel lateness included, ms. */
+  windowMs: [number, number];
+  /** The expiry boundary (tcp_model_timeout of the retries, from TCP_RTO_MIN), ms since the first RTO retransmission. */
+  boundaryMs: number;
+  /** The retries in force (after tcp_orphan_retries() turned 0 into 8). */
+  retries: number;
+}
+
+/**
+ * An orphaned socket (close() was called) whose FIN is never acknowledged: FIN_WAIT1 after an
+ * active close, LAST_ACK after a passive one. Schedule (net/ipv4/tcp_output.c, tcp_timer.c, 6.18):
+ * - the FIN goes out at t = 0; with TLP on, tcp_schedule_loss_probe() arms the probe at
+ *   min(2·srtt + tcp_rto_min, rto) = rto on a veth; the probe retransmits the FIN through
+ *   __tcp_retransmit_skb(), which neither counts in icsk_retransmits nor sets retrans_stamp, and
+ *   re-arms the RTO timer from then (tcp_rearm_rto);
+ * - each RTO firing calls tcp_write_timeout() first: with icsk_retransmits = 0 it cannot expire
+ *   (retransmits_timed_out() returns false), so the first RTO always retransmits and
+ *   tcp_retransmit_skb() stamps retrans_stamp with that retransmission's time;
+ * - later firings expire when the time since retrans_stamp reaches
+ *   tcp_model_timeout(tcp_orphan_retries(), TCP_RTO_MIN) — a time, not a count: the number of
+ *   retransmissions follows from the RTO (which tcp_rto_min_us shapes, the boundary does not);
+ * - the RTO doubles after each retransmission (capped at the RTO max); tcp_orphan_retries=0 is 8
+ *   while the RTO is below the max ("alive"), 0 once it reached it.
+ * Expiry destroys the socket silently (tcp_write_err: no RST), TcpExtTCPAbortOnTimeout += 1.
+ * Where timer lateness could put a firing on either side of the boundary, both outcomes are kept
+ * (the ranges below are then wider than one value).
+ * Measured on 6.18 (HZ=250, veth): retries=2 → TLP + 3 RTO retransmissions, gone at 3.32 s.
+ */
+export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs = VETH_RTT_US): OrphanFinPrediction {
+  const r = rtoAfterHandshakeMs(s.rtoMinUs, s.rtoMaxMs, clock, rttUs);
+  const jiffyMs = 1000 / clock.hz;
+  const intervals: number[] = s.tlp ? [r] : [];
+  let rto = r;
+  let retransmits = 0;
+  // Nominal time since retrans_stamp, and the most the timers in it could have been late.
+  let sinceStamp = 0;
+  let sinceStampSlack = 0;
+  let earliest: { k: number; intervals: number[] } | undefined;
+  let latest: { k: number; intervals: number[] } | undefined;
+  let retries = s.orphanRetries;
+  let boundary = 0;
+  for (let guard = 0; guard < 64 && !latest; guard++) {
+    intervals.push(rto);
+    if (retransmits > 0) {
+      sinceStamp += rto;
+      sinceStampSlack += timerSlackMs(rto, clock);
+      const alive = rto < s.rtoMaxMs;
+      retries = s.orphanRetries === 0 ? (alive ? ORPHAN_RETRIES_WHEN_ZERO : 0) : s.orphanRetries;
+      boundary = modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
+      // tcp_time_stamp is a ms (or µs + one jiffy) clock: allow one jiffy either way.
+      const lo = sinceStamp - jiffyMs;
+      const hi = sinceStamp + sinceStampSlack + jiffyMs;
+      if (!earliest && hi >= boundary) earliest = { k: retransmits, intervals: [...intervals] };
+      if (lo >= boundary) latest = { k: retransmits, intervals: [...intervals] };
+    }
+    if (!latest) {
+      retransmits++;
+      rto = Math.min(rto * 2, s.rtoMaxMs);
+    }
+  }
+  if (!earliest || !latest) throw new RangeError('orphan FIN chain did not end in 64 timeouts');
+  const tlp = s.tlp ? 1 : 0;
+  const [lo] = chainWindowMs(earliest.intervals, clock);
+  const [, hi] = chainWindowMs(latest.intervals, clock);
+  return {
+    rtoMs: r,
+    tlp: s.tlp,
+    rtoRetransmits: [earliest.k, latest.k],
+    finsSent: [1 + tlp + earliest.k, 1 + tlp + latest.k],
+    timeouts: [earliest.k + 1, latest.k + 1],
+    goneAtMs: latest.intervals.reduce((a, b) => a + b, 0),
+    windowMs: [lo, hi],
+    boundaryMs: boundary,
+    retries,
+  };
+}
+
+/** Reads the orphan-FIN sysctls of one side from a map of values in force (missing keys: pre-6.11 defaults). */
+export function orphanFinSysctlsFrom(own: Record<string, string | undefined>, peer: Record<string, string | undefined>): OrphanFinSysctls {
+  const num = (v: Record<string, string | undefined>, k: string, dflt: number) => (v[k] === undefined ? dflt : Number(v[k]));
+  const early = num(own, 'net.ipv4.tcp_early_retrans', 3);
+  // tcp_schedule_loss_probe(): TLP needs early_retrans 3 or 4 and a SACK connection (both ends offered it).
+  const sack = num(own, 'net.ipv4.tcp_sack', 1) !== 0 && num(peer, 'net.ipv4.tcp_sack', 1) !== 0;
+  return {
+    orphanRetries: num(own, 'net.ipv4.tcp_orphan_retries', 0),
+    rtoMinUs: num(own, 'net.ipv4.tcp_rto_min_us', TCP_RTO_MIN_MS * 1000),
+    rtoMaxMs: num(own, 'net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS),
+    tlp: (early === 3 || early === 4) && sack,
+  };
+}
+
+export const ORPHAN_FIN_SYSCTLS = ['net.ipv4.tcp_orphan_retries', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms', 'net.ipv4.tcp_early_retrans', 'net.ipv4.tcp_sack'] as const;
+
+export interface FinWait2Prediction {
+  /** tcp_fin_time(): the orphan's FIN_WAIT2 lifetime, ms. */
+  timeoutMs: number;
+  /** Why: the sysctl, or 3.5 × RTO when the sysctl is below it. */
+  limitedBy: 'tcp_fin_timeout' | '3.5 x RTO';
+  /** How the kernel holds it: a FIN_WAIT2 timewait sock (≤ 60 s), or a full socket first (> 60 s). */
+  holder: 'timewait-sock' | 'keepalive-then-timewait';
+  /** Chain of timers until it is gone. */
+  intervalsMs: number[];
+  /** Window of the FIN_WAIT2 span (from the ACK of the FIN), ms. */
+  windowMs: [number, number];
+  /** Which counter the timewait sock adds to (TcpExtTWKilled for ≤ 4 s, TcpExtTW longer). */
+  counter: 'TcpExtTWKilled' | 'TcpExtTW';
+}
+
+/**
+ * An orphaned FIN_WAIT2 (close() called, our FIN acknowledged, the peer never sends its own):
+ * net/ipv4/tcp_input.c tcp_rcv_state_process(), case TCP_FIN_WAIT1 on the ACK of our FIN:
+ * tmo = tcp_fin_time() = max(tcp_fin_timeout, 3.5 × RTO) (include/net/tcp.h, in jiffies:
+ * (rto << 2) - (rto >> 1)); tmo ≤ TCP_TIMEWAIT_LEN → tcp_time_wait(sk, TCP_FIN_WAIT2, tmo): the
+ * socket becomes a timewait sock in the FIN_WAIT2 substate (sock_diag still reports FIN_WAIT2)
+ * and dies when its timer fires. tmo > 60 s → the full socket waits tmo - 60 s on the keepalive
+ * timer, then tcp_keepalive_timer() turns it into a timewait sock for another tmo - 60 s
+ * (modelled from the source; not measured: it needs minutes). A socket that only did
+ * shutdown(SHUT_WR) is not orphaned: no timer at all, FIN_WAIT2 for as long as the app holds it.
+ */
+export function predictFinWait2(finTimeoutS: number, rtoMs: number, clock: KernelClock): FinWait2Prediction {
+  const rtoJ = msToJiffies(rtoMs, clock.hz);
+  const floorJ = (rtoJ << 2) - (rtoJ >> 1);
+  const sysJ = finTimeoutS * clock.hz;
+  const tmoJ = Math.max(sysJ, floorJ);
+  const tmoMs = jiffiesToMs(tmoJ, clock.hz);
+  const limitedBy = sysJ >= floorJ ? 'tcp_fin_timeout' : '3.5 x RTO';
+  if (tmoMs <= TCP_TIMEWAIT_LEN_MS) {
+    return {
+      timeoutMs: tmoMs,
+      limitedBy,
+      holder: 'timewait-sock',
+      intervalsMs: [tmoMs],
+      windowMs: chainWindowMs([tmoMs], clock),
+      counter: tmoMs <= TW_KILL_THRESHOLD_MS ? 'TcpExtTWKilled' : 'TcpExtTW',
+    };
+  }
+  const rest = tmoMs - TCP_TIMEWAIT_LEN_MS;
+  return {
+    timeoutMs: tmoMs,
+    limitedBy,
+    holder: 'keepalive-then-timewait',
+    intervalsMs: [rest, rest],
+    windowMs: chainWindowMs([rest, rest], clock),
+    counter: rest <= TW_KILL_THRESHOLD_MS ? 'TcpExtTWKilled' : 'TcpExtTW',
+  };
+}
+
+/** TIME_WAIT: always TCP_TIMEWAIT_LEN (net/ipv4/tcp_minisocks.c tcp_time_wait()), one wheel timer. */
+export function timeWaitWindowMs(clock: KernelClock): [number, number] {
+  return chainWindowMs([TCP_TIMEWAIT_LEN_MS], clock);
+}
+
+export interface PortRange {
+  low: number;
+  high: number;
+}
+
+/** Parses `net.ipv4.ip_local_port_range` ("32768\t60999"). */
+export function parsePortRange(v: string): PortRange {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(v);
+  if (!m) throw new RangeError(`ip_local_port_range "${v}" is not "LOW HIGH"`);
+  return { low: Number(m[1]), high: Number(m[2]) };
+}
+
+/** Parses `net.ipv4.ip_local_reserved_ports` ("", "40001", "40001,40005-40007"). */
+export function parseReservedPorts(v: string | undefined): Set<number> {
+  const out = new Set<number>();
+  for (const part of (v ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let p = a; p <= (b ?? a); p++) out.add(p);
+  }
+  return out;
+}
+
+export interface PortCapacity {
+  /** Ports in the range that are not reserved. */
+  ports: number;
+  /** connect() calls that succeed for certain while every earlier one still holds its port. */
+  certain: number;
+  /** The most that can succeed. */
+  max: number;
+}
+
+/**
+ * How many connections to one destination connect() can open from the range
+ * (net/ipv4/inet_hashtables.c __inet_hash_connect(), 6.18): `remaining = high + 1 - low`, rounded
+ * down to even when above 1 (`remaining &= ~1U`); each call scans `remaining` ports from a random
+ * offset — one parity first (bind() prefers the other), then the other — wrapping only past
+ * `high`. An even-sized range is covered exactly: all its ports, deterministically. An odd-sized
+ * range loses one port per call — `low` or `high`, depending on the random offset — so the last
+ * free port is found only by some calls: size - 1 connections for certain, the last one by chance.
+ * (A first version of this model said the last port of an odd range is never used; a run with
+ * "40000 40010" opened 11 connections: the scan wraps at `high`, not at `low + remaining`.)
+ * Reserved ports are skipped.
+ */
+export function connectCapacity(range: PortRange, reserved: ReadonlySet<number> = new Set()): PortCapacity {
+  const size = range.high + 1 - range.low;
+  let ports = 0;
+  for (let p = range.low; p <= range.high; p++) if (!reserved.has(p)) ports++;
+  const odd = size > 1 && size % 2 === 1;
+  return { ports, certain: odd ? ports - 1 : ports, max: ports };
+}
+
+export interface TwReuseInput {
+  /** net.ipv4.tcp_tw_reuse of the connecting side: 0 off, 1 on, 2 loopback only (the default). */
+  reuse: number;
+  /** Both ends have net.ipv4.tcp_timestamps on: the TIME_WAIT sock then holds tw_ts_recent_stamp. */
+  timestamps: boolean;
+  /** The connection goes through loopback (127/8, ::1 or bound to lo): never for the harness's veth. */
+  loopback: boolean;
+  /** net.ipv4.tcp_tw_reuse_delay, ms (6.13+; before it, "older than 1 s" on a seconds clock). */
+  delayMs: number;
+  /** How long the youngest TIME_WAIT sock has been in it when connect() runs, ms (a lower bound). */
+  ageMs: number;
+}
+
+/**
+ * Whether connect() may take over a TIME_WAIT port (net/ipv4/tcp_ipv4.c tcp_twsk_unique(), 6.18):
+ * reuse = tcp_tw_reuse, forced to 0 for mode 2 unless loopback; it needs tw_ts_recent_stamp (the
+ * peer's timestamps were seen) and tcp_clock_ms() > tw_entry_stamp + tcp_tw_reuse_delay.
+ * The takeover counts TcpExtTWRecycled (__inet_check_established()).
+ */
+export function twReusable(t: TwReuseInput): boolean {
+  const reuse = t.reuse === 2 ? (t.loopback ? 1 : 0) : t.reuse;
+  return reuse === 1 && t.timestamps && t.ageMs > t.delayMs;
+}
+
+/**
+ * How late the state watcher can report a transition: one poll interval (5 ms, or 10 ms in large
+ * concurrent batches: FaultContext.watchIntervalMs) plus the wake-up slack of its timerfd. A span
+ * measured between two watcher samples can be off by this much at each end.
+ */
+export const WATCH_INTERVAL_MS = 5;
+export function watchLagMs(clock: KernelClock, intervalMs: number = WATCH_INTERVAL_MS): number {
+  return intervalMs + (2 * 1000) / clock.hz;
+}
