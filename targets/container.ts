@@ -256,13 +256,16 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
     },
 
     async start(ctx: TargetContext): Promise<StartedTarget> {
-      const { GenericContainer, Wait } = await import('testcontainers');
+      // Loading testcontainers takes ~300 ms: overlap it with the network's creation.
+      const tc = import('testcontainers');
+      tc.catch(() => undefined);
       const log = ctx.log.child({ target: opts.name });
       const t0 = performance.now();
       const image = await resolveImage();
       const network = runNetworkName(ctx.runId);
       const names = { pod: containerName(ctx.runId, 'pod'), target: containerName(ctx.runId, 'target'), client: containerName(ctx.runId, 'client') };
       const subnet = await createRunNetwork(ctx, opts.name);
+      const { GenericContainer, Wait } = await tc;
       const tNet = performance.now();
 
       // Both journaled (one after the other: the journal is one file) before either exists.

@@ -55,6 +55,15 @@ export async function doctorChecks(): Promise<DoctorCheck[]> {
   add('kernel HZ known', k.hzSource !== 'assumed', `${k.release}, HZ=${k.hz} from ${k.hzSource}`, 'expose /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r); windows assume HZ=100 meanwhile', false);
   const dk = await has(['docker', 'info', '--format', '{{.ServerVersion}}']);
   add('docker engine (container targets)', dk.ok, dk.ok ? `server ${dk.out}` : dk.out, 'bash scripts/docker-setup.sh (installs docker.io and starts dockerd)', false);
+  if (dk.ok) {
+    const { images, imageOrder } = await import('../../docker/images.js');
+    const missing: string[] = [];
+    for (const k of imageOrder) if (!(await has(['docker', 'image', 'inspect', '--format', '{{.Id}}', images[k].name])).ok) missing.push(images[k].name);
+    add('harness images (nginx, redis, probe targets)', missing.length === 0, missing.length ? `missing: ${missing.join(', ')}` : imageOrder.map((k) => images[k].name).join(', '), 'harness images build (or npm run images)', false);
+  }
+  // Ryuk (testcontainers' reaper) would have to be pulled: the harness disables it unless told otherwise.
+  const ryuk = process.env.TESTCONTAINERS_RYUK_DISABLED;
+  add('testcontainers without Ryuk', ryuk === undefined || ryuk === 'true', ryuk === undefined ? 'TESTCONTAINERS_RYUK_DISABLED unset: the harness sets it to true (it reaps by label: harness gc)' : `TESTCONTAINERS_RYUK_DISABLED=${ryuk}`, 'unset TESTCONTAINERS_RYUK_DISABLED (or set it to true): Ryuk cannot be pulled without a registry', false);
   return checks;
 }
 

@@ -53,13 +53,15 @@ export async function gcCommand(log: Logger): Promise<GcReport> {
   const docker = await run(['docker', 'info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 10_000 }).catch(() => undefined);
   if (docker && !docker.failed) {
     for (const [kind, list, rm] of [
-      ['container', ['docker', 'ps', '-aq', '--filter', 'label=harness.run', '--format', '{{.ID}} {{.Label "harness.run"}}'], ['docker', 'rm', '-f', '-v']],
-      ['network', ['docker', 'network', 'ls', '-q', '--filter', 'label=harness.run', '--format', '{{.ID}} {{.Label "harness.run"}}'], ['docker', 'network', 'rm']],
+      ['container', ['docker', 'ps', '-a', '--filter', 'label=harness.run', '--format', '{{.ID}} {{.Label "harness.run"}}'], ['docker', 'rm', '-f', '-v']],
+      ['network', ['docker', 'network', 'ls', '--filter', 'label=harness.run', '--format', '{{.ID}} {{.Label "harness.run"}}'], ['docker', 'network', 'rm']],
     ] as const) {
       const r = await run([...list], { reject: false, timeoutMs: 30_000 });
       for (const line of r.stdout.split('\n').filter(Boolean)) {
+        // (No -q: with --quiet docker ignores --format and the label would be lost, making every
+        // live run look dead.) An object whose run cannot be named is left alone.
         const [id, runId] = line.split(' ');
-        if (!id || (runId && live.has(runId))) continue;
+        if (!id || !runId || live.has(runId)) continue;
         const del = await run([...rm, id], { reject: false, timeoutMs: 30_000 });
         if (del.failed) report.failed.push(`${kind} ${id}: ${del.stderr.trim()}`);
         else (kind === 'container' ? report.containersRemoved : report.networksRemoved).push(id);

@@ -147,6 +147,10 @@ static int dump_family(int64_t t, int family, int with_listeners)
             if (errno == EINTR) continue;
             return -1;
         }
+        /* Stamp what this batch shows with the time it arrived: the kernel read those sockets
+         * before recv() returned, so a sample is never earlier than the state it reports (a
+         * stamp taken before the dump could precede a transition the dump then saw). */
+        t = mono_us();
         if (n == 0) return -1;
         for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_seq != seq) continue;
@@ -175,6 +179,7 @@ static int poll_once(void)
     int with_listeners = (polls++ % (unsigned)listen_every) == 0;
     int r4 = dump_family(t, AF_INET, with_listeners);
     int r6 = r4 < 0 || !want_v6 ? r4 : dump_family(t, AF_INET6, with_listeners);
+    t = mono_us(); /* a socket missing from the dumps was gone by their end */
     if (r4 < 0 || r6 < 0) {
         /* incomplete view: do not report anything as GONE this round */
         fprintf(stderr, "harness-probe watch: sock_diag dump failed: %s\n", strerror(errno));

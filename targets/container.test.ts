@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'vitest';
+import { builtImageTag, containerName, containerTarget, hasIpv6Listener, isHarnessImage, isPoolOverlap, missingImageFix, parseInspect, runLabels, runNetworkName, subnetFor } from './container.js';
+import { processArgv } from './process.js';
+
+describe('container target: pure parts', () => {
+  test('names and labels carry the prefix and the runId (DESIGN §5)', () => {
+    expect(runNetworkName('k3j9x2')).toBe('harness-k3j9x2');
+    expect(containerName('k3j9x2', 'pod')).toBe('harness-k3j9x2-pod');
+    expect(containerName('k3j9x2', 'client')).toBe('harness-k3j9x2-client');
+    expect(runLabels('k3j9x2', 'target', 'nginx')).toEqual({ 'harness.run': 'k3j9x2', 'harness.role': 'target', 'harness.target': 'nginx' });
+  });
+
+  test('subnets: 198.19.N.0/24, stable per runId, a different one on each retry, never 198.18/16', () => {
+    const s0 = subnetFor('k3j9x2', 0);
+    expect(s0).toMatch(/^198\.19\.(\d{1,3})\.0\/24$/);
+    expect(subnetFor('k3j9x2', 0)).toBe(s0);
+    const tries = new Set(Array.from({ length: 16 }, (_, i) => subnetFor('k3j9x2', i)));
+    expect(tries.size).toBe(16);
+    for (const s of tries) expect(Number(/^198\.19\.(\d+)\./.exec(s)![1])).toBeLessThan(256);
+    expect(subnetFor('000000', 0)).toBe('198.19.0.0/24');
+    expect(subnetFor('zzzzzz', 3)).toMatch(/^198\.19\.\d+\.0\/24$/);
+  });
+
+  test('"Pool overlaps" is recognised (retry), other errors are not', () => {
+    expect(isPoolOverlap('Error response from daemon: Pool overlaps with other one on this address space')).toBe(true);
+    expect(isPoolOverlap('Error response from daemon: network with name harness-x already exists')).toBe(false);
+  });
+
+  test('built images are tagged by content hash; harness images get the images-build fix', () => {
+    expect(builtImageTag('My-Svc', 'abcdef0123456789ffff')).toBe('harness-target/my-svc:abcdef012345');
+    expect(isHarnessImage('harness/nginx:local')).toBe(true);
+    expect(isHarnessImage('nginx:1.25')).toBe(false);
+    expect(missingImageFix('harness/redis:local')).toMatch(/harness images build/);
+    expect(missingImageFix('postgres:16')).toMatch(/docker build -t postgres:16 .*docker load/);
+  });
+
+  test('docker inspect line', () => {
+    expect(parseInspect('12757 running 0 198.19.200.2\n')).toEqual({ pid: 12757, status: 'running', exitCode: 0, ip: '198.19.200.2' });
+    expect(parseInspect('0 exited 2 ')).toEqual({ pid: 0, status: 'exited', exitCode: 2, ip: '' });
+  });
+
+  test('an [::] listener on the port is found in /proc/net/tcp6; others are not', () => {
+    const head = '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+    const listen80 = '   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n';
+    const estab80 = '   1: 0000000000000000FFFF0000020013C6:0050 0000000000000000FFFF0000030013C6:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n';
+    expect(hasIpv6Listener(head + listen80, 80)).toBe(true);
+    expect(hasIpv6Listener(head + listen80, 6379)).toBe(false);
+    expect(hasIpv6Listener(head + estab80, 80)).toBe(false);
+    expect(hasIpv6Listener(head, 80)).toBe(false);
+  });
+
+  test('a container target needs exactly one of image and build', () => {
+    expect(() => containerTarget({ name: 'x', port: 80 })).toThrow(/exactly one of image or build/);
+    expect(() => containerTarget({ name: 'x', port: 80, image: 'a:b', build: '/tmp' })).toThrow(/exactly one/);
+    const t = containerTarget({ name: 'x', port: 80, image: 'a:b' });
+    expect(t.backend).toBe('container');
+    expect(typeof t.check).toBe('function');
+  });
+});
+
+describe('process target: argv', () => {
+  test('runs in its folder with its environment, through env(1), never a shell', () => {
+    expect(processArgv({ argv: ['/srv/server', '--port', '7000'], cwd: '/srv', env: { A: '1', B: 'x y' } })).toEqual(['env', '-C', '/srv', 'A=1', 'B=x y', '/srv/server', '--port', '7000']);
+    expect(processArgv({ argv: ['python3', '-m', 'http.server'], cwd: '/tmp' })).toEqual(['env', '-C', '/tmp', 'python3', '-m', 'http.server']);
+  });
+});
