@@ -65,7 +65,7 @@ export const images = {
     ports: [9000],
     readyLog: /"event":"listening"/,
     entrypoint: ['/harness-probe'],
-    serverModes: ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread'],
+    serverModes: ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread', 'linger0'],
     command: ['server', '--mode', 'echo', '--listen', '0.0.0.0:9000'],
   },
   'debian-base': {

@@ -21,8 +21,8 @@ export interface FaultStep {
 }
 
 /** The built-in server a fault needs when the target is the built-in one. */
-export type ServerMode = 'echo' | 'no-accept' | 'no-close' | 'sink' | 'close-on-accept' | 'close-unread';
-export const SERVER_MODES: readonly ServerMode[] = ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread'];
+export type ServerMode = 'echo' | 'no-accept' | 'no-close' | 'sink' | 'close-on-accept' | 'close-unread' | 'linger0';
+export const SERVER_MODES: readonly ServerMode[] = ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread', 'linger0'];
 
 export interface ServerNeeds {
   mode: ServerMode;

@@ -10,6 +10,7 @@ import { synQueueFull } from './syn-queue-full.js';
 import { appCrash } from './app-crash.js';
 import { hostCrash } from './host-crash.js';
 import { reject } from './reject.js';
+import { rstClose } from './rst-close.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -23,6 +24,7 @@ export const faults = {
   'app-crash': appCrash,
   'host-crash': hostCrash,
   reject,
+  'rst-close': rstClose,
 } as const;
 
 export type FaultName = keyof typeof faults;

@@ -21,7 +21,7 @@ static int usage(FILE *f)
     fputs("usage:\n"
           "  harness-probe client [--script FILE]          step script (JSON) on stdin or FILE; JSON result on stdout\n"
           "  harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
-          "        MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread\n"
+          "        MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread | linger0\n"
           "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin]\n"
           "  harness-probe --version\n"
           "exit codes: 0 ran (network errors are data), 1 internal failure, 2 bad usage/input\n", f);

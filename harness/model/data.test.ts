@@ -121,3 +121,56 @@ describe('edge cases the real kernel showed', () => {
     expect(1946.3).toBeLessThanOrEqual(p.windowMs[1]);
   });
 });
+
+// (an import may sit anywhere at the top level: this block is appended for the linger model)
+import { predictLingerClose } from './data.js';
+
+describe('SO_LINGER {1,N} against a dead peer (predictLingerClose)', () => {
+  const s = (retries2: number) => dataSysctlsFrom({ 'net.ipv4.tcp_retries2': String(retries2) });
+  it('1 s, tcp_orphan_retries=1: close() blocks 1 s and returns 0, the orphan dies at ~1.45 s (measured on 6.18)', () => {
+    const p = predictLingerClose(s(15), { lingerS: 1, orphanRetries: 1 }, hz250);
+    expect(p.closeErrno).toBeNull();
+    expect(p.closeEndedBy).toBe('linger');
+    // close() durations measured: 1016.2, 1022.3 ms (probe), 1015.9, 1028.3 ms (python, blocking and non-blocking).
+    for (const measured of [1016.2, 1022.3, 1015.9, 1028.3]) {
+      expect(measured).toBeGreaterThanOrEqual(p.closeWindowMs[0]);
+      expect(measured).toBeLessThanOrEqual(p.closeWindowMs[1]);
+    }
+    expect(p.closeWindowMs[0]).toBe(996); // 250 jiffies armed mid-jiffy: up to one jiffy short
+    // RTO retransmissions from the data's transmission (not from the loss probe): measured at 216, 638 ms.
+    expect(p.onTime.retransmitAtMs).toEqual([200, 608]);
+    expect(p.rtoRetransmits).toEqual([2, 2]);
+    // Measured: TcpRetransSegs 3, TcpExtTCPTimeouts 3, TcpExtTCPLossProbes 1, drop rule 5, FIN-flagged segments 4.
+    expect(p.retransSegs).toEqual([3, 3]);
+    expect(p.timeouts).toEqual([3, 3]);
+    expect(p.segments).toEqual([5, 5]);
+    expect(p.finsSent).toEqual([4, 4]);
+    expect(p.orphanLimitMs).toBe(600);
+    // Gone (FIN_WAIT1 → no socket) measured 1464, 1476.6 ms after the write.
+    for (const measured of [1464, 1476.6]) {
+      expect(measured).toBeGreaterThanOrEqual(p.goneWindowMs[0]);
+      expect(measured).toBeLessThanOrEqual(p.goneWindowMs[1]);
+    }
+  });
+  it('tcp_retries2=1 kills the connection under a 3 s linger: close() returns early (measured 1480.7 ms), still 0', () => {
+    const p = predictLingerClose(s(1), { lingerS: 3, orphanRetries: 1 }, hz250);
+    expect(p.closeEndedBy).toBe('tcp_retries2');
+    expect(p.closeWindowMs[1]).toBeLessThan(3000);
+    expect(1480.7).toBeGreaterThanOrEqual(p.closeWindowMs[0]);
+    expect(1480.7).toBeLessThanOrEqual(p.closeWindowMs[1]);
+  });
+  it('says "either" when a retransmission timer may fire on either side of the linger timer', () => {
+    // tcp_retries2=2: the connection would die at ~3.06 s, a 3 s linger ends at 2.996..3.032 s.
+    const p = predictLingerClose(s(2), { lingerS: 3, orphanRetries: 1 }, hz250);
+    expect(p.closeEndedBy).toBe('either');
+    expect(p.closeWindowMs[0]).toBe(2996);
+  });
+  it('tcp_orphan_retries=0 means 8 while the RTO is below the max: the orphan lives ~100 s', () => {
+    const p = predictLingerClose(s(15), { lingerS: 1, orphanRetries: 0 }, hz250);
+    expect(p.orphanLimitMs).toBe(102_200);
+    expect(p.goneWindowMs[0]).toBeGreaterThan(100_000);
+  });
+  it('without tcp_retrans_collapse only the FIN and the probe carry FIN', () => {
+    expect(predictLingerClose(s(15), { lingerS: 1, orphanRetries: 1, retransCollapse: false }, hz250).finsSent).toEqual([2, 2]);
+  });
+});

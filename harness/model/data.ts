@@ -275,3 +275,132 @@ export function icmpEffect(reject: IcmpReject): IcmpEffect {
   const code = ICMP_UNREACH_CODE[reject];
   return { code, errno: ICMP_ERR_CONVERT[code]!, revertsBackoff: code === 0 || code === 1 };
 }
+
+export interface LingerCloseOptions {
+  /** SO_LINGER l_linger, s (l_onoff = 1). sock_setsockopt: sk_lingertime = l_linger * HZ jiffies. */
+  lingerS: number;
+  /** net.ipv4.tcp_orphan_retries of the closer (0: 8 while the RTO is below the max). */
+  orphanRetries: number;
+  /** net.ipv4.tcp_retrans_collapse (default 1): RTO retransmissions of the data carry the FIN too. */
+  retransCollapse?: boolean;
+}
+
+/** One schedule of a lingering close: when close() returns, when the orphan dies, what went out. */
+export interface LingerCloseRun {
+  /** close() returns, ms from the write (the close starts µs after it). */
+  closeReturnMs: number;
+  /** The socket is destroyed (FIN_WAIT1 → gone), ms from the write. */
+  goneMs: number;
+  /** RTO retransmissions of the data before the socket gave up. */
+  rtoRetransmits: number;
+  retransmitAtMs: number[];
+  /** What ended the close(): its linger time, or the connection timing out under it. */
+  closeEndedBy: 'linger' | 'tcp_retries2';
+}
+
+export interface LingerClosePrediction {
+  /** close() returns 0 (net/ipv4/af_inet.c inet_release: tcp_close is void; nothing reports the timeout). */
+  closeErrno: null;
+  /** close()'s duration, from its start, ms. */
+  closeWindowMs: [number, number];
+  closeEndedBy: 'linger' | 'tcp_retries2' | 'either';
+  /** The orphan is gone (FIN_WAIT1 left for good), ms from the write; kernel time only (add the watcher's lag). */
+  goneWindowMs: [number, number];
+  /** 1 if a tail loss probe goes out (TcpExtTCPLossProbes), else 0. */
+  lossProbes: number;
+  rtoRetransmits: [number, number];
+  /** TcpRetransSegs: RTO retransmissions plus the loss probe. */
+  retransSegs: [number, number];
+  /** TcpExtTCPTimeouts: every RTO firing, the one that gives up included. */
+  timeouts: [number, number];
+  /** Segments the peer's DROP rule sees: the data, the FIN, the probe, the retransmissions. */
+  segments: [number, number];
+  /**
+   * Segments with FIN set: the FIN, the probe (it re-sends the last segment, the FIN) and, with
+   * tcp_retrans_collapse, every RTO retransmission: tcp_retrans_try_collapse merges the empty FIN
+   * skb into the data it retransmits (measured: 4 FINs for 2 RTO retransmissions).
+   */
+  finsSent: [number, number];
+  /** The limit on the time since the first RTO retransmission while close() waits (tcp_retries2), ms. */
+  retries2LimitMs: number;
+  /** …and once the socket is an orphan (tcp_orphan_retries), ms. */
+  orphanLimitMs: number;
+  onTime: LingerCloseRun;
+  late: LingerCloseRun;
+}
+
+/**
+ * close() with SO_LINGER {1, N>0} while data is unacknowledged and the peer answers nothing
+ * (net/ipv4/af_inet.c inet_release, net/ipv4/tcp.c __tcp_close, net/core/stream.c
+ * sk_stream_wait_close, net/ipv4/tcp_timer.c, 6.18):
+ * 1. inet_release passes timeout = sk_lingertime (N·HZ jiffies) to tcp_close whatever the file's
+ *    O_NONBLOCK (measured: a non-blocking socket blocks N s too). __tcp_close sends the FIN
+ *    (FIN_WAIT1) and sk_stream_wait_close sleeps in schedule_timeout — one timer-wheel timer
+ *    armed from the syscall — while the state is FIN_WAIT1/CLOSING/LAST_ACK. Nothing acks the
+ *    FIN, so it sleeps the whole N s (or until the connection dies under it: tcp_done wakes it);
+ *    then close() returns 0 — no error, no EWOULDBLOCK — and the socket is orphaned (SOCK_DEAD)
+ *    still in FIN_WAIT1. No RST is sent: the orphan keeps retransmitting.
+ * 2. With the data and the FIN both out, tcp_schedule_loss_probe's PTO is 2·srtt + TCP_TIMEOUT_MIN
+ *    (packets_out > 1): the probe goes out within a few ms and re-sends the FIN; tcp_rearm_rto
+ *    then arms the RTO from the *data's* transmission (tcp_rto_delta_us of the retransmit queue
+ *    head), so the RTO chain starts from the write as without a probe: first RTO retransmission
+ *    (retrans_stamp) at one RTO, then doubling (tcp_retransmit_timer: the head only, cwnd 1).
+ * 3. tcp_write_timeout: while close() sleeps the socket is not dead yet (sock_orphan comes after
+ *    the wait), so the limit is tcp_retries2; after it, tcp_orphan_retries
+ *    (tcp_model_timeout from TCP_RTO_MIN, counted from retrans_stamp). The first firing past the
+ *    limit destroys the socket silently (tcp_write_err: TcpExtTCPAbortOnTimeout, no RST).
+ * Both schedules — timers on time, timers as late as their wheel level allows — are simulated
+ * with the linger timer early or late too, and the window spans all four.
+ */
+export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock: KernelClock): LingerClosePrediction {
+  const r0 = initialRtoJiffies(s.rtoMinMs, clock);
+  const rtoMaxJ = msToJiffies(s.rtoMaxMs, clock.hz);
+  const retries2LimitMs = modelTimeoutMs(s.retries2, TCP_RTO_MIN_MS, s.rtoMaxMs);
+  // net/ipv4/tcp_timer.c tcp_orphan_retries(): 0 means 8 while the RTO is below the max ("alive").
+  const orphanLimit = (rtoJ: number) => {
+    const alive = rtoJ < rtoMaxJ;
+    const retries = o.orphanRetries === 0 && alive ? 8 : o.orphanRetries;
+    return modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
+  };
+  const lingerJ = o.lingerS * clock.hz;
+  const simulate = (late: Lateness, lingerLate: Lateness): LingerCloseRun => {
+    const lingerEnd = timerMs(lingerJ, lingerLate, clock, true);
+    let t = timerMs(r0, late, clock, true); // first RTO, from the data's transmission
+    const stamp = t;
+    const retransmitAtMs = [t];
+    let rto = Math.min(r0 * 2, rtoMaxJ);
+    for (;;) {
+      t += timerMs(rto, late, clock, false);
+      const dead = t > lingerEnd; // close() returned (and orphaned the socket) before this firing
+      const limit = dead ? orphanLimit(rto) : retries2LimitMs;
+      if (t - stamp >= limit) {
+        return { closeReturnMs: dead ? lingerEnd : t, goneMs: t, rtoRetransmits: retransmitAtMs.length, retransmitAtMs, closeEndedBy: dead ? 'linger' : 'tcp_retries2' };
+      }
+      retransmitAtMs.push(t);
+      rto = Math.min(rto * 2, rtoMaxJ);
+    }
+  };
+  const runs = (['none', 'max'] as const).flatMap((late) => (['none', 'max'] as const).map((ll) => simulate(late, ll)));
+  const range = (f: (r: LingerCloseRun) => number): [number, number] => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
+  const rtoRetransmits = range((r) => r.rtoRetransmits);
+  const probes = s.tlp ? 1 : 0;
+  const ends = new Set(runs.map((r) => r.closeEndedBy));
+  const [closeLo, closeHi] = range((r) => r.closeReturnMs);
+  const [goneLo, goneHi] = range((r) => r.goneMs);
+  return {
+    closeErrno: null,
+    closeWindowMs: [closeLo, closeHi + wakeupSlackMs(clock)],
+    closeEndedBy: ends.size > 1 ? 'either' : [...ends][0]!,
+    goneWindowMs: [goneLo, goneHi],
+    lossProbes: probes,
+    rtoRetransmits,
+    retransSegs: [rtoRetransmits[0] + probes, rtoRetransmits[1] + probes],
+    timeouts: [rtoRetransmits[0] + 1, rtoRetransmits[1] + 1],
+    segments: [2 + probes + rtoRetransmits[0], 2 + probes + rtoRetransmits[1]],
+    finsSent: o.retransCollapse === false ? [1 + probes, 1 + probes] : [1 + probes + rtoRetransmits[0], 1 + probes + rtoRetransmits[1]],
+    retries2LimitMs,
+    orphanLimitMs: orphanLimit(r0),
+    onTime: simulate('none', 'none'),
+    late: simulate('max', 'max'),
+  };
+}

@@ -252,8 +252,9 @@ static void do_close(const struct step *st, struct result *r)
     if (need_socket(s, r) < 0) return;
     int fd = fds[s];
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-    /* A non-blocking socket with SO_LINGER {1,N>0} would make close() return
-     * EWOULDBLOCK at once; clear O_NONBLOCK so it blocks like a blocking app's. */
+    /* Measured on 6.18: close() with SO_LINGER {1,N>0} blocks up to N s even on a non-blocking
+     * socket (sk_stream_wait_close ignores O_NONBLOCK; BSD returns EWOULDBLOCK). O_NONBLOCK is
+     * cleared anyway, so the step is what a blocking application does on any kernel. */
     struct linger lg = { 0, 0 };
     socklen_t l = sizeof lg;
     if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &l) == 0 && lg.l_onoff && lg.l_linger > 0) {

@@ -1,5 +1,5 @@
 /* `harness-probe server`: built-in targets (echo, no-accept, no-close, sink,
- * close-on-accept, close-unread). One epoll loop; SIGTERM/SIGINT via signalfd. */
+ * close-on-accept, close-unread, linger0). One epoll loop; SIGTERM/SIGINT via signalfd. */
 #define _GNU_SOURCE
 #include "server.h"
 #include "names.h"
@@ -16,8 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum smode { M_ECHO, M_NO_ACCEPT, M_NO_CLOSE, M_SINK, M_CLOSE_ON_ACCEPT, M_CLOSE_UNREAD };
-static const char *const mode_names[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread" };
+enum smode { M_ECHO, M_NO_ACCEPT, M_NO_CLOSE, M_SINK, M_CLOSE_ON_ACCEPT, M_CLOSE_UNREAD, M_LINGER0 };
+static const char *const mode_names[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread", "linger0" };
+#define NMODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct conn {
     int fd;
@@ -129,6 +130,28 @@ static void on_conn_event(struct conn *c, uint32_t ev)
         free(c);
         return;
     }
+    case M_LINGER0: {
+        /* Read everything that arrived (so close() has no unread data to abort on), then close:
+         * SO_LINGER {1,0} turns the close into tcp_disconnect() → RST (TcpExtTCPAbortOnData). */
+        long long got = 0;
+        for (;;) {
+            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n > 0) { got += n; continue; }
+            int saved_errno = errno;
+            if (n < 0 && saved_errno == EINTR) continue;
+            if (n < 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) { emit_errno("error", c, saved_errno); break; }
+            if (n == 0) emit("eof", c, NULL);
+            break;
+        }
+        char x[48];
+        snprintf(x, sizeof x, "\"read\":%lld", got);
+        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        emit("close", c, x);
+        conns[c->fd] = NULL;
+        free(c);
+        return;
+    }
     case M_NO_CLOSE:
         for (;;) {
             ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -196,6 +219,13 @@ static void on_accept(int lfd)
             break;
         case M_SINK:
             break; /* never read, never close, not watched */
+        case M_LINGER0: {
+            struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+            if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0) {
+                fprintf(stderr, "harness-probe server: setsockopt SO_LINGER: %s\n", strerror(errno));
+            }
+            __attribute__((fallthrough)); /* then watch it like the others */
+        }
         default: {
             struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd };
             if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
@@ -209,7 +239,7 @@ static void on_accept(int lfd)
 static int usage(void)
 {
     fputs("usage: harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
-          "  MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread\n"
+          "  MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread | linger0\n"
           "  ADDR must be a numeric IPv4 address; PORT 0 picks a free port (reported in the listening line)\n",
           stderr);
     return 2;
@@ -238,7 +268,7 @@ int server_main(int argc, char **argv)
     }
     if (!mode_s) { fputs("harness-probe server: --mode is required\n", stderr); return usage(); }
     int m = -1;
-    for (int k = 0; k < 6; k++) if (!strcmp(mode_s, mode_names[k])) m = k;
+    for (int k = 0; k < NMODES; k++) if (!strcmp(mode_s, mode_names[k])) m = k;
     if (m < 0) { fprintf(stderr, "harness-probe server: --mode: unknown mode '%s'\n", mode_s); return usage(); }
     mode = (enum smode)m;
     if (!listen_s) { fputs("harness-probe server: --listen is required\n", stderr); return usage(); }
