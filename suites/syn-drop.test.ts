@@ -4,6 +4,9 @@
  * exactly the predicted number of SYN retransmissions, with the client seen in SYN_SENT and the
  * drop rule hit once per SYN.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
 import { kernelFacts } from '../harness/kernel.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
@@ -40,6 +43,35 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
     const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client, 1), await kernelFacts());
     expect(p.retransmits).toBe(2);
     expect(r.counters.client.TcpExtTCPSynRetrans).toBe(2);
+    expect(r).toPass();
+  });
+
+  test('--sysctls-from: production settings are applied in the namespaces and drive the model', async ({ harness }) => {
+    const dir = await mkdtemp(join(tmpdir(), 'prod-'));
+    try {
+      const file = join(dir, 'prod-host.txt');
+      // What `sysctl -a` prints, with a key this kernel lacks and a host-global one.
+      await writeFile(file, 'net.ipv4.tcp_syn_retries = 1\nnet.ipv4.tcp_syn_linear_timeouts = 0\nnet.ipv4.tcp_made_up = 7\nnet.core.rmem_max = 1\nkernel.pid_max = 99\n');
+      const r = await harness.run({ scenario: 'syn-drop', sysctlsFrom: file });
+      expect(r.sysctls.client['net.ipv4.tcp_syn_retries']).toBe('1');
+      expect(r.sysctls.client['net.ipv4.tcp_syn_linear_timeouts']).toBe('0');
+      // Without linear timeouts, retries=1 is the classic 1 s + 2 s: one retransmission, 3 s.
+      const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+      expect(p.retransmits).toBe(1);
+      expect(r.steps[0]!.durationMs).toBeInWindow(p.windowMs);
+      expect(r).toPass();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--kernel-defaults: the production two-minute hang, predicted from the default sysctls', { tags: ['slow'], timeout: 240_000 }, async ({ harness }) => {
+    const r = await harness.run({ scenario: 'syn-drop', kernelDefaults: true });
+    expect(r.sysctls.client['net.ipv4.tcp_syn_retries']).toBe('6');
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    expect(p.timeoutMs).toBe(131_000);
+    expect(r.steps[0]!.durationMs).toBeInWindow(p.windowMs);
+    expect(r.counters.client.TcpExtTCPSynRetrans).toBe(p.retransmits);
     expect(r).toPass();
   });
 });
