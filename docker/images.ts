@@ -625,7 +625,8 @@ async function unmountUnder(dir: string): Promise<void> {
   for (const p of mounts) await execa('umount', ['-l', p], { reject: false, stdin: 'ignore' });
 }
 
-async function hashDir(hash: ReturnType<typeof createHash>, dir: string): Promise<void> {
+/** Feeds a folder's names and contents, in a stable order, into `hash` (image inputs, build tags). */
+export async function hashDir(hash: ReturnType<typeof createHash>, dir: string): Promise<void> {
   const names = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of names) {
     const p = join(dir, e.name);

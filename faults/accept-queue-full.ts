@@ -25,7 +25,7 @@
  */
 import { z } from 'zod';
 import { acceptQueueCapacity, FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
-import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
+import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
 import type { ClientStep } from '../harness/probe.js';
 import type { Rule } from './iptables.js';
 import { defineFault, stepTimeoutMs, type Expectation, type StepExpectation } from './define.js';
@@ -41,7 +41,7 @@ export const acceptQueueFull = defineFault({
   summary: 'the target listens with a small backlog and never accepts; connects pile up in its accept queue',
   observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset',
   shapedBy: {
-    client: ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'],
+    client: SYN_SYSCTLS,
     server: ['net.ipv4.tcp_abort_on_overflow', 'net.core.somaxconn', 'net.ipv4.tcp_synack_retries', 'net.ipv4.tcp_syncookies'],
   },
   params: z.object({

@@ -9,14 +9,14 @@
  * (retries=6) gives up after 131 s here, not the 127 s the seeds measured on CentOS 7.
  */
 import { z } from 'zod';
-import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
+import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
 import { defineFault, stepTimeoutMs } from './define.js';
 
 export const synDrop = defineFault({
   name: 'syn-drop',
   summary: 'the target drops every inbound SYN (iptables --syn -j DROP in its namespace)',
   observes: 'connect() stays in SYN_SENT while SYNs are retransmitted, then ETIMEDOUT; no RST',
-  shapedBy: { client: ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'] },
+  shapedBy: { client: SYN_SYSCTLS },
   params: z.object({
     syncnt: z.coerce.number().int().min(1).max(127).optional().describe('TCP_SYNCNT on the client socket (overrides tcp_syn_retries)'),
   }),

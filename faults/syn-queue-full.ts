@@ -33,7 +33,7 @@ import {
   synVerdict,
   type SynVerdict,
 } from '../harness/model/handshake.js';
-import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
+import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
 import type { ClientStep } from '../harness/probe.js';
 import { DEFAULT_SOMAXCONN } from './accept-queue-full.js';
 import type { Rule } from './iptables.js';
@@ -81,7 +81,7 @@ export const synQueueFull = defineFault({
   summary: 'half-open connections (final ACK dropped) fill the SYN queue, then a fresh client connects',
   observes: 'the fresh connect completes through a SYN cookie (tcp_syncookies 1/2) or times out with ETIMEDOUT (0); counters prove which',
   shapedBy: {
-    client: ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'],
+    client: SYN_SYSCTLS,
     server: ['net.ipv4.tcp_syncookies', 'net.ipv4.tcp_max_syn_backlog', 'net.ipv4.tcp_synack_retries', 'net.core.somaxconn'],
   },
   params,

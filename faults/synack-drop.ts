@@ -103,7 +103,7 @@ export const synackDrop = defineFault({
       because: [...because, 'the write (ACK+PSH, not matched by ALL ACK) comes before the drop and completes the handshake'],
     };
   },
-  script: ({ params, sysctls, clock, watchIntervalMs }) => {
+  script: ({ params, sysctls, clock }) => {
     const p = predictSynAckExpiry(synAckSysctlsFrom(sysctls.server).synackRetries, clock);
     // `after`: sleep past the end of the expiry window; `before`: past the first resend's window
     // (or not at all when there is none), which ends before the expiry window begins.

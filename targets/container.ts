@@ -18,10 +18,9 @@
  * helper-image pull) in the environment before it is imported, hence the dynamic import below.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { ServerNeeds } from '../faults/define.js';
-import { dockerAvailable, images, IMAGE_LABEL } from '../docker/images.js';
+import { dockerAvailable, hashDir, images, IMAGE_LABEL } from '../docker/images.js';
 import { EnvironmentError } from '../harness/errors.js';
 import { run } from '../harness/exec.js';
 import { processStartTicks } from '../harness/journal.js';
@@ -120,19 +119,10 @@ async function imageExists(image: string): Promise<boolean> {
   return !r.failed;
 }
 
-async function hashFolder(dir: string, hash = createHash('sha256')): Promise<string> {
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      hash.update(`d\0${e.name}\0`);
-      await hashFolder(p, hash);
-    } else if (e.isFile()) {
-      hash.update(`f\0${e.name}\0`);
-      hash.update(await readFile(p));
-    }
-  }
-  return hash.copy().digest('hex');
+async function hashFolder(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  await hashDir(hash, dir);
+  return hash.digest('hex');
 }
 
 async function ensureImage(opts: ContainerTargetOptions): Promise<string> {

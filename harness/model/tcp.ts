@@ -19,6 +19,9 @@ export function wakeupSlackMs(clock: KernelClock): number {
   return (2 * 1000) / clock.hz;
 }
 
+/** The client sysctls that shape the SYN schedule (read back for every scenario that connects). */
+export const SYN_SYSCTLS = ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'] as const;
+
 export interface SynSysctls {
   /** net.ipv4.tcp_syn_retries, or the socket's TCP_SYNCNT when set. */
   synRetries: number;
