@@ -5,7 +5,7 @@
  * its socket leaves ESTABLISHED (FIN_WAIT2, or gone by a RST) and its RST counters move.
  */
 import type { Result, StepResult } from '../harness/result.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 const labelled = (r: Result, label: string): StepResult => r.steps.find((s) => s.label === label)!;
 

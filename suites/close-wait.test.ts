@@ -7,7 +7,7 @@
 import { kernelFacts } from '../harness/kernel.js';
 import { predictFinWait2, watchLagMs } from '../harness/model/teardown.js';
 import { stateSpans } from '../harness/checks.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {
   test.concurrent('default: client FIN_WAIT2 for tcp_fin_timeout=2 s then gone; server CLOSE_WAIT held, Recv-Q 0', async ({ harness, expect }) => {

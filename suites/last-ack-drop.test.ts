@@ -7,7 +7,7 @@
 import { kernelFacts } from '../harness/kernel.js';
 import { orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
 import { stateSpans } from '../harness/checks.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('last-ack-drop (netns)', { tags: ['netns'] }, () => {
   test.concurrent('default: server LAST_ACK, TLP + 3 FIN retransmissions, gone in the window; client TIME_WAIT', async ({ harness, expect }) => {

@@ -6,7 +6,7 @@
  */
 import { kernelFacts } from '../harness/kernel.js';
 import { dataSysctlsFrom, predictDataTimeout } from '../harness/model/data.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('reject (netns)', { tags: ['netns'] }, () => {
   test.concurrent.for([

@@ -7,7 +7,7 @@
  */
 import { kernelFacts } from '../harness/kernel.js';
 import { predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('synack-drop (netns)', { tags: ['netns'] }, () => {
   test.concurrent('default (write after the expiry): RST → ECONNRESET, EPIPE, EOF; request dropped in the window', async ({ harness, expect }) => {
