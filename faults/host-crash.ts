@@ -25,6 +25,7 @@
  * seeds describe (idle + cnt × intvl), each timer up to a wheel granule late.
  */
 import { z } from 'zod';
+import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, predictDataTimeout, predictIdleWait, predictKeepalive } from '../harness/model/data.js';
 import type { ClientStep } from '../harness/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
@@ -39,7 +40,7 @@ export const hostCrash = defineFault({
   summary: 'the target host stops answering mid-connection (its namespace drops everything from the client)',
   observes: 'a write succeeds, retransmissions go unanswered, then ETIMEDOUT (tcp_retries2, TCP_USER_TIMEOUT, or keepalive); an idle socket never notices',
   shapedBy: {
-    client: ['net.ipv4.tcp_retries2', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms', 'net.ipv4.tcp_early_retrans', 'net.ipv4.tcp_sack'],
+    client: DATA_SYSCTLS,
     server: ['net.ipv4.tcp_sack'],
   },
   params: z.object({

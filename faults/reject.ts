@@ -24,6 +24,7 @@
  * with the default 15), then surfaces with the ICMP's errno. Only tcp-reset is immediate.
  */
 import { z } from 'zod';
+import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, icmpEffect, predictDataTimeout, type IcmpReject } from '../harness/model/data.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import type { ClientStep } from '../harness/probe.js';
@@ -42,7 +43,7 @@ export const reject = defineFault({
   summary: 'the target REJECTs the client (ICMP unreachable of some kind, or a TCP RST), at connect or mid-connection',
   observes: 'connect: ECONNREFUSED / ENETUNREACH / EHOSTUNREACH at once; established: ECONNRESET at once (RST), or the ICMP errno only after tcp_retries2',
   shapedBy: {
-    client: ['net.ipv4.tcp_retries2', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms', 'net.ipv4.tcp_early_retrans', 'net.ipv4.tcp_sack'],
+    client: DATA_SYSCTLS,
     server: ['net.ipv4.tcp_sack', 'net.ipv4.icmp_ratelimit'],
   },
   params: z.object({

@@ -22,6 +22,9 @@ export function wakeupSlackMs(clock: KernelClock): number {
 /** The client sysctls that shape the SYN schedule (read back for every scenario that connects). */
 export const SYN_SYSCTLS = ['net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts', 'net.ipv4.tcp_rto_max_ms'] as const;
 
+/** The client sysctls that shape data retransmission (read back by every scenario that loses data). */
+export const DATA_SYSCTLS = ['net.ipv4.tcp_retries2', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms', 'net.ipv4.tcp_early_retrans', 'net.ipv4.tcp_sack'] as const;
+
 export interface SynSysctls {
   /** net.ipv4.tcp_syn_retries, or the socket's TCP_SYNCNT when set. */
   synRetries: number;

@@ -115,6 +115,16 @@ static int echo_flush(struct conn *c)
     return 0;
 }
 
+/* Closes a connection the server is done with, says so (with `extra` JSON fields), and frees it. */
+static void close_conn(struct conn *c, const char *extra)
+{
+    epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    emit("close", c, extra);
+    conns[c->fd] = NULL;
+    free(c);
+}
+
 static void on_conn_event(struct conn *c, uint32_t ev)
 {
     switch (mode) {
@@ -123,11 +133,7 @@ static void on_conn_event(struct conn *c, uint32_t ev)
         ioctl(c->fd, FIONREAD, &avail);
         char x[48];
         snprintf(x, sizeof x, "\"unread\":%d", avail);
-        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        emit("close", c, x);
-        conns[c->fd] = NULL;
-        free(c);
+        close_conn(c, x);
         return;
     }
     case M_LINGER0: {
@@ -145,11 +151,7 @@ static void on_conn_event(struct conn *c, uint32_t ev)
         }
         char x[48];
         snprintf(x, sizeof x, "\"read\":%lld", got);
-        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        emit("close", c, x);
-        conns[c->fd] = NULL;
-        free(c);
+        close_conn(c, x);
         return;
     }
     case M_NO_CLOSE:
