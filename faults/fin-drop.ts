@@ -15,7 +15,7 @@
  * ≈104.4 s (TLP + 8 RTO retransmissions), not the ≈102 s / "9 retransmissions" the seeds saw.
  */
 import { z } from 'zod';
-import { ORPHAN_FIN_SYSCTLS, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
+import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
 import { defineFault } from './define.js';
 
 export const finDrop = defineFault({
@@ -42,8 +42,6 @@ export const finDrop = defineFault({
     const s = orphanFinSysctlsFrom(sysctls.client, sysctls.server);
     const p = predictOrphanFin(s, clock);
     const lag = watchLagMs(clock, watchIntervalMs);
-    const range = ([min, max]: [number, number]) => (min === max ? min : { min, max });
-    const tlp = p.tlp ? 1 : 0;
     return {
       steps: {
         connect: { ok: true, errno: null },
@@ -54,24 +52,15 @@ export const finDrop = defineFault({
       statesAbsent: { client: ['FIN_WAIT2', 'TIME_WAIT'], server: ['CLOSE_WAIT', 'LAST_ACK'] },
       stateLeft: [{ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'close', windowMs: [p.windowMs[0], p.windowMs[1] + lag] }],
       spans: [
-        { side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', retrans: range(p.rtoRetransmits) },
+        { side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', retrans: countRange(p.rtoRetransmits) },
         { side: 'server', state: 'ESTABLISHED', sockets: 1, then: 'held' },
       ],
       counters: {
-        client: {
-          TcpRetransSegs: range([tlp + p.rtoRetransmits[0], tlp + p.rtoRetransmits[1]]),
-          TcpExtTCPLossProbes: tlp,
-          TcpExtTCPTimeouts: range(p.timeouts),
-          TcpExtTCPAbortOnTimeout: 1,
-        },
+        client: orphanFinCounters(p),
         server: { TcpExtTCPAbortOnTimeout: 0 },
       },
-      rulesHit: { 'drop-fin': range(p.finsSent) },
-      because: [
-        `RTO ${p.rtoMs} ms (tcp_rto_min_us ${s.rtoMinUs}, veth RTT < 1 jiffy)${p.tlp ? ', a TLP first' : ', no TLP'}; ` +
-          `tcp_orphan_retries ${s.orphanRetries}${s.orphanRetries === 0 ? ` (0 = ${p.retries})` : ''} → expiry ${p.boundaryMs} ms after the first RTO retransmission: ` +
-          `${p.rtoRetransmits[0] === p.rtoRetransmits[1] ? p.rtoRetransmits[0] : p.rtoRetransmits.join('..')} RTO retransmissions, FIN_WAIT1 gone at ${p.goneAtMs / 1000} s after close()`,
-      ],
+      rulesHit: { 'drop-fin': countRange(p.finsSent) },
+      because: [`client (tcp_rto_min_us ${s.rtoMinUs}, veth RTT < 1 jiffy): ${orphanFinBecause(p, s)}; FIN_WAIT1 gone at ${p.goneAtMs / 1000} s after close()`],
     };
   },
   script: ({ clock, watchIntervalMs }, expected) => {

@@ -16,7 +16,7 @@
  * SERVER's sysctls that decide. Each FIN retransmission also restarts the client's 60 s TIME_WAIT.
  */
 import { z } from 'zod';
-import { ORPHAN_FIN_SYSCTLS, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
+import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
 import { defineFault } from './define.js';
 
 export const lastAckDrop = defineFault({
@@ -48,34 +48,23 @@ export const lastAckDrop = defineFault({
     const s = orphanFinSysctlsFrom(sysctls.server, sysctls.client);
     const p = predictOrphanFin(s, clock);
     const lag = watchLagMs(clock, watchIntervalMs);
-    const range = ([min, max]: [number, number]) => (min === max ? min : { min, max });
-    const tlp = p.tlp ? 1 : 0;
     return {
       steps: { connect: { ok: true, errno: null }, close: { ok: true, errno: null } },
       states: { client: ['TIME_WAIT'], server: ['LAST_ACK'] },
       statesAbsent: { client: ['CLOSE_WAIT', 'LAST_ACK'], server: ['TIME_WAIT', 'FIN_WAIT1', 'FIN_WAIT2'] },
       spans: [
         // Both ends of the span are watcher samples: each can be late by one poll.
-        { side: 'server', state: 'LAST_ACK', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag], retrans: range(p.rtoRetransmits) },
+        { side: 'server', state: 'LAST_ACK', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag], retrans: countRange(p.rtoRetransmits) },
         { side: 'client', state: 'TIME_WAIT', sockets: 1, then: 'held' },
       ],
       counters: {
-        server: {
-          TcpRetransSegs: range([tlp + p.rtoRetransmits[0], tlp + p.rtoRetransmits[1]]),
-          TcpExtTCPLossProbes: tlp,
-          TcpExtTCPTimeouts: range(p.timeouts),
-          TcpExtTCPAbortOnTimeout: 1,
-        },
+        server: orphanFinCounters(p),
         // One TIME_WAIT, scheduled for 60 s (> 4 s: "TW"); the retransmitted FINs only reschedule it.
         client: { TcpExtTW: 1, TcpRetransSegs: 0 },
       },
       // Each FIN of the server (first, TLP, RTO retransmissions) draws one ACK from the client.
-      rulesHit: { 'drop-last-ack': range(p.finsSent) },
-      because: [
-        `server RTO ${p.rtoMs} ms${p.tlp ? ', a TLP first' : ', no TLP'}; server tcp_orphan_retries ${s.orphanRetries}` +
-          `${s.orphanRetries === 0 ? ` (0 = ${p.retries})` : ''} → expiry ${p.boundaryMs} ms after its first RTO retransmission: ` +
-          `${p.rtoRetransmits[0] === p.rtoRetransmits[1] ? p.rtoRetransmits[0] : p.rtoRetransmits.join('..')} RTO retransmissions, LAST_ACK gone ${p.goneAtMs / 1000} s after its FIN`,
-      ],
+      rulesHit: { 'drop-last-ack': countRange(p.finsSent) },
+      because: [`server: ${orphanFinBecause(p, s)}; LAST_ACK gone ${p.goneAtMs / 1000} s after its FIN`],
     };
   },
   script: ({ clock, watchIntervalMs }, expected) => {

@@ -141,6 +141,31 @@ export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs 
 }
 
 /** Reads the orphan-FIN sysctls of one side from a map of values in force (missing keys: pre-6.11 defaults). */
+/** A [min, max] prediction as a counter expectation: exact when the two agree. */
+export function countRange([min, max]: readonly [number, number]): number | { min: number; max: number } {
+  return min === max ? min : { min, max };
+}
+
+/** Kernel counters of the closer whose FIN is never acked: a TLP, the RTO retransmissions, one abort. */
+export function orphanFinCounters(p: OrphanFinPrediction): Record<string, number | { min: number; max: number }> {
+  const tlp = p.tlp ? 1 : 0;
+  return {
+    TcpRetransSegs: countRange([tlp + p.rtoRetransmits[0], tlp + p.rtoRetransmits[1]]),
+    TcpExtTCPLossProbes: tlp,
+    TcpExtTCPTimeouts: countRange(p.timeouts),
+    TcpExtTCPAbortOnTimeout: 1,
+  };
+}
+
+/** Why the orphan lives as long as it does, in one line (the fault says whose socket it is). */
+export function orphanFinBecause(p: OrphanFinPrediction, s: OrphanFinSysctls): string {
+  const n = p.rtoRetransmits[0] === p.rtoRetransmits[1] ? String(p.rtoRetransmits[0]) : p.rtoRetransmits.join('..');
+  return (
+    `RTO ${p.rtoMs} ms${p.tlp ? ', a TLP first' : ', no TLP'}; tcp_orphan_retries ${s.orphanRetries}` +
+    `${s.orphanRetries === 0 ? ` (0 = ${p.retries})` : ''} → expiry ${p.boundaryMs} ms after the first RTO retransmission: ${n} RTO retransmissions`
+  );
+}
+
 export function orphanFinSysctlsFrom(own: Record<string, string | undefined>, peer: Record<string, string | undefined>): OrphanFinSysctls {
   const num = (v: Record<string, string | undefined>, k: string, dflt: number) => (v[k] === undefined ? dflt : Number(v[k]));
   const early = num(own, 'net.ipv4.tcp_early_retrans', 3);
