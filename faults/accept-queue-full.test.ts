@@ -1,18 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
 import { planRules } from './iptables.js';
+import { faultContext } from './context.js';
 
-const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) => ({
-  runId: 'abc123',
-  params: acceptQueueFull.params.parse(raw),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: {
-    client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
-    server: { 'net.ipv4.tcp_abort_on_overflow': '0', 'net.core.somaxconn': '4096', ...server },
-  },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) =>
+  faultContext(acceptQueueFull, {
+    params: raw,
+    sysctls: {
+      client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
+      server: { 'net.ipv4.tcp_abort_on_overflow': '0', 'net.core.somaxconn': '4096', ...server },
+    },
+  });
 
 describe('accept-queue-full', () => {
   it('asks for a no-accept server with the backlog', () => {

@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { appCrash } from './app-crash.js';
+import { faultContext } from './context.js';
 
-const ctx = (params: Record<string, unknown>) => ({
-  runId: 'abc123',
-  params: appCrash.params.parse(params),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: { client: {}, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown>) =>
+  faultContext(appCrash, { params: params, sysctls: { client: {}, server: {} } });
 
 describe('app-crash', () => {
   it('kills the server with SIGKILL at the crash barrier and installs no rule', () => {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { closeWait } from './close-wait.js';
+import { faultContext } from './context.js';
 
-const endpoints = { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' };
-const ctx = (params: Record<string, unknown> = {}, finTimeout = '2') => ({
-  runId: 'abc123',
-  params: closeWait.params.parse(params),
-  endpoints,
-  sysctls: { client: { 'net.ipv4.tcp_fin_timeout': finTimeout }, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown> = {}, finTimeout = '2') =>
+  faultContext(closeWait, { params: params, sysctls: { client: { 'net.ipv4.tcp_fin_timeout': finTimeout }, server: {} } });
 
 describe('close-wait', () => {
   it('needs no rule: the built-in no-close server is the fault', () => {

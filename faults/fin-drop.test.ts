@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { finDrop } from './fin-drop.js';
 import { planRules } from './iptables.js';
+import { faultContext } from './context.js';
 
-const endpoints = { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' };
-const ctx = (client: Record<string, string> = {}) => ({
-  runId: 'abc123',
-  params: finDrop.params.parse({}),
-  endpoints,
-  sysctls: { client: { 'net.ipv4.tcp_orphan_retries': '2', ...client }, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (client: Record<string, string> = {}) =>
+  faultContext(finDrop, { sysctls: { client: { 'net.ipv4.tcp_orphan_retries': '2', ...client }, server: {} } });
 
 describe('fin-drop', () => {
   it('drops every inbound FIN at the server, in a chain the run owns', () => {

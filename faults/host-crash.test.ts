@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { hostCrash } from './host-crash.js';
+import { faultContext } from './context.js';
 
-const ctx = (params: Record<string, unknown>, client: Record<string, string> = { 'net.ipv4.tcp_retries2': '3' }) => ({
-  runId: 'abc123',
-  params: hostCrash.params.parse(params),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: { client, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown>, client: Record<string, string> = { 'net.ipv4.tcp_retries2': '3' }) =>
+  faultContext(hostCrash, { params: params, sysctls: { client, server: {} } });
 
 describe('host-crash', () => {
   it('drops everything the client sends, in the target namespace, from the crash barrier on', () => {

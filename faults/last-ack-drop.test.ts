@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { lastAckDrop } from './last-ack-drop.js';
 import { planRules } from './iptables.js';
+import { faultContext } from './context.js';
 
-const endpoints = { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' };
-const ctx = (server: Record<string, string> = { 'net.ipv4.tcp_orphan_retries': '2' }) => ({
-  runId: 'abc123',
-  params: lastAckDrop.params.parse({}),
-  endpoints,
-  sysctls: { client: {}, server },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (server: Record<string, string> = { 'net.ipv4.tcp_orphan_retries': '2' }) =>
+  faultContext(lastAckDrop, { sysctls: { client: {}, server } });
 
 describe('last-ack-drop', () => {
   it('plans nothing up front: the ACK drop is armed at the barrier, after the handshake', () => {

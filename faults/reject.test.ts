@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { reject } from './reject.js';
+import { faultContext } from './context.js';
 
-const ctx = (params: Record<string, unknown>, server: Record<string, string> = { 'net.ipv4.icmp_ratelimit': '0' }) => ({
-  runId: 'abc123',
-  params: reject.params.parse(params),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: { client: { 'net.ipv4.tcp_retries2': '3' }, server },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown>, server: Record<string, string> = { 'net.ipv4.icmp_ratelimit': '0' }) =>
+  faultContext(reject, { params: params, sysctls: { client: { 'net.ipv4.tcp_retries2': '3' }, server } });
 
 describe('reject', () => {
   it('at connect: the REJECT rule is in place from the start, with the chosen --reject-with', () => {

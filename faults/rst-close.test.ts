@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { rstClose } from './rst-close.js';
+import { faultContext } from './context.js';
 
-const ctx = (params: Record<string, unknown>, client: Record<string, string> = {}) => ({
-  runId: 'abc123',
-  params: rstClose.params.parse(params),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: { client: { 'net.ipv4.tcp_retries2': '15', 'net.ipv4.tcp_orphan_retries': '1', ...client }, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown>, client: Record<string, string> = {}) =>
+  faultContext(rstClose, { params: params, sysctls: { client: { 'net.ipv4.tcp_retries2': '15', 'net.ipv4.tcp_orphan_retries': '1', ...client }, server: {} } });
 
 const labels = (c: ReturnType<typeof ctx>) => rstClose.script(c, rstClose.expect(c)).flatMap((s) => (s.label ? [s.label] : []));
 

@@ -1,18 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { HALF_OPEN_BASE_PORT, plannedSyns, synQueueFull } from './syn-queue-full.js';
+import { faultContext } from './context.js';
 
-const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) => ({
-  runId: 'abc123',
-  params: synQueueFull.params.parse(raw),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: {
-    client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
-    server: { 'net.ipv4.tcp_syncookies': '1', 'net.ipv4.tcp_max_syn_backlog': '128', 'net.ipv4.tcp_synack_retries': '5', ...server },
-  },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) =>
+  faultContext(synQueueFull, {
+    params: raw,
+    sysctls: {
+      client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4', 'net.ipv4.tcp_rto_max_ms': '120000' },
+      server: { 'net.ipv4.tcp_syncookies': '1', 'net.ipv4.tcp_max_syn_backlog': '128', 'net.ipv4.tcp_synack_retries': '5', ...server },
+    },
+  });
 
 describe('syn-queue-full', () => {
   it('makes backlog + 1 half-opens, each from its own port with all but its SYN dropped', () => {

@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { synackDrop } from './synack-drop.js';
+import { faultContext } from './context.js';
 
-const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = { 'net.ipv4.tcp_synack_retries': '2' }) => ({
-  runId: 'abc123',
-  params: synackDrop.params.parse(raw),
-  endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
-  sysctls: { client: {}, server },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = { 'net.ipv4.tcp_synack_retries': '2' }) =>
+  faultContext(synackDrop, { params: raw, sysctls: { client: {}, server } });
 
 describe('synack-drop', () => {
   it('drops bare ACKs to the target port in the server namespace', () => {

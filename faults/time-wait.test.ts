@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { timeWait } from './time-wait.js';
+import { faultContext } from './context.js';
 
-const endpoints = { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' };
-const ctx = (params: Record<string, unknown> = {}, client: Record<string, string> = {}) => ({
-  runId: 'abc123',
-  params: timeWait.params.parse(params),
-  endpoints,
-  sysctls: { client: { 'net.ipv4.ip_local_port_range': '40000\t40009', 'net.ipv4.tcp_tw_reuse': '2', ...client }, server: {} },
-  clock: { hz: 250 },
-  watchIntervalMs: 5,
-});
+const ctx = (params: Record<string, unknown> = {}, client: Record<string, string> = {}) =>
+  faultContext(timeWait, { params: params, sysctls: { client: { 'net.ipv4.ip_local_port_range': '40000\t40009', 'net.ipv4.tcp_tw_reuse': '2', ...client }, server: {} } });
 
 describe('time-wait', () => {
   it('needs no rule: a narrowed port range (fast sysctl) is the fault', () => {

@@ -15,6 +15,7 @@ export { doctorChecks } from './commands/doctor.js';
 export { faults, type FaultName } from '../faults/index.js';
 export { defineFault, type FaultDefinition, type Expectation, type FaultContext, type Trigger } from '../faults/define.js';
 export { planRules, ruleSpec, type Rule } from '../faults/iptables.js';
+export { faultContext } from '../faults/context.js';
 export { builtinTargets } from '../targets/index.js';
 export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
 export * as model from './model/tcp.js';
