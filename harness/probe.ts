@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnvironmentError, HarnessError } from './errors.js';
-import { inNetns, run } from './exec.js';
+import { inNetns } from './exec.js';
 import type { Netns } from './netns.js';
 
 export type SockOpt =
@@ -118,13 +118,4 @@ export function parseProbeOutput(stdout: string): ProbeClientOutput {
 /** Strips harness-only fields (labels) before the script goes to the probe. */
 export function probeScript(host: string, port: number, steps: readonly ClientStep[]): string {
   return JSON.stringify({ host, port, steps: steps.map(({ label: _label, ...s }) => s) });
-}
-
-/** Runs a client script that has no barriers, to completion. */
-export async function runClient(ns: Netns, host: string, port: number, steps: readonly ClientStep[], timeoutMs: number): Promise<ProbeClientOutput> {
-  const r = await run(probeArgv(ns, ['client']), { input: probeScript(host, port, steps), timeoutMs, reject: false });
-  if (r.exitCode !== 0) {
-    throw new HarnessError('E_PROBE', `the probe failed (exit ${r.exitCode}): ${r.stderr.trim()}`, { exitCode: 3 });
-  }
-  return parseProbeOutput(r.stdout);
 }

@@ -192,6 +192,7 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
   try {
     const clock = await kernelFacts();
     log.info({ target: p.target.name }, 'starting target');
+    const configured = new Set<Side>();
     target = await p.target.start({
       runId: p.runId,
       journal,
@@ -201,11 +202,13 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
       configureNetns: async (side, ns) => {
         await assertNotHost(ns);
         await applySysctls(journal, ns, p.sysctls[side]);
+        configured.add(side);
       },
     });
     const nsOf: Record<Side, Netns> = { client: target.client, server: target.server };
     await Promise.all(SIDES.map((s) => assertNotHost(nsOf[s])));
-    for (const side of SIDES) await applySysctls(journal, nsOf[side], p.sysctls[side]);
+    // A target that did not call configureNetns (a user's own TargetSpec) gets its sysctls now.
+    for (const side of SIDES) if (!configured.has(side)) await applySysctls(journal, nsOf[side], p.sysctls[side]);
     const sysctls = {} as SidedSysctls;
     for (const side of SIDES) {
       const keys = [...new Set([...Object.keys(p.sysctls[side]), ...(p.fault.shapedBy[side] ?? [])])];

@@ -87,7 +87,7 @@ describe.skipIf(!isRoot || !dockerUp)(`container target errors${dockerUp ? '' : 
     const r = await harness(['run', 'syn-drop', '--target', 'wrong-port', '--config', await config({ 'wrong-port': { build: MY_SVC, port: 8081, ready: { log: '"event":"listening"' } } })]);
     expect(r.exitCode).toBe(3);
     expect(r.result?.error?.code).toBe('E_TARGET_PORT');
-    expect(r.result?.error?.message).toMatch(/target wrong-port does not listen on port 8081 \(connect from the client namespace to 198\.19\.\d+\.\d+:8081: ECONNREFUSED\)/);
+    expect(r.result?.error?.message).toMatch(/target wrong-port does not listen on port 8081 \(no listening socket on that port in its namespace\)/);
     expect(r.stderr).toMatch(/targets\.wrong-port\.port/);
   });
 

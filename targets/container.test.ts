@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { builtImageTag, containerName, containerTarget, hasIpv6Listener, isHarnessImage, isPoolOverlap, missingImageFix, parseInspect, runLabels, runNetworkName, subnetFor } from './container.js';
+import { builtImageTag, containerName, containerTarget, isHarnessImage, isPoolOverlap, missingImageFix, parseInspect, runLabels, runNetworkName, subnetFor } from './container.js';
 import { processArgv } from './process.js';
 
 describe('container target: pure parts', () => {
@@ -37,16 +37,6 @@ describe('container target: pure parts', () => {
   test('docker inspect line', () => {
     expect(parseInspect('12757 running 0 198.19.200.2\n')).toEqual({ pid: 12757, status: 'running', exitCode: 0, ip: '198.19.200.2' });
     expect(parseInspect('0 exited 2 ')).toEqual({ pid: 0, status: 'exited', exitCode: 2, ip: '' });
-  });
-
-  test('an [::] listener on the port is found in /proc/net/tcp6; others are not', () => {
-    const head = '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
-    const listen80 = '   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n';
-    const estab80 = '   1: 0000000000000000FFFF0000020013C6:0050 0000000000000000FFFF0000030013C6:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1\n';
-    expect(hasIpv6Listener(head + listen80, 80)).toBe(true);
-    expect(hasIpv6Listener(head + listen80, 6379)).toBe(false);
-    expect(hasIpv6Listener(head + estab80, 80)).toBe(false);
-    expect(hasIpv6Listener(head, 80)).toBe(false);
   });
 
   test('a container target needs exactly one of image and build', () => {

@@ -25,7 +25,7 @@ import { EnvironmentError } from '../harness/errors.js';
 import { run } from '../harness/exec.js';
 import { processStartTicks } from '../harness/journal.js';
 import { assertNotHost, pidNetns, type Netns } from '../harness/netns.js';
-import { assertListening, describeReady, waitNetworkReady, type ReadySpec } from './ready.js';
+import { assertListening, describeReady, readListeners, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec } from './target.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
@@ -179,26 +179,13 @@ async function createRunNetwork(ctx: TargetContext, target: string): Promise<str
   throw new EnvironmentError('E_DOCKER_NETWORK', `could not create docker network ${name}: ${last}`, 'docker network ls; harness gc removes networks of dead runs');
 }
 
-/** `/proc/net/tcp6` line: `sl local_address rem_address st …`, addresses as HEX:PORT, st 0A = LISTEN. */
-export function hasIpv6Listener(tcp6: string, port: number): boolean {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  return tcp6
-    .split('\n')
-    .slice(1)
-    .some((l) => {
-      const f = l.trim().split(/\s+/);
-      return f[3] === '0A' && f[1]?.endsWith(`:${hexPort}`);
-    });
-}
-
 /**
  * Whether the server listens on [::] (dual stack) on `port`. If not, the state watcher skips its
  * IPv6 dump: a Docker-made namespace shares the host's global TCP hash, so every dump walks all
  * of it (DESIGN §2 / targets/netns.ts CHILD_EHASH_ENTRIES), and one walk fewer per poll matters.
  */
 async function listensOnIpv6(pid: number, port: number): Promise<boolean> {
-  const text = await readFile(`/proc/${pid}/net/tcp6`, 'utf8').catch(() => undefined);
-  return text === undefined ? true : hasIpv6Listener(text, port);
+  return (await readListeners(pid)).some((l) => l.family === 6 && l.port === port);
 }
 
 async function waitGone(pid: number, startTicks: string | undefined, timeoutMs: number): Promise<boolean> {
@@ -284,6 +271,9 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       const client: Netns = pidNetns(cli.pid, `container:${names.client}`);
       await assertNotHost(server);
       await assertNotHost(client);
+      // The holders own the namespaces: their sysctls go in before the target starts and listens.
+      await ctx.configureNetns?.('server', server);
+      await ctx.configureNetns?.('client', client);
       const tHolders = performance.now();
 
       await ctx.journal.record(`docker container ${names.target}`, { kind: 'docker', object: 'container', id: names.target });
@@ -322,12 +312,12 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       const targetTicks = await processStartTicks(tgt.pid);
       if (!('log' in ready)) {
         const remaining = Math.max(1000, readyTimeoutMs - (performance.now() - tHolders));
-        const r = await waitNetworkReady(ready, client, pod.ip, opts.port, remaining, async () =>
+        const r = await waitNetworkReady(ready, client, pod.pid, pod.ip, opts.port, remaining, async () =>
           (await processStartTicks(tgt.pid)) === undefined ? 'the target process exited' : undefined,
         );
         if (!r.ok) throw await notReady(r.detail);
       }
-      await assertListening(opts.name, client, pod.ip, opts.port);
+      await assertListening(opts.name, pod.pid, pod.ip, opts.port);
       const tReady = performance.now();
       log.debug(
         { image, subnet, networkMs: tNet - t0, holdersMs: tHolders - tNet, targetMs: tReady - tHolders, pod: pod.ip, client: cli.ip },

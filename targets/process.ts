@@ -42,7 +42,7 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
     backend: 'netns',
     describe: opts.describe ?? `${opts.argv.join(' ')} (port ${opts.port})`,
     async start(ctx: TargetContext): Promise<StartedTarget> {
-      const pair = await createNetnsPair(ctx);
+      const pair = await createNetnsPair(ctx); // applies the sysctls (configureNetns) before the command starts
       let output = '';
       let exited: string | undefined;
       let onLog: (() => void) | undefined;
@@ -73,10 +73,10 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
           throw notReady(e instanceof Error ? e.message : String(e));
         }
       } else {
-        const r = await waitNetworkReady(ready, pair.client, TARGET_ADDRESS, opts.port, readyTimeoutMs, async () => exited);
+        const r = await waitNetworkReady(ready, pair.client, pid, TARGET_ADDRESS, opts.port, readyTimeoutMs, async () => exited);
         if (!r.ok) throw notReady(r.detail);
       }
-      await assertListening(opts.name, pair.client, TARGET_ADDRESS, opts.port);
+      await assertListening(opts.name, pid, TARGET_ADDRESS, opts.port);
       return {
         name: opts.name,
         backend: 'netns',

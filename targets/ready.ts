@@ -1,48 +1,71 @@
 /**
- * Readiness of a user's target (container or process), checked the way a client would: from the
- * client namespace, against the target's own address. `{log}` waits for a line of the server's
- * output, `{tcp: true}` for a connect that succeeds, `{http: path}` for an HTTP answer below 500.
- * Whatever the strategy, `assertListening` then proves the port answers before any fault is
- * applied, so a wrong port is a clear error and never a fault that "passed" against nothing.
+ * Readiness of a user's target (container or process). `{log}` waits for a line of the server's
+ * output, `{http: path}` for an HTTP answer below 500 from the client namespace, `{tcp: true}` for
+ * a listening socket on the port. Whatever the strategy, `assertListening` then proves the server
+ * listens where the client can reach it before any fault is applied, so a wrong port is a clear
+ * error and never a fault that "passed" against nothing.
+ *
+ * Listening is read from the server namespace's socket table (/proc/<pid>/net/tcp{,6}), never by
+ * connecting: a connection made to check readiness would sit in the accept queue of a server that
+ * never accepts and take one of its slots before the fault starts (accept-queue-full measured one
+ * connection fewer than its backlog allows on container targets when readiness connected).
  */
+import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { EnvironmentError } from '../harness/errors.js';
 import { inNetns, run } from '../harness/exec.js';
 import type { Netns } from '../harness/netns.js';
-import { runClient } from '../harness/probe.js';
 
 export type ReadySpec = { log: string } | { http: string } | { tcp: true };
 
 export function describeReady(r: ReadySpec): string {
   if ('log' in r) return `log line /${r.log}/`;
   if ('http' in r) return `HTTP GET ${r.http}`;
-  return 'TCP connect';
+  return 'a listening socket';
 }
 
-export interface ConnectOutcome {
-  ok: boolean;
-  errno: string | null;
+export interface Listener {
+  family: 4 | 6;
+  /** The local address as /proc prints it: hex of the address words in host byte order. */
+  addrHex: string;
+  port: number;
+}
+
+/** LISTEN sockets (st 0A) of a /proc/net/tcp or tcp6 table: `sl local_address rem_address st …`. */
+export function parseListeners(text: string, family: 4 | 6): Listener[] {
+  const out: Listener[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] !== '0A' || !f[1]) continue;
+    const [addrHex, portHex] = f[1].split(':');
+    if (addrHex && portHex) out.push({ family, addrHex, port: parseInt(portHex, 16) });
+  }
+  return out;
+}
+
+/** An IPv4 address as /proc/net/tcp prints it (%08X of a __be32 read as a host-order u32). */
+export function ipv4Hex(ip: string, order = endianness()): string {
+  const bytes = ip.split('.').map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0'));
+  return (order === 'LE' ? bytes.reverse() : bytes).join('');
 }
 
 /**
- * One connect from `client` to host:port, closed with SO_LINGER {1,0} (an RST): the client keeps
- * no TIME_WAIT socket that the run's state watcher could later mistake for the scenario's own.
+ * Whether a client can reach `host:port` through one of `listeners`: a wildcard listener ([::]
+ * is dual-stack), or one bound to `host` itself. "loopback" when the server listens on the port,
+ * but only on 127.0.0.1 / ::1.
  */
-export async function probeConnect(client: Netns, host: string, port: number, timeoutMs = 1000): Promise<ConnectOutcome> {
-  const out = await runClient(
-    client,
-    host,
-    port,
-    [
-      { op: 'socket' },
-      { op: 'setsockopt', opt: 'LINGER', value: 0, onoff: 1 },
-      { op: 'connect', timeoutMs },
-      { op: 'close' },
-    ],
-    timeoutMs + 5000,
-  );
-  const c = out.steps.find((s) => s.op === 'connect');
-  if (!c) return { ok: false, errno: 'no connect step' };
-  return { ok: c.ok, errno: c.ok ? null : (c.errno ?? (c.timedOut ? `no answer in ${timeoutMs} ms` : 'unknown')) };
+export function reachability(listeners: readonly Listener[], host: string, port: number, order = endianness()): 'reachable' | 'loopback' | 'absent' {
+  const v4 = ipv4Hex(host, order);
+  const v6mapped = `0000000000000000${order === 'LE' ? 'FFFF0000' : '0000FFFF'}${v4}`;
+  const onPort = listeners.filter((l) => l.port === port);
+  if (onPort.some((l) => /^0+$/.test(l.addrHex) || l.addrHex === v4 || l.addrHex === v6mapped)) return 'reachable';
+  return onPort.length ? 'loopback' : 'absent';
+}
+
+/** The LISTEN sockets of the namespace `pid` lives in: a file read, no process, no connection. */
+export async function readListeners(pid: number): Promise<Listener[]> {
+  const [t4, t6] = await Promise.all(['tcp', 'tcp6'].map((f) => readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '')));
+  return [...parseListeners(t4 ?? '', 4), ...parseListeners(t6 ?? '', 6)];
 }
 
 /**
@@ -85,8 +108,19 @@ export async function pollUntil(check: () => Promise<{ ok: boolean; detail: stri
   }
 }
 
-/** Waits for a `{tcp}` or `{http}` readiness (a `{log}` readiness is the backend's business). */
-export async function waitNetworkReady(ready: ReadySpec, client: Netns, host: string, port: number, timeoutMs: number, isDead?: () => Promise<string | undefined>): Promise<{ ok: boolean; detail: string }> {
+/**
+ * Waits for a `{tcp}` or `{http}` readiness (a `{log}` readiness is the backend's business).
+ * `serverPid` is any process in the server's namespace.
+ */
+export async function waitNetworkReady(
+  ready: ReadySpec,
+  client: Netns,
+  serverPid: number,
+  host: string,
+  port: number,
+  timeoutMs: number,
+  isDead?: () => Promise<string | undefined>,
+): Promise<{ ok: boolean; detail: string }> {
   if ('http' in ready) {
     return pollUntil(async () => {
       const r = await httpStatus(client, host, port, ready.http);
@@ -94,25 +128,27 @@ export async function waitNetworkReady(ready: ReadySpec, client: Netns, host: st
     }, timeoutMs, isDead);
   }
   return pollUntil(async () => {
-    const c = await probeConnect(client, host, port);
-    return { ok: c.ok, detail: c.ok ? 'connected' : `connect: ${c.errno}` };
+    const r = reachability(await readListeners(serverPid), host, port);
+    return { ok: r === 'reachable', detail: r === 'reachable' ? 'listening' : r === 'loopback' ? 'listening on loopback only' : `nothing listens on port ${port}` };
   }, timeoutMs, isDead);
 }
 
 /**
- * Proves that `name` answers on host:port from the client namespace. A server that logs its
- * ready line a moment before listen() gets `graceMs` of ECONNREFUSED before this gives up.
+ * Proves that `name` listens on `port` where a client reaches it (wildcard or `host`). A server
+ * that logs its ready line a moment before listen() gets `graceMs` before this gives up.
  */
-export async function assertListening(name: string, client: Netns, host: string, port: number, graceMs = 2000, fix?: string): Promise<void> {
+export async function assertListening(name: string, serverPid: number, host: string, port: number, graceMs = 2000, fix?: string): Promise<void> {
   const r = await pollUntil(async () => {
-    const c = await probeConnect(client, host, port);
-    return { ok: c.ok, detail: c.errno ?? 'ok' };
+    const reach = reachability(await readListeners(serverPid), host, port);
+    return { ok: reach === 'reachable', detail: reach };
   }, graceMs);
   if (!r.ok) {
     throw new EnvironmentError(
       'E_TARGET_PORT',
-      `target ${name} does not listen on port ${port} (connect from the client namespace to ${host}:${port}: ${r.detail})`,
-      fix ?? `set the port the service really listens on (targets.${name}.port in the config file)`,
+      r.detail === 'loopback'
+        ? `target ${name} listens on port ${port} only on loopback: a client at another address (${host}) cannot reach it`
+        : `target ${name} does not listen on port ${port} (no listening socket on that port in its namespace)`,
+      fix ?? (r.detail === 'loopback' ? 'make the service listen on 0.0.0.0 (or ::)' : `set the port the service really listens on (targets.${name}.port in the config file)`),
     );
   }
 }
