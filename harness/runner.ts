@@ -277,9 +277,8 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
     tScenarioDone = performance.now();
     error = err instanceof HarnessError ? { code: err.code, message: err.message } : { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
     log.error({ err }, 'run failed');
-  } finally {
-    // Runs on success and failure; a signal handler reverts the same journal through the session.
   }
+  // Reached on success and failure alike; a signal handler reverts the same journal through the session.
   const revert = await session.revert(journal);
   const teardownMs = performance.now() - tScenarioDone - hookMs;
   const timing = { setupMs: round(tSetupDone - tStart), scenarioMs: round(tScenarioDone - tSetupDone), teardownMs: round(teardownMs) };

@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { run } from '../exec.js';
-import { deleteNetns, Journal, orphanJournals, stateDir } from '../journal.js';
+import { deleteNetns, orphanJournals, stateDir } from '../journal.js';
 import type { Logger } from '../log.js';
 import { NETNS_DIR } from '../netns.js';
 
@@ -71,4 +71,3 @@ export async function gcCommand(log: Logger): Promise<GcReport> {
   return report;
 }
 
-export { Journal };
