@@ -26,7 +26,7 @@
 import { z } from 'zod';
 import { acceptQueueCapacity, FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
 import { defineFault, stepTimeoutMs, type Expectation, type StepExpectation } from './define.js';
 

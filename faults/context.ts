@@ -4,7 +4,7 @@
  * One builder, so a field added to FaultContext reaches every test at once.
  */
 import type { z } from 'zod';
-import type { SidedSysctls } from '../harness/sysctl.js';
+import type { SidedSysctls } from '../harness/core/sysctl.js';
 import type { FaultContext, FaultDefinition } from './define.js';
 
 export interface TestContextOptions {

@@ -27,7 +27,7 @@
 import { z } from 'zod';
 import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, predictDataTimeout, predictIdleWait, predictKeepalive } from '../harness/model/data.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 
 const VARIANTS = ['retries2', 'user-timeout', 'keepalive', 'idle'] as const;

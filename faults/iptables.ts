@@ -4,8 +4,8 @@
  * owns and carries a comment `harness:<runId>:<rule name>`; every delete mirrors its insert
  * field for field, so a revert can never remove somebody else's rule.
  */
-import type { FaultStep } from './define.js';
-import type { Side } from '../harness/sysctl.js';
+import type { FaultStep } from '../harness/core/step.js';
+import type { Side } from '../harness/core/sysctl.js';
 
 export type Hook = 'INPUT' | 'OUTPUT';
 export type TcpFlag = 'SYN' | 'ACK' | 'FIN' | 'RST' | 'URG' | 'PSH';

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, icmpEffect, predictDataTimeout, type IcmpReject } from '../harness/model/data.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 import { REJECT_WITH, type RejectWith, type Rule } from './iptables.js';
 

@@ -37,8 +37,8 @@ import { z } from 'zod';
 import { dataSysctlsFrom, predictLingerClose } from '../harness/model/data.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import { watchLagMs } from '../harness/model/teardown.js';
-import type { ClientStep } from '../harness/probe.js';
-import type { Side } from '../harness/sysctl.js';
+import type { ClientStep } from '../harness/core/probe.js';
+import type { Side } from '../harness/core/sysctl.js';
 import { defineFault, type Expectation } from './define.js';
 import type { Rule } from './iptables.js';
 

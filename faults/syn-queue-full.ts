@@ -34,7 +34,7 @@ import {
   type SynVerdict,
 } from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import { DEFAULT_SOMAXCONN } from './accept-queue-full.js';
 import type { Rule } from './iptables.js';
 import { defineFault, stepTimeoutMs, type Expectation, type FaultContext, type StepExpectation } from './define.js';

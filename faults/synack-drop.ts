@@ -22,7 +22,7 @@
 import { z } from 'zod';
 import { FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, observedWindowMs, predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, type Expectation } from './define.js';
 
 /** Poll interval of the state watcher (harness/observers/states.ts). */

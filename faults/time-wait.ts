@@ -19,8 +19,8 @@
 import { z } from 'zod';
 import { connectCapacity, parsePortRange, parseReservedPorts, timeWaitWindowMs, TW_KILL_THRESHOLD_MS, twReusable, TCP_TIMEWAIT_LEN_MS, watchLagMs } from '../harness/model/teardown.js';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
-import type { SidedSysctls } from '../harness/sysctl.js';
-import type { ClientStep } from '../harness/probe.js';
+import type { SidedSysctls } from '../harness/core/sysctl.js';
+import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, type Expectation, type StepExpectation } from './define.js';
 
 /** The probe has 256 socket slots (sock 0..255): one per connection. */

@@ -5,9 +5,9 @@
  * 3 environment. stdout carries results only; logs go to stderr.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { formatError, HarnessError } from './errors.js';
-import { createLogger } from './log.js';
-import { Session } from './session.js';
+import { formatError, HarnessError } from './core/errors.js';
+import { createLogger } from './core/log.js';
+import { Session } from './core/session.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

@@ -4,12 +4,12 @@
  *   import { runScenario } from 'harness';
  *   const r = await runScenario({ scenario: 'syn-drop' });
  */
-export { runScenario, prepare, execute, newRunId, type RunRequest, type RunEnv, type PreparedRun } from './runner.js';
-export { Session } from './session.js';
-export type { Result, StepResult, StateSample, Check, Verdict } from './result.js';
-export { evaluate } from './checks.js';
-export { HarnessError, UsageError, EnvironmentError, CommandError } from './errors.js';
-export { createLogger } from './log.js';
+export { runScenario, prepare, execute, newRunId, type RunRequest, type RunEnv, type PreparedRun } from './engine/runner.js';
+export { Session } from './core/session.js';
+export type { Result, StepResult, StateSample, Check, Verdict } from './verdict/result.js';
+export { evaluate } from './verdict/checks.js';
+export { HarnessError, UsageError, EnvironmentError, CommandError } from './core/errors.js';
+export { createLogger } from './core/log.js';
 export { gcCommand as gc } from './commands/gc.js';
 export { doctorChecks } from './commands/doctor.js';
 export { faults, type FaultName } from '../faults/index.js';
@@ -19,4 +19,4 @@ export { faultContext } from '../faults/context.js';
 export { builtinTargets } from '../targets/index.js';
 export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
 export * as model from './model/tcp.js';
-export type { ClientStep } from './probe.js';
+export type { ClientStep } from './core/probe.js';

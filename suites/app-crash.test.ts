@@ -4,7 +4,7 @@
  * at once; after death: ECONNREFUSED at once. The proof the kill happened is on the server side:
  * its socket leaves ESTABLISHED (FIN_WAIT2, or gone by a RST) and its RST counters move.
  */
-import type { Result, StepResult } from '../harness/result.js';
+import type { Result, StepResult } from '../harness/verdict/result.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 
 const labelled = (r: Result, label: string): StepResult => r.steps.find((s) => s.label === label)!;

@@ -4,9 +4,9 @@
  * tcp_fin_timeout the model derives (raised to 3.5 x RTO when below it) and then vanish; after
  * shutdown(SHUT_WR) instead, the client's FIN_WAIT2 must still be there at the end.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { predictFinWait2, watchLagMs } from '../harness/model/teardown.js';
-import { stateSpans } from '../harness/checks.js';
+import { stateSpans } from '../harness/verdict/checks.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {

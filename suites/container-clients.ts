@@ -8,9 +8,9 @@
  * (`overheadMs`: the same binary's `--version` in the same place) and reported, not guessed.
  */
 import { dockerAvailable, images } from '../docker/images.js';
-import { run } from '../harness/exec.js';
-import { counterDelta, readCounters, type Counters } from '../harness/observers/counters.js';
-import { readRuleHits } from '../harness/observers/rules.js';
+import { run } from '../harness/core/exec.js';
+import { counterDelta, readCounters, type Counters } from '../harness/engine/observers/counters.js';
+import { readRuleHits } from '../harness/engine/observers/rules.js';
 import type { StartedTarget } from '../targets/target.js';
 
 const avail = await dockerAvailable();

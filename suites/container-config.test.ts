@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { execa } from 'execa';
-import type { Result } from '../harness/result.js';
+import type { Result } from '../harness/verdict/result.js';
 import { dockerSkipReason, dockerUp } from './container-clients.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 

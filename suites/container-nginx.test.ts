@@ -7,9 +7,9 @@
  */
 import { images } from '../docker/images.js';
 import { isFaultName } from '../faults/index.js';
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
-import type { RunEnv } from '../harness/runner.js';
+import type { RunEnv } from '../harness/engine/runner.js';
 import { curlArgv, dockerSkipReason, dockerUp, runRealClient, type RealClientResult } from './container-clients.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 

@@ -4,9 +4,9 @@
  * tcp_orphan_retries / RTO / TLP settings, and vanish inside the predicted window; the server must
  * stay ESTABLISHED (it never saw the FIN), and the drop rule must count every FIN.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
-import type { Result } from '../harness/result.js';
+import type { Result } from '../harness/verdict/result.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
 async function predicted(r: Result) {

@@ -4,7 +4,7 @@
  * from tcp_retries2 (or TCP_USER_TIMEOUT, or keepalive); an idle socket without keepalive never
  * notices. The server never leaves ESTABLISHED; the drop rule's hits equal the segments sent.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, predictDataTimeout, predictKeepalive } from '../harness/model/data.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 

@@ -4,9 +4,9 @@
  * LAST_ACK, retransmit its FIN as its own tcp_orphan_retries dictate and vanish in the window;
  * the client must sit in TIME_WAIT, answering each FIN with an ACK the rule counts.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
-import { stateSpans } from '../harness/checks.js';
+import { stateSpans } from '../harness/verdict/checks.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('last-ack-drop (netns)', { tags: ['netns'] }, () => {

@@ -4,7 +4,7 @@
  * ICMP is a soft error that surfaces only after tcp_retries2, with the ICMP's errno — for net/host
  * unreachable after a flat (RFC 6069) retransmission schedule. Rule hits prove the rejects.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, predictDataTimeout } from '../harness/model/data.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 

@@ -6,9 +6,9 @@
  * a dead peer, close() blocks N s (or until tcp_retries2 kills the connection), returns 0, and
  * leaves an orphan in FIN_WAIT1 that dies without a RST.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, predictLingerClose } from '../harness/model/data.js';
-import type { Result } from '../harness/result.js';
+import type { Result } from '../harness/verdict/result.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
 const labelled = (r: Result, label: string) => r.steps.find((s) => s.label === label)!;

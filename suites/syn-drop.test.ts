@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {

@@ -5,7 +5,7 @@
  * a write before it completes the handshake. Each SYN-ACK the client sees is answered with one
  * more bare ACK, which the rule drops.
  */
-import { kernelFacts } from '../harness/kernel.js';
+import { kernelFacts } from '../harness/core/kernel.js';
 import { predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 

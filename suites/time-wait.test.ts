@@ -4,8 +4,8 @@
  * connect() must fail with EADDRNOTAVAIL exactly when the model says the range is used up, and
  * tcp_tw_reuse=1 (with timestamps, after tcp_tw_reuse_delay) must take a TIME_WAIT port over.
  */
-import { stateSpans } from '../harness/checks.js';
-import type { Result } from '../harness/result.js';
+import { stateSpans } from '../harness/verdict/checks.js';
+import type { Result } from '../harness/verdict/result.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
 const connects = (r: Result) => r.steps.filter((s) => s.op === 'connect');

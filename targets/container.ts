@@ -19,12 +19,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ServerNeeds } from '../faults/define.js';
+import type { ServerNeeds } from './target.js';
 import { dockerAvailable, hashDir, images, IMAGE_LABEL } from '../docker/images.js';
-import { EnvironmentError } from '../harness/errors.js';
-import { run } from '../harness/exec.js';
-import { processStartTicks } from '../harness/journal.js';
-import { assertNotHost, pidNetns, type Netns } from '../harness/netns.js';
+import { EnvironmentError } from '../harness/core/errors.js';
+import { run } from '../harness/core/exec.js';
+import { processStartTicks } from '../harness/core/journal.js';
+import { assertNotHost, pidNetns, type Netns } from '../harness/core/netns.js';
 import { assertListening, describeReady, readListeners, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec } from './target.js';
 

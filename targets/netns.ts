@@ -4,12 +4,12 @@
  * namespace never sees it) with addresses from 198.18.0.0/15. The server is the probe's server
  * mode, or any command, started inside the target namespace.
  */
-import { inNetns, run, spawnLong, withTimeout } from '../harness/exec.js';
-import { EnvironmentError } from '../harness/errors.js';
-import { processStartTicks } from '../harness/journal.js';
-import { assertNotHost, namedNetns, type Netns } from '../harness/netns.js';
-import { probeCommand } from '../harness/probe.js';
-import type { ServerNeeds } from '../faults/define.js';
+import { inNetns, run, spawnLong, withTimeout } from '../harness/core/exec.js';
+import { EnvironmentError } from '../harness/core/errors.js';
+import { processStartTicks } from '../harness/core/journal.js';
+import { assertNotHost, namedNetns, type Netns } from '../harness/core/netns.js';
+import { probeCommand } from '../harness/core/probe.js';
+import type { ServerNeeds } from './target.js';
 import type { StartedTarget, TargetContext, TargetSpec } from './target.js';
 
 export const TARGET_ADDRESS = '198.18.0.1';

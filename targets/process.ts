@@ -5,9 +5,9 @@
  * (`env -C`), with the config's environment added; readiness is a log line on stdout or stderr,
  * a TCP connect or an HTTP answer, checked from the client namespace.
  */
-import { EnvironmentError } from '../harness/errors.js';
-import { inNetns, spawnLong, withTimeout } from '../harness/exec.js';
-import { processStartTicks } from '../harness/journal.js';
+import { EnvironmentError } from '../harness/core/errors.js';
+import { inNetns, spawnLong, withTimeout } from '../harness/core/exec.js';
+import { processStartTicks } from '../harness/core/journal.js';
 import { CLIENT_ADDRESS, createNetnsPair, TARGET_ADDRESS } from './netns.js';
 import { assertListening, describeReady, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { StartedTarget, TargetContext, TargetSpec } from './target.js';

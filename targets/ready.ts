@@ -12,9 +12,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { EnvironmentError } from '../harness/errors.js';
-import { inNetns, run } from '../harness/exec.js';
-import type { Netns } from '../harness/netns.js';
+import { EnvironmentError } from '../harness/core/errors.js';
+import { inNetns, run } from '../harness/core/exec.js';
+import type { Netns } from '../harness/core/netns.js';
 
 export type ReadySpec = { log: string } | { http: string } | { tcp: true };
 

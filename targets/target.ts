@@ -4,10 +4,23 @@
  * namespace and a client attached to its Docker network. Faults, observers and the probe only
  * ever see the two namespaces, so one implementation serves both.
  */
-import type { Endpoints, ServerNeeds } from '../faults/define.js';
-import type { Journal } from '../harness/journal.js';
-import type { Logger } from '../harness/log.js';
-import type { Netns } from '../harness/netns.js';
+import type { ServerMode } from '../harness/core/probe.js';
+import type { Journal } from '../harness/core/journal.js';
+import type { Logger } from '../harness/core/log.js';
+import type { Netns } from '../harness/core/netns.js';
+
+/** The built-in server a fault needs when the target is the built-in one. */
+export interface ServerNeeds {
+  mode: ServerMode;
+  backlog?: number;
+}
+
+export interface Endpoints {
+  /** Address and port the client connects to (the target's own address, never a mapped port). */
+  address: string;
+  port: number;
+  clientAddress: string;
+}
 
 export interface TargetContext {
   runId: string;

@@ -13,13 +13,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { faults } from '../../faults/index.js';
-import { run, inNetns, spawnLong } from '../exec.js';
-import { kernelFacts } from '../kernel.js';
-import { namedNetns } from '../netns.js';
-import { probeArgv } from '../probe.js';
-import { replaceSection } from '../readme.js';
-import { assertRoot, execute, prepare } from '../runner.js';
-import type { Result } from '../result.js';
+import { run, inNetns, spawnLong } from '../core/exec.js';
+import { kernelFacts } from '../core/kernel.js';
+import { namedNetns } from '../core/netns.js';
+import { probeArgv } from '../core/probe.js';
+import { replaceSection } from '../commands/readme.js';
+import { assertRoot, execute, prepare } from '../engine/runner.js';
+import type { Result } from '../verdict/result.js';
 
 interface Row {
   what: string;

@@ -1,7 +1,7 @@
 /** `harness doctor`: what this machine is missing to run the harness, and how to get it. */
-import { run } from '../exec.js';
-import { kernelFacts } from '../kernel.js';
-import { probePath } from '../probe.js';
+import { run } from '../core/exec.js';
+import { kernelFacts } from '../core/kernel.js';
+import { probePath } from '../core/probe.js';
 
 export interface DoctorCheck {
   name: string;

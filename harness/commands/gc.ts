@@ -4,10 +4,10 @@
  * objects labelled `harness.run` that belong to no live run are deleted. Live runs are left alone.
  */
 import { readdir } from 'node:fs/promises';
-import { run } from '../exec.js';
-import { deleteNetns, orphanJournals, stateDir } from '../journal.js';
-import type { Logger } from '../log.js';
-import { NETNS_DIR } from '../netns.js';
+import { run } from '../core/exec.js';
+import { deleteNetns, orphanJournals, stateDir } from '../core/journal.js';
+import type { Logger } from '../core/log.js';
+import { NETNS_DIR } from '../core/netns.js';
 
 export interface GcReport {
   journalsReplayed: string[];

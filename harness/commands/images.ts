@@ -1,6 +1,6 @@
 /** `harness images build [IMAGE…] [--force]`: builds the container images of the container targets (docker/images.ts). */
 import { buildImages, dockerAvailable, resolveImageKey } from '../../docker/images.js';
-import { EnvironmentError, UsageError, type ExitCode } from '../errors.js';
+import { EnvironmentError, UsageError, type ExitCode } from '../core/errors.js';
 
 export interface ImagesBuildOptions {
   only?: string[];

@@ -1,12 +1,12 @@
 /** `harness run`: prepares every scenario first (bad input changes nothing), then runs them concurrently. */
 import { faults } from '../../faults/index.js';
-import { UsageError, type ExitCode } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Result } from '../result.js';
-import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../runner.js';
-import type { Session } from '../session.js';
-import { parseSysctlFlag } from '../sysctl.js';
-import { formatResult } from '../report.js';
+import { UsageError, type ExitCode } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Result } from '../verdict/result.js';
+import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../engine/runner.js';
+import type { Session } from '../core/session.js';
+import { parseSysctlFlag } from '../core/sysctl.js';
+import { formatResult } from '../report/text.js';
 
 export interface RunCommandOptions {
   scenarios: string[];
@@ -61,7 +61,7 @@ export async function runCommand(
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
   }));
   // The user's targets (config file), validated before anything runs.
-  const { loadConfig } = await import('../config.js');
+  const { loadConfig } = await import('../engine/config.js');
   const config = await loadConfig(opts.config);
   if (Object.keys(config.targets).length) env = { ...env, targets: { ...env.targets, ...config.targets } };
   const prepared = [];

@@ -5,10 +5,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import { test as base } from 'vitest';
-import { NETNS_DIR } from '../netns.js';
-import type { Result } from '../result.js';
-import { runScenario, type RunEnv, type RunRequest } from '../runner.js';
-import { Session } from '../session.js';
+import { NETNS_DIR } from '../core/netns.js';
+import type { Result } from '../verdict/result.js';
+import { runScenario, type RunEnv, type RunRequest } from '../engine/runner.js';
+import { Session } from '../core/session.js';
 
 export interface HarnessFixture {
   run(req: RunRequest, env?: Omit<RunEnv, 'session'>): Promise<Result>;

@@ -4,8 +4,8 @@
  * prints expected and actual side by side, and the failed checks of the run.
  */
 import { expect } from 'vitest';
-import type { Result } from '../result.js';
-import type { Side } from '../sysctl.js';
+import type { Result } from '../verdict/result.js';
+import type { Side } from '../core/sysctl.js';
 
 function failedChecks(r: Result): string {
   const bad = r.checks.filter((c) => !c.pass);

@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { execa } from 'execa';
-import { stateDir } from '../../harness/journal.js';
+import { stateDir } from '../../harness/core/journal.js';
 
 export interface HostSnapshot {
   iptables: string;

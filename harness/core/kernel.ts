@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { release } from 'node:os';
-import type { KernelClock } from './model/timer-wheel.js';
+import type { KernelClock } from '../model/timer-wheel.js';
 
 export interface KernelFacts extends KernelClock {
   release: string;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig, targetsFromConfig } from './config.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 
 let dir: string;
 let file: string;

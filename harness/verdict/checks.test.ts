@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluate, type Observed } from './checks.js';
-import type { Expectation } from '../faults/define.js';
+import type { Expectation } from '../../faults/define.js';
 
 const observed = (over: Partial<Observed> = {}): Observed => ({
   steps: [{ label: 'connect', op: 'connect', ok: false, errno: 'ETIMEDOUT', startMs: 0, endMs: 7100, durationMs: 7100, tcp: null }],

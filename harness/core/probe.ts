@@ -10,6 +10,10 @@ import { EnvironmentError, HarnessError } from './errors.js';
 import { inNetns } from './exec.js';
 import type { Netns } from './netns.js';
 
+/** The built-in server's modes (the probe's `server --mode`). */
+export type ServerMode = 'echo' | 'no-accept' | 'no-close' | 'sink' | 'close-on-accept' | 'close-unread' | 'linger0';
+export const SERVER_MODES: readonly ServerMode[] = ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread', 'linger0'];
+
 export type SockOpt =
   | 'SYNCNT'
   | 'USER_TIMEOUT'
@@ -84,8 +88,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export function probePath(): string {
   const env = process.env.HARNESS_PROBE;
   if (env) return env;
-  // dist/harness/probe.js and harness/probe.ts both sit two levels below the package root... or one.
-  for (const up of ['..', '../..']) {
+  // harness/core/probe.ts sits two levels below the package root, dist/harness/core/probe.js three.
+  for (const up of ['../..', '../../..']) {
     const p = resolve(here, up, 'probe/build/harness-probe');
     if (existsSync(p)) return p;
   }

@@ -1,7 +1,7 @@
 /** Proof that a fault fired: the packet counters of the rules the run installed. */
-import { inNetns, run } from '../exec.js';
-import type { Netns } from '../netns.js';
-import { parseRuleCounters } from '../../faults/iptables.js';
+import { inNetns, run } from '../../core/exec.js';
+import type { Netns } from '../../core/netns.js';
+import { parseRuleCounters } from '../../../faults/iptables.js';
 
 export async function readRuleHits(ns: Netns, runId: string): Promise<Record<string, number>> {
   const r = await run(inNetns(ns, ['iptables-save', '-c', '-t', 'filter']));

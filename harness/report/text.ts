@@ -1,5 +1,5 @@
 /** Human-readable report of a Result: what was set up, what was injected, observed vs expected, verdict. */
-import type { Result } from './result.js';
+import type { Result } from '../verdict/result.js';
 
 export function formatResult(r: Result): string {
   const L: string[] = [];

@@ -5,7 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 
-export type Counters = Record<string, number>;
+import type { Counters } from '../../verdict/result.js';
+
+export type { Counters };
 
 /**
  * Parses the header/value line pairs of /proc/net/netstat or /proc/net/snmp into

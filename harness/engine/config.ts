@@ -16,11 +16,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { containerTarget } from '../targets/container.js';
-import { processTarget } from '../targets/process.js';
-import type { ReadySpec } from '../targets/ready.js';
-import type { TargetSpec } from '../targets/target.js';
-import { UsageError } from './errors.js';
+import { containerTarget } from '../../targets/container.js';
+import { processTarget } from '../../targets/process.js';
+import type { ReadySpec } from '../../targets/ready.js';
+import type { TargetSpec } from '../../targets/target.js';
+import { UsageError } from '../core/errors.js';
 
 export const CONFIG_NAMES = ['harness.config.json', 'harness.config.yaml', 'harness.config.yml', 'harness.config.mjs', 'harness.config.js'] as const;
 

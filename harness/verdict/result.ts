@@ -1,8 +1,10 @@
 /** The Result contract (DESIGN §5): what `--json` prints, suites assert on and reports read. */
-import type { Expectation } from '../faults/define.js';
-import type { Counters } from './observers/counters.js';
-import type { TcpInfo } from './probe.js';
-import type { Side, SidedSysctls } from './sysctl.js';
+import type { Expectation } from './expectation.js';
+import type { TcpInfo } from '../core/probe.js';
+import type { Side, SidedSysctls } from '../core/sysctl.js';
+
+/** Kernel counters of a namespace (nstat names), or their deltas over a run. */
+export type Counters = Record<string, number>;
 
 export interface StepResult {
   label?: string;

@@ -4,7 +4,7 @@ import { renderReadme, replaceSection } from './readme.js';
 
 describe('README', () => {
   it('carries the catalogue generated from the fault definitions (npm run readme)', async () => {
-    const text = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const text = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     expect(renderReadme(text)).toBe(text);
   });
   it('replaces only between the markers', () => {

@@ -2,10 +2,10 @@
  * Socket states over time, from the probe's `watch` mode: one long-lived process per namespace
  * polls sock_diag every few ms and prints a line per change, so no process is spawned per sample.
  */
-import { spawnLong, withTimeout, type LongProcess } from '../exec.js';
-import { processStartTicks, type Journal } from '../journal.js';
-import type { Netns } from '../netns.js';
-import { probeArgv } from '../probe.js';
+import { spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
+import { processStartTicks, type Journal } from '../../core/journal.js';
+import type { Netns } from '../../core/netns.js';
+import { probeArgv } from '../../core/probe.js';
 
 export interface SocketEvent {
   tUs: number;

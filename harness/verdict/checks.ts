@@ -2,10 +2,9 @@
  * Turns an Expectation and what was observed into named checks, each with expected and actual
  * side by side (packetdrill style). Pure: unit-tested without a kernel.
  */
-import type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../faults/define.js';
-import type { Counters } from './observers/counters.js';
-import type { Check, StateSample, StepResult, Verdict } from './result.js';
-import { SIDES, type Side } from './sysctl.js';
+import type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
+import type { Check, Counters, StateSample, StepResult, Verdict } from './result.js';
+import { SIDES, type Side } from '../core/sysctl.js';
 
 export interface Observed {
   steps: StepResult[];

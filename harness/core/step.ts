@@ -1,0 +1,16 @@
+/**
+ * The journaled step: one reversible change a fault plans (pure) and the engine applies inside a
+ * namespace, with its revert recorded first.
+ */
+import type { Side } from './sysctl.js';
+
+/** One reversible change: argv run inside the namespace of `side`, and the argv that undoes it. */
+export interface FaultStep {
+  side: Side;
+  describe: string;
+  apply: string[];
+  revert: string[];
+  /** Regex on the revert's stderr that means "nothing left to undo". */
+  absent?: string;
+}
+
