@@ -17,11 +17,19 @@ async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const write = (s: string) => process.stdout.write(s);
 
-  // Revert on Ctrl-C and SIGTERM: the journals of every run in flight, then exit 130/143.
+  // Ctrl-C and SIGTERM: every run in flight stops setting up and reverts what it journaled (also
+  // what a stage in flight creates after the signal); then whatever is left, then exit 130/143.
+  let interrupted = false;
   for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.on(sig, () => {
+      if (interrupted) return log.warn({ signal: sig }, 'still reverting; `harness gc` cleans up after a kill -9');
+      interrupted = true;
       log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
-      void session.revertAll().finally(() => process.exit(code));
+      session.interrupt(sig);
+      void session
+        .idle(60_000)
+        .then(() => session.revertAll())
+        .finally(() => process.exit(code));
     });
   }
 

@@ -6,6 +6,7 @@ import type { Result } from '../verdict/result.js';
 import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../engine/runner.js';
 import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
+import { parsePort } from '../core/port.js';
 import { formatResult } from '../report/text.js';
 
 export interface RunCommandOptions {
@@ -22,12 +23,6 @@ export interface RunCommandOptions {
   /** Raw `--port` value. */
   port?: string;
   sysctlsFrom?: string;
-}
-
-/** Parses `--port`: digits only, so "9e3" or "80abc" are refused rather than coerced. */
-export function parsePortFlag(raw: string): number {
-  if (!/^\d{1,6}$/.test(raw)) throw new UsageError('--port', `"${raw}" is not a TCP port`, 'give a whole number from 1 to 65535 (default 9000)');
-  return Number(raw);
 }
 
 export function parseSetFlags(raw: readonly string[]): Record<string, string> {
@@ -57,7 +52,7 @@ export async function runCommand(
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
     ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
-    ...(opts.port !== undefined ? { port: parsePortFlag(opts.port) } : {}),
+    ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
   }));
   // The user's targets (config file), validated before anything runs.

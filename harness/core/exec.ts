@@ -52,6 +52,10 @@ export type LongProcess = ResultPromise<{ buffer: false; reject: false; stdin: '
 export interface LineHandlers {
   stdout?: (line: string) => void;
   stderr?: (line: string) => void;
+  /** Written to the child's descriptor 3 (then closed): input that must not go through a file. */
+  input3?: string;
+  /** Aborting sends SIGTERM to the child. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -65,13 +69,14 @@ export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}):
   const proc = execa(file, args, {
     buffer: false,
     reject: false,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
+    // `input3` goes to the child's descriptor 3, which is then closed.
+    stdio: handlers.input3 === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'],
     cleanup: true,
+    ...(handlers.signal ? { cancelSignal: handlers.signal, killSignal: 'SIGTERM' as const } : {}),
     // The probe (and anything else that honours it) dies with us, even on SIGKILL.
     env: { HARNESS_DIE_WITH_PARENT: '1' },
-  });
+  }) as unknown as LongProcess;
+  if (handlers.input3 !== undefined) (proc.stdio[3] as unknown as NodeJS.WritableStream).end(handlers.input3);
   onLines(proc.stdout, handlers.stdout ?? (() => undefined));
   onLines(proc.stderr, handlers.stderr ?? (() => undefined));
   return proc;

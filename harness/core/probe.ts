@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnvironmentError, HarnessError } from './errors.js';
-import { inNetns } from './exec.js';
+import { inNetns, spawnLong } from './exec.js';
 import type { Netns } from './netns.js';
 
 /** The built-in server's modes (the probe's `server --mode`). */
@@ -80,6 +80,8 @@ export interface ProbeClientOutput {
   version: number;
   mode: 'client';
   steps: ProbeStepResult[];
+  /** SIGTERM/SIGINT stopped the script: only the steps run so far are listed. */
+  interrupted?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -122,4 +124,63 @@ export function parseProbeOutput(stdout: string): ProbeClientOutput {
 /** Strips harness-only fields (labels) before the script goes to the probe. */
 export function probeScript(host: string, port: number, steps: readonly ClientStep[]): string {
   return JSON.stringify({ host, port, steps: steps.map(({ label: _label, ...s }) => s) });
+}
+
+export interface ProbeClientOptions {
+  /**
+   * Called when the script reaches `{op: 'barrier', name}`; the probe waits until it resolves (a
+   * fault that strikes mid-connection). An error it throws ends the run after the probe has
+   * finished its script.
+   */
+  onBarrier?(name: string): Promise<void>;
+  /** Stops the script (SIGTERM): the probe still prints the steps it ran. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a client script in `ns`. The script goes to the probe on descriptor 3 (no temporary file
+ * to leave behind, nothing to clean up after a SIGKILL); barriers are announced on the probe's stderr as `{"event":"barrier",…}`, and
+ * the go-ahead is a line on its stdin.
+ */
+export async function runProbeClient(ns: Netns, host: string, port: number, script: readonly ClientStep[], opts: ProbeClientOptions = {}): Promise<ProbeClientOutput> {
+  let stdout = '';
+  let stderr = '';
+  let barrierChain = Promise.resolve();
+  let barrierError: unknown;
+  const proc = spawnLong(probeArgv(ns, ['client', '--script-fd', '3']), {
+    input3: probeScript(host, port, script),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    stdout: (line) => (stdout += `${line}\n`),
+    stderr: (line) => {
+      const name = barrierName(line);
+      if (name === undefined) {
+        stderr += `${line}\n`;
+        return;
+      }
+      barrierChain = barrierChain.then(async () => {
+        try {
+          await opts.onBarrier?.(name);
+        } catch (e) {
+          barrierError = e;
+        }
+        if (!proc.stdin.destroyed) proc.stdin.write('go\n');
+      });
+    },
+  });
+  const r = await proc;
+  await barrierChain;
+  if (barrierError) throw barrierError;
+  if (r.exitCode !== 0 && !(opts.signal?.aborted && stdout)) {
+    throw new HarnessError('E_PROBE', `the probe failed (exit ${r.exitCode ?? r.signal}): ${stderr.trim()}`, { exitCode: 3 });
+  }
+  return parseProbeOutput(stdout);
+}
+
+function barrierName(line: string): string | undefined {
+  try {
+    const ev = JSON.parse(line) as { event?: string; name?: string };
+    return ev?.event === 'barrier' && ev.name ? ev.name : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -106,12 +106,23 @@ export async function validateKeys(keys: Iterable<string>, flag = '--sysctl'): P
 export async function validateValues(values: SysctlMap, flag = '--sysctl'): Promise<void> {
   const entries = Object.entries(values);
   if (entries.length === 0) return;
-  const r = await run(['unshare', '--net', '--', 'sysctl', '-w', ...entries.map(([k, v]) => `${k}=${v}`)], { reject: false });
+  // Without -w, procps writes the KEY=VALUE arguments and reads the bare KEY ones, in order: each
+  // value is written in a throwaway namespace and read back, so a value the kernel takes only in
+  // part (`tcp_rmem=1 2` keeps the old third field) is caught before anything of the run exists.
+  const argv = entries.flatMap(([k, v]) => [`${k}=${v}`, k]);
+  const r = await run(['unshare', '--net', '--', 'sysctl', ...argv], { reject: false });
   const refused = /setting key "([^"]+)"(?:: (.*))?/.exec(r.stderr);
   if (refused || r.failed) {
     const key = refused?.[1] ?? entries[0]![0];
     throw new UsageError(flag, `the kernel refuses ${key}=${values[key] ?? ''}${refused?.[2] ? ` (${refused[2].trim()})` : ''}`, 'check the range the kernel accepts for this key (Documentation/networking/ip-sysctl.rst)');
   }
+  const lines = r.stdout.split('\n').filter((l) => l.includes(' = '));
+  entries.forEach(([key, value], i) => {
+    const readBack = lines[2 * i + 1]?.slice(lines[2 * i + 1]!.indexOf(' = ') + 3).trim().replace(/\s+/g, ' ');
+    if (readBack !== undefined && readBack !== value.trim().replace(/\s+/g, ' ')) {
+      throw new UsageError(flag, `the kernel took ${key}=${value} only as "${readBack}"`, `give every field of ${key}, e.g. ${key}=${readBack.split(' ').map((_, j) => value.trim().split(/\s+/)[j] ?? 'N').join(' ')}`);
+    }
+  });
 }
 
 /** Reads the values in force in `ns`. One process for all keys. */

@@ -26,8 +26,8 @@ export function formatResult(r: Result): string {
   for (const c of r.checks) {
     L.push(`  ${c.pass ? '✓' : '✗'} ${c.name}: expected ${fmt(c.expected)}, got ${fmt(c.actual)}`);
   }
-  if (r.error) L.push(`  error     ${r.error.code}: ${r.error.message}`);
-  if (r.pcap) L.push(`  pcap      ${r.pcap}`);
+  if (r.error) L.push(`  error     ${r.error.code}${r.error.stage ? ` at stage ${r.error.stage}` : ''}: ${r.error.message}`);
+  for (const c of r.captures ?? []) L.push(`  pcap      ${c.file} (${c.side}, ${c.packets} packets)`);
   if (r.revert.failed.length) L.push(`  NOT REVERTED: ${r.revert.failed.map((f) => f.describe).join('; ')} — run harness gc`);
   L.push(`  timing    setup ${r.timing.setupMs} ms, scenario ${r.timing.scenarioMs} ms, teardown ${r.timing.teardownMs} ms`);
   return `${L.join('\n')}\n`;

@@ -55,9 +55,12 @@ export interface Result {
   expected: Expectation;
   checks: Check[];
   verdict: Verdict;
-  /** Set when the run itself broke (verdict "error"). */
-  error?: { code: string; message: string };
+  /** Set when the run itself broke (verdict "error"), with the stage of the pipeline it broke in. */
+  error?: { code: string; message: string; stage?: string };
+  /** The first capture's file (kept for readers of version 1); `captures` has every side's. */
   pcap?: string;
+  /** `--pcap`: one file per namespace, with the packets of the scenario it holds. */
+  captures?: { side: string; file: string; packets: number }[];
   timing: { setupMs: number; scenarioMs: number; teardownMs: number };
   revert: { reverted: number; failed: { describe: string; error: string }[] };
 }

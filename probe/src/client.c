@@ -408,19 +408,28 @@ static int read_all(FILE *in, char **out, size_t *outlen)
 
 static int usage_client(void)
 {
-    fputs("usage: harness-probe client [--script FILE]   (script JSON on stdin by default)\n", stderr);
+    fputs("usage: harness-probe client [--script FILE | --script-fd N]   (script JSON on stdin by default)\n", stderr);
     return 2;
 }
 
 int client_main(int argc, char **argv)
 {
     const char *path = NULL;
+    int script_fd = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--script")) {
             if (i + 1 >= argc) { fputs("harness-probe client: --script needs a FILE argument\n", stderr); return 2; }
             path = argv[++i];
         } else if (!strncmp(argv[i], "--script=", 9)) {
             path = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--script-fd")) {
+            /* The harness passes the script on an inherited descriptor (a socketpair from Node,
+             * which /dev/fd/N cannot open): no temporary file to leave behind. */
+            char *end = NULL;
+            long fd = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (fd < 3 || !end || *end) { fputs("harness-probe client: --script-fd needs a descriptor number >= 3\n", stderr); return 2; }
+            script_fd = (int)fd;
+            i++;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage_client();
             return 0;
@@ -433,6 +442,9 @@ int client_main(int argc, char **argv)
     if (path) {
         in = fopen(path, "rb");
         if (!in) { fprintf(stderr, "harness-probe client: --script %s: %s\n", path, strerror(errno)); return 2; }
+    } else if (script_fd >= 0) {
+        in = fdopen(script_fd, "rb");
+        if (!in) { fprintf(stderr, "harness-probe client: --script-fd %d: %s\n", script_fd, strerror(errno)); return 2; }
     }
     char *text;
     size_t len;
@@ -440,7 +452,7 @@ int client_main(int argc, char **argv)
         fprintf(stderr, "harness-probe client: reading script: %s\n", strerror(errno));
         return 2;
     }
-    if (path) { fclose(in); barrier_input = stdin; }
+    if (path || script_fd >= 0) { fclose(in); barrier_input = stdin; }
     struct script sc;
     char err[512];
     if (script_parse(text, len, &sc, err, sizeof err) < 0) {

@@ -1,0 +1,139 @@
+/**
+ * What a run has gathered so far. Each stage of the pipeline fills in its part; the Result is
+ * built from whatever is there, so a run that breaks at any stage still reports the sysctls,
+ * steps, states and counters it collected before it broke.
+ */
+import type { FaultContext } from '../../faults/define.js';
+import type { StartedTarget } from '../../targets/target.js';
+import { HarnessError } from '../core/errors.js';
+import type { Journal, RevertReport } from '../core/journal.js';
+import type { Logger } from '../core/log.js';
+import type { Netns } from '../core/netns.js';
+import type { ClientStep, ProbeClientOutput } from '../core/probe.js';
+import type { Side, SidedSysctls } from '../core/sysctl.js';
+import type { Expectation } from '../verdict/expectation.js';
+import type { Check, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
+import type { Observations, Observers } from './observers/index.js';
+import type { SocketEvent } from './observers/states.js';
+import type { PreparedRun } from './prepare.js';
+
+/** The stages of a run, in order; a failed run says at which one it broke. */
+export type StageName = 'target' | 'sysctls' | 'expect' | 'observe' | 'fault' | 'client' | 'collect' | 'check' | 'hook';
+
+export interface RunState {
+  readonly p: PreparedRun;
+  readonly log: Logger;
+  readonly journal: Journal;
+  /** Aborted by Ctrl-C/SIGTERM: the pipeline stops at the next stage and reverts. */
+  readonly signal: AbortSignal;
+  readonly watchIntervalMs: number;
+  stage: StageName;
+  /** Descriptions of the changes the fault made, in order (shown in the Result). */
+  readonly applied: string[];
+  target?: StartedTarget;
+  ns?: Record<Side, Netns>;
+  /** Sides whose sysctls the target applied before its server started (before listen()). */
+  readonly configured: Set<Side>;
+  /** Values in force, read back from each namespace. */
+  sysctls?: SidedSysctls;
+  ctx?: FaultContext<Record<string, unknown>>;
+  expected?: Expectation;
+  script?: ClientStep[];
+  observers?: Observers;
+  probe?: ProbeClientOutput;
+  observed?: Observations;
+  checks?: Check[];
+  verdict?: Verdict;
+  error?: { code: string; message: string; stage: StageName };
+  /** performance.now() marks. */
+  t: { start: number; setupDone?: number; scenarioDone?: number; hookMs: number };
+}
+
+/** The run's own failure (not a verdict): the error, named, with the stage it broke in. */
+export function runError(err: unknown, stage: StageName): { code: string; message: string; stage: StageName } {
+  if (err instanceof HarnessError) return { code: err.code, message: err.message, stage };
+  return { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err), stage };
+}
+
+function ms(us: number, t0Us: number): number {
+  return Math.round((us - t0Us) / 10) / 100;
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+export function toSamples(events: readonly SocketEvent[], t0Us: number): StateSample[] {
+  return events.map(({ tUs, ...e }) => ({ tMs: ms(tUs, t0Us), ...e }));
+}
+
+/** The probe's steps on the Result's clock (ms from the first step), with the script's labels. */
+export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t0Us: number): StepResult[] {
+  return out.steps.map((s) => {
+    const label = script[s.i]?.label;
+    const r: StepResult = {
+      ...(label ? { label } : {}),
+      op: s.op,
+      ...(s.sock !== undefined ? { sock: s.sock } : {}),
+      ok: s.ok,
+      errno: s.errno,
+      startMs: ms(s.startUs, t0Us),
+      endMs: ms(s.endUs, t0Us),
+      durationMs: Math.round((s.endUs - s.startUs) / 10) / 100,
+    };
+    if (s.timedOut !== undefined) r.timedOut = s.timedOut;
+    if (s.bytes !== undefined) r.bytes = s.bytes;
+    if (s.eof !== undefined) r.eof = s.eof;
+    if (s.events) r.events = s.events;
+    if (s.tcp !== undefined) r.tcp = s.tcp;
+    return r;
+  });
+}
+
+/** The observations on the Result's time axis: t = 0 is the first client step. */
+export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters'> & { rulesHit: Record<string, number> } {
+  const t0Us = s.probe?.steps[0]?.startUs ?? 0;
+  const steps = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
+  const ev = s.observed?.events;
+  return {
+    steps,
+    states: { client: toSamples(ev?.client ?? [], t0Us), server: toSamples(ev?.server ?? [], t0Us) },
+    counters: s.observed?.counters ?? { client: {}, server: {} },
+    rulesHit: s.observed?.rulesHit ?? {},
+  };
+}
+
+/** The Result of a run, complete or broken, once it has been reverted. */
+export function toResult(s: RunState, revert: RevertReport, tEnd: number): Result {
+  const { p, target } = s;
+  const setupDone = s.t.setupDone ?? s.t.scenarioDone ?? tEnd;
+  const scenarioDone = s.t.scenarioDone ?? setupDone;
+  const { rulesHit, ...observed } = observedOf(s);
+  const captures = s.observed?.captures ?? [];
+  return {
+    version: 1,
+    runId: p.runId,
+    scenario: p.fault.name,
+    params: p.params,
+    target: {
+      name: target?.name ?? p.target.name,
+      backend: target?.backend ?? p.target.backend,
+      address: target?.endpoints.address ?? '',
+      port: target?.endpoints.port ?? 0,
+    },
+    sysctls: s.sysctls ?? { client: {}, server: {} },
+    ...observed,
+    fault: { rulesHit, applied: s.applied },
+    expected: s.expected ?? { steps: {} },
+    checks: s.checks ?? [],
+    verdict: s.error ? 'error' : (s.verdict ?? 'error'),
+    ...(s.error ? { error: s.error } : {}),
+    ...(captures.length ? { pcap: captures[0]!.file, captures } : {}),
+    timing: {
+      setupMs: round1(setupDone - s.t.start),
+      scenarioMs: round1(scenarioDone - setupDone),
+      teardownMs: round1(tEnd - scenarioDone - s.t.hookMs),
+    },
+    revert,
+  };
+}

@@ -1,0 +1,12 @@
+/** Stage `client`: the probe runs the fault's script against the target; barriers fire the fault's triggers. */
+import { runProbeClient } from '../../core/probe.js';
+import type { RunState } from '../run-state.js';
+import { fireTrigger } from './fault.js';
+
+export async function driveClient(s: RunState): Promise<void> {
+  const { address, port } = s.target!.endpoints;
+  s.probe = await runProbeClient(s.ns!.client, address, port, s.script!, {
+    onBarrier: (name) => fireTrigger(s, name),
+    signal: s.signal,
+  });
+}
