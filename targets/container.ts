@@ -20,7 +20,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ServerNeeds } from './target.js';
-import { dockerAvailable, hashDir, images, IMAGE_LABEL } from '../docker/images.js';
+import { dockerAvailable } from '../docker/engine.js';
+import { hashDir } from '../docker/hash-dir.js';
+import { images, IMAGE_LABEL } from '../docker/images.js';
 import { EnvironmentError } from '../harness/core/errors.js';
 import { run } from '../harness/core/exec.js';
 import { processStartTicks } from '../harness/core/journal.js';
