@@ -98,12 +98,23 @@ async function main(argv: string[]): Promise<number> {
     .description('container images for container targets')
     .command('build')
     .description('build the harness images (probe, debian-base, nginx, redis) that are missing or stale')
-    .argument('[image...]', 'keys or names (default: all)')
-    .option('--force', 'rebuild the named images even when up to date')
+    .argument('[image...]', 'keys or names (default: all); dependencies are built too')
+    .option('--force', 'rebuild the named images even when up to date (no layer cache)')
+    .option('--refresh-rootfs', 'debootstrap the Debian base again instead of reusing .cache/')
     .option('--verbose', 'show the output of docker and debootstrap')
-    .action(async (only: string[], opts: { force?: boolean; verbose?: boolean }) => {
+    .option('--probe-binary <path>', 'static probe binary for harness/probe (default: make -C probe static)')
+    .action(async (only: string[], opts: { force?: boolean; refreshRootfs?: boolean; verbose?: boolean; probeBinary?: string }) => {
       const { imagesBuildCommand } = await import('./commands/images.js');
-      const r = await imagesBuildCommand({ only, force: Boolean(opts.force), verbose: Boolean(opts.verbose) }, { write, log: (m) => process.stderr.write(`harness images: ${m}\n`) });
+      const r = await imagesBuildCommand(
+        {
+          only,
+          force: Boolean(opts.force),
+          refreshRootfs: Boolean(opts.refreshRootfs),
+          verbose: Boolean(opts.verbose),
+          ...(opts.probeBinary !== undefined ? { probeBinary: opts.probeBinary } : {}),
+        },
+        { write, log: (m) => process.stderr.write(`harness images: ${m}\n`) },
+      );
       exitCode = r.exitCode;
     });
 

@@ -1,6 +1,6 @@
 /* harness-probe: native TCP probe for the harness.
  *   harness-probe client [--script FILE]
- *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]
+ *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] | --list-modes
  *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin]
  */
 #define _GNU_SOURCE
@@ -21,7 +21,10 @@ static int usage(FILE *f)
     fputs("usage:\n"
           "  harness-probe client [--script FILE]          step script (JSON) on stdin or FILE; JSON result on stdout\n"
           "  harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
-          "        MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread | linger0\n"
+          "        MODE: ", f);
+    server_mode_names(f, " | ");
+    fputs("\n"
+          "  harness-probe server --list-modes             the modes as one JSON array of {name, summary}\n"
           "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin]\n"
           "  harness-probe --version\n"
           "exit codes: 0 ran (network errors are data), 1 internal failure, 2 bad usage/input\n", f);

@@ -62,6 +62,6 @@ npm run build --silent
 if $with_docker; then
   bash scripts/docker-setup.sh
   say "building the container images (npm run images)"
-  node dist/docker/build-images.js
+  node dist/harness/cli.js images build
 fi
 say "ready: node dist/harness/cli.js doctor"

@@ -7,7 +7,8 @@
  * measured without `docker exec`'s ~100 ms of setup; that setup cost is measured separately
  * (`overheadMs`: the same binary's `--version` in the same place) and reported, not guessed.
  */
-import { dockerAvailable, images } from '../docker/images.js';
+import { dockerAvailable } from '../docker/engine.js';
+import { images } from '../docker/images.js';
 import { run } from '../harness/core/exec.js';
 import { counterDelta, readCounters, type Counters } from '../harness/engine/observers/counters.js';
 import { readRuleHits } from '../harness/engine/observers/rules.js';

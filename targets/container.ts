@@ -20,11 +20,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ServerNeeds } from './target.js';
-import { dockerAvailable, hashDir, images, IMAGE_LABEL } from '../docker/images.js';
+import { dockerAvailable } from '../docker/engine.js';
+import { hashDir } from '../docker/hash-dir.js';
+import { images, IMAGE_LABEL } from '../docker/images.js';
 import { EnvironmentError } from '../harness/core/errors.js';
 import { run } from '../harness/core/exec.js';
 import { processStartTicks } from '../harness/core/journal.js';
 import { assertNotHost, pidNetns, type Netns } from '../harness/core/netns.js';
+import { builtinServerArgv } from './netns.js';
 import { assertListening, describeReady, readListeners, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec } from './target.js';
 
@@ -363,7 +366,7 @@ export function builtinContainerTargets(): Record<string, TargetSpec> {
       name: 'probe-container',
       image: images.probe.name,
       port: 9000,
-      command: (server) => ['server', '--mode', server.mode, '--listen', '0.0.0.0:9000', '--backlog', String(server.backlog ?? 128)],
+      command: (server) => builtinServerArgv(server, 9000),
       ready: { log: images.probe.readyLog.source },
       describe: "the probe's server in the mode the fault wants, in a container (port 9000)",
     }),

@@ -19,6 +19,11 @@ export interface RunOptions {
   /** When false, a non-zero exit is returned as data instead of thrown. Default true. */
   reject?: boolean;
   env?: Record<string, string>;
+  /**
+   * Called with each line of stdout and stderr as it arrives (a long build's progress); the
+   * result still carries all of the output.
+   */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -30,6 +35,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     ...(opts.input === undefined ? {} : { input: opts.input }),
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.onLine ? { stdout: tapLines(opts.onLine, 'stdout'), stderr: tapLines(opts.onLine, 'stderr') } : {}),
     stripFinalNewline: false,
   });
   const res: RunResult = {
@@ -40,6 +46,20 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
   };
   if (res.failed && opts.reject !== false) throw new CommandError(argv, r.exitCode, res.stderr || String(r.message ?? ''));
   return res;
+}
+
+/**
+ * An execa line transform that shows each line to `onLine` (without its newline) and passes it on
+ * byte for byte (preserveNewlines: a last line without a newline does not gain one).
+ */
+function tapLines(onLine: NonNullable<RunOptions['onLine']>, stream: 'stdout' | 'stderr') {
+  return {
+    *transform(line: unknown) {
+      onLine(String(line).replace(/\r?\n$/, ''), stream);
+      yield line;
+    },
+    preserveNewlines: true,
+  };
 }
 
 /** argv that runs `argv` inside the network namespace `ns` (and only there). */

@@ -10,9 +10,8 @@ import { EnvironmentError, HarnessError } from './errors.js';
 import { inNetns, spawnLong } from './exec.js';
 import type { Netns } from './netns.js';
 
-/** The built-in server's modes (the probe's `server --mode`). */
-export type ServerMode = 'echo' | 'no-accept' | 'no-close' | 'sink' | 'close-on-accept' | 'close-unread' | 'linger0';
-export const SERVER_MODES: readonly ServerMode[] = ['echo', 'no-accept', 'no-close', 'sink', 'close-on-accept', 'close-unread', 'linger0'];
+/** The built-in server's modes: generated from the probe's MODES table (see server-modes.ts). */
+export { SERVER_MODES, SERVER_MODE_SUMMARIES, type ServerMode } from './server-modes.js';
 
 export type SockOpt =
   | 'SYNCNT'

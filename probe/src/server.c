@@ -1,7 +1,11 @@
-/* `harness-probe server`: built-in targets (echo, no-accept, no-close, sink,
- * close-on-accept, close-unread, linger0). One epoll loop; SIGTERM/SIGINT via signalfd. */
+/* `harness-probe server`: the built-in targets. Each mode is one row of MODES below (name,
+ * summary, what it does on accept, what it does when a connection is readable) plus its two
+ * handlers; nothing else names a mode: the usage text, the --mode check, --list-modes and the
+ * harness's TypeScript list (generated from --list-modes at build time) all read the table.
+ * One epoll loop; SIGTERM/SIGINT via signalfd. */
 #define _GNU_SOURCE
 #include "server.h"
+#include "json.h"
 #include "names.h"
 #include "util.h"
 #include <errno.h>
@@ -15,10 +19,6 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-enum smode { M_ECHO, M_NO_ACCEPT, M_NO_CLOSE, M_SINK, M_CLOSE_ON_ACCEPT, M_CLOSE_UNREAD, M_LINGER0 };
-static const char *const mode_names[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread", "linger0" };
-#define NMODES ((int)(sizeof mode_names / sizeof mode_names[0]))
 
 struct conn {
     int fd;
@@ -34,7 +34,6 @@ struct conn {
 static struct conn **conns;   /* indexed by fd */
 static size_t nconns;
 static int epfd;
-static enum smode mode;
 static char buf[65536];
 
 static void emit(const char *event, const struct conn *c, const char *extra)
@@ -125,71 +124,159 @@ static void close_conn(struct conn *c, const char *extra)
     free(c);
 }
 
-static void on_conn_event(struct conn *c, uint32_t ev)
+/* --- the modes: two handlers each, and one row of MODES ------------------------------------- */
+
+/* Watch a new connection for data, EOF and errors: they go to the mode's on_readable. */
+static void watch_conn(struct conn *c)
 {
-    switch (mode) {
-    case M_CLOSE_UNREAD: {
-        int avail = 0;
-        ioctl(c->fd, FIONREAD, &avail);
-        char x[48];
-        snprintf(x, sizeof x, "\"unread\":%d", avail);
-        close_conn(c, x);
+    struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)c->fd };
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) {
+        fprintf(stderr, "harness-probe server: epoll_ctl: %s\n", strerror(errno));
+    }
+}
+
+/* sink: never read, never close, not watched. */
+static void keep_unwatched(struct conn *c)
+{
+    (void)c;
+}
+
+static void close_at_once(struct conn *c)
+{
+    conn_close(c, "close-on-accept");
+}
+
+static void echo_readable(struct conn *c, uint32_t ev)
+{
+    if (ev & EPOLLOUT) { echo_flush(c); return; }
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    int saved_errno = errno;
+    if (n > 0) {
+        char *p = realloc(c->pend, (size_t)n);
+        if (!p) { conn_close(c, "nomem"); return; }
+        c->pend = p;
+        memcpy(p, buf, (size_t)n);
+        c->pend_off = 0;
+        c->pend_len = (size_t)n;
+        echo_flush(c);
         return;
     }
-    case M_LINGER0: {
-        /* Read everything that arrived (so close() has no unread data to abort on), then close:
-         * SO_LINGER {1,0} turns the close into tcp_disconnect() → RST (TcpExtTCPAbortOnData). */
-        long long got = 0;
-        for (;;) {
-            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (n > 0) { got += n; continue; }
-            int saved_errno = errno;
-            if (n < 0 && saved_errno == EINTR) continue;
-            if (n < 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) { emit_errno("error", c, saved_errno); break; }
-            if (n == 0) emit("eof", c, NULL);
-            break;
-        }
-        char x[48];
-        snprintf(x, sizeof x, "\"read\":%lld", got);
-        close_conn(c, x);
+    if (n == 0) { emit("eof", c, NULL); c->peer_eof = 1; conn_close(c, "eof"); return; }
+    if (saved_errno == EINTR || saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+    emit_errno("error", c, saved_errno);
+    conn_close(c, "error");
+}
+
+/* no-close: read and discard; after EOF or an error stop watching, but never close. */
+static void discard_readable(struct conn *c, uint32_t ev)
+{
+    (void)ev;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) continue;
+        int saved_errno = errno;
+        if (n == 0) { emit("eof", c, NULL); conn_forget(c); return; }
+        if (saved_errno == EINTR) continue;
+        if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+        emit_errno("error", c, saved_errno);
+        conn_forget(c);
         return;
     }
-    case M_NO_CLOSE:
-        for (;;) {
-            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-            if (n > 0) continue;
-            int saved_errno = errno;
-            if (n == 0) { emit("eof", c, NULL); conn_forget(c); return; }
-            if (saved_errno == EINTR) continue;
-            if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
-            emit_errno("error", c, saved_errno);
-            conn_forget(c);
-            return;
-        }
-    case M_ECHO:
-        if (ev & EPOLLOUT) { echo_flush(c); return; }
-        {
-            ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-            int saved_errno = errno;
-            if (n > 0) {
-                char *p = realloc(c->pend, (size_t)n);
-                if (!p) { conn_close(c, "nomem"); return; }
-                c->pend = p;
-                memcpy(p, buf, (size_t)n);
-                c->pend_off = 0;
-                c->pend_len = (size_t)n;
-                echo_flush(c);
-                return;
-            }
-            if (n == 0) { emit("eof", c, NULL); c->peer_eof = 1; conn_close(c, "eof"); return; }
-            if (saved_errno == EINTR || saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
-            emit_errno("error", c, saved_errno);
-            conn_close(c, "error");
-            return;
-        }
-    default:
-        return;
+}
+
+/* close-unread: close without reading; data still in the receive queue makes close() send a RST
+ * (__tcp_close() in net/ipv4/tcp.c, counted as TcpExtTCPAbortOnClose). */
+static void close_unread_readable(struct conn *c, uint32_t ev)
+{
+    (void)ev;
+    int avail = 0;
+    ioctl(c->fd, FIONREAD, &avail);
+    char x[48];
+    snprintf(x, sizeof x, "\"unread\":%d", avail);
+    close_conn(c, x);
+}
+
+static void linger0_accept(struct conn *c)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0) {
+        fprintf(stderr, "harness-probe server: setsockopt SO_LINGER: %s\n", strerror(errno));
     }
+    watch_conn(c);
+}
+
+/* linger0: read everything that arrived (so close() has no unread data to abort on), then close:
+ * SO_LINGER {1,0} turns the close into tcp_disconnect() → RST (TcpExtTCPAbortOnData). */
+static void linger0_readable(struct conn *c, uint32_t ev)
+{
+    (void)ev;
+    long long got = 0;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) { got += n; continue; }
+        int saved_errno = errno;
+        if (n < 0 && saved_errno == EINTR) continue;
+        if (n < 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) { emit_errno("error", c, saved_errno); break; }
+        if (n == 0) emit("eof", c, NULL);
+        break;
+    }
+    char x[48];
+    snprintf(x, sizeof x, "\"read\":%lld", got);
+    close_conn(c, x);
+}
+
+/* The built-in targets. A new mode is one row here plus its handlers. on_accept NULL: the
+ * listener is never watched, so connections wait in the accept queue; on_readable NULL: the mode
+ * never watches a connection. --list-modes prints name and summary. */
+static const struct server_mode MODES[] = {
+    { "echo", "writes back every byte it reads; closes after the peer's FIN",
+      watch_conn, echo_readable },
+    { "no-accept", "listens with the given backlog and never accepts: connections wait in the accept queue",
+      NULL, NULL },
+    { "no-close", "accepts, reads and discards, never closes, even after the peer's FIN or a RST (CLOSE_WAIT)",
+      watch_conn, discard_readable },
+    { "sink", "accepts, never reads, never closes",
+      keep_unwatched, NULL },
+    { "close-on-accept", "closes each connection as soon as it is accepted",
+      close_at_once, NULL },
+    { "close-unread", "closes without reading once data or EOF arrives: a RST if data was unread",
+      watch_conn, close_unread_readable },
+    { "linger0", "SO_LINGER {1,0}; once data or EOF arrives, reads everything, then closes: a RST with nothing unread",
+      linger0_accept, linger0_readable },
+};
+#define NMODES (sizeof MODES / sizeof MODES[0])
+
+static const struct server_mode *mode;
+
+const struct server_mode *server_modes(size_t *n)
+{
+    *n = NMODES;
+    return MODES;
+}
+
+const struct server_mode *server_mode_find(const char *name)
+{
+    for (size_t k = 0; k < NMODES; k++)
+        if (!strcmp(name, MODES[k].name)) return &MODES[k];
+    return NULL;
+}
+
+void server_mode_names(FILE *f, const char *sep)
+{
+    for (size_t k = 0; k < NMODES; k++) fprintf(f, "%s%s", k ? sep : "", MODES[k].name);
+}
+
+void server_list_modes(FILE *f)
+{
+    fputc('[', f);
+    for (size_t k = 0; k < NMODES; k++) {
+        fputs(k ? ",{\"name\":" : "{\"name\":", f);
+        json_put_string(f, MODES[k].name);
+        fputs(",\"summary\":", f);
+        json_put_string(f, MODES[k].summary);
+        fputc('}', f);
+    }
+    fputs("]\n", f);
 }
 
 static void on_accept(int lfd)
@@ -215,47 +302,37 @@ static void on_accept(int lfd)
         if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) format_sockaddr((struct sockaddr *)&ls, local, sizeof local);
         snprintf(x, sizeof x, "\"local\":\"%s\"", local);
         emit("accept", c, x);
-        switch (mode) {
-        case M_CLOSE_ON_ACCEPT:
-            conn_close(c, "close-on-accept");
-            break;
-        case M_SINK:
-            break; /* never read, never close, not watched */
-        case M_LINGER0: {
-            struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-            if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0) {
-                fprintf(stderr, "harness-probe server: setsockopt SO_LINGER: %s\n", strerror(errno));
-            }
-            __attribute__((fallthrough)); /* then watch it like the others */
-        }
-        default: {
-            struct epoll_event e = { .events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)fd };
-            if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-                fprintf(stderr, "harness-probe server: epoll_ctl: %s\n", strerror(errno));
-            }
-        }
-        }
+        mode->on_accept(c);
     }
+}
+
+static void on_conn_event(struct conn *c, uint32_t ev)
+{
+    if (mode->on_readable) mode->on_readable(c, ev);
+    else conn_forget(c); /* an on_accept that watches without a handler: stop, rather than spin */
 }
 
 static int usage(void)
 {
     fputs("usage: harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
-          "  MODE: echo | no-accept | no-close | sink | close-on-accept | close-unread | linger0\n"
-          "  ADDR must be a numeric IPv4 address; PORT 0 picks a free port (reported in the listening line)\n",
-          stderr);
+          "       harness-probe server --list-modes     the modes as one JSON array of {name, summary}\n"
+          "  MODE: ", stderr);
+    server_mode_names(stderr, " | ");
+    fputs("\n  ADDR must be a numeric IPv4 address; PORT 0 picks a free port (reported in the listening line)\n", stderr);
     return 2;
 }
 
 int server_main(int argc, char **argv)
 {
     const char *mode_s = NULL, *listen_s = NULL, *backlog_s = NULL;
+    int list_modes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL;
         const char *val = NULL;
         const char *flags[] = { "--mode", "--listen", "--backlog" };
         const char **dsts[] = { &mode_s, &listen_s, &backlog_s };
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
+        if (!strcmp(a, "--list-modes")) { list_modes = 1; continue; }
         for (int k = 0; k < 3; k++) {
             size_t fl = strlen(flags[k]);
             if (!strcmp(a, flags[k])) {
@@ -268,11 +345,19 @@ int server_main(int argc, char **argv)
         if (!dst) { fprintf(stderr, "harness-probe server: unknown argument '%s'\n", a); return usage(); }
         *dst = val;
     }
+    if (list_modes) {
+        if (mode_s || listen_s || backlog_s) { fputs("harness-probe server: --list-modes takes no other flag\n", stderr); return usage(); }
+        server_list_modes(stdout);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (!mode_s) { fputs("harness-probe server: --mode is required\n", stderr); return usage(); }
-    int m = -1;
-    for (int k = 0; k < NMODES; k++) if (!strcmp(mode_s, mode_names[k])) m = k;
-    if (m < 0) { fprintf(stderr, "harness-probe server: --mode: unknown mode '%s'\n", mode_s); return usage(); }
-    mode = (enum smode)m;
+    mode = server_mode_find(mode_s);
+    if (!mode) {
+        fprintf(stderr, "harness-probe server: --mode: unknown mode '%s' (known: ", mode_s);
+        server_mode_names(stderr, ", ");
+        fputs(")\n", stderr);
+        return usage();
+    }
     if (!listen_s) { fputs("harness-probe server: --listen is required\n", stderr); return usage(); }
     struct sockaddr_in addr;
     if (parse_ipv4_port(listen_s, &addr) < 0) {
@@ -319,13 +404,13 @@ int server_main(int argc, char **argv)
     format_sockaddr((struct sockaddr *)&bound, full, sizeof full);
     snprintf(hostb, sizeof hostb, "%s", full);
     *strrchr(hostb, ':') = 0;
-    if (mode != M_NO_ACCEPT) {
+    if (mode->on_accept) {
         e.events = EPOLLIN;
         e.data.u32 = TAG_LISTEN;
         epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &e);
     }
     printf("{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u,\"backlog\":%lld,\"mode\":\"%s\",\"pid\":%d,\"tUs\":%lld}\n",
-           hostb, ntohs(bound.sin_port), backlog, mode_names[mode], (int)getpid(), (long long)mono_us());
+           hostb, ntohs(bound.sin_port), backlog, mode->name, (int)getpid(), (long long)mono_us());
     fflush(stdout);
 
     for (;;) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Integration smoke test for harness-probe on loopback in the current namespace:
 # echo server + client connect/write/read/close, ECONNREFUSED on a closed port,
-# exit codes for bad input. Usage: smoke.sh PATH/TO/harness-probe
+# exit codes for bad input, every server mode --list-modes names (starts, and what a client sees).
+# Usage: smoke.sh PATH/TO/harness-probe
 set -u
 PROBE=${1:-./build/harness-probe}
 TMP=$(mktemp -d)
@@ -33,6 +34,25 @@ start_server() {
     done
     PORT=$(sed -n 's/.*"event":"listening".*"port":\([0-9][0-9]*\).*/\1/p' "$TMP/srv.out" | head -n 1)
 }
+
+stop_server() {
+    kill -TERM "$SRV_PID" 2>/dev/null
+    wait "$SRV_PID" 2>/dev/null
+    SRV_PID=
+}
+
+# wait_for PATTERN FILE -> 0 once FILE has a line matching PATTERN (up to 2 s)
+wait_for() {
+    i=0
+    while ! grep -q -- "$1" "$2" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 40 ] && return 1
+        sleep 0.05
+    done
+}
+
+# client STEPS_JSON OUT -> runs the client against 127.0.0.1:$PORT
+client() { printf '{"host":"127.0.0.1","port":%s,"steps":[%s]}' "$PORT" "$1" | "$PROBE" client >"$2"; }
 
 # step N FILE -> the JSON text of step N of a client result, one line
 step() { tr -d '\n' <"$2" | sed 's/{"i":/\n{"i":/g' | grep "^{\"i\":$1,"; }
@@ -93,6 +113,63 @@ check "bad --listen names the flag" grep -q -- '--listen' "$TMP/c5.err"
 "$PROBE" server --mode bogus --listen 127.0.0.1:0 >/dev/null 2>"$TMP/c6.err"
 check "bad --mode exit 2" [ $? -eq 2 ]
 check "bad --mode names the flag" grep -q -- '--mode' "$TMP/c6.err"
+
+# --list-modes: one JSON line; every mode it names starts and says so in its listening line.
+"$PROBE" server --list-modes >"$TMP/modes.out" 2>"$TMP/modes.err"
+check "--list-modes exit 0" [ $? -eq 0 ]
+check "--list-modes: one line" [ "$(wc -l <"$TMP/modes.out")" -eq 1 ]
+check "--list-modes: a JSON array" grep -q '^\[{"name":".*}\]$' "$TMP/modes.out"
+MODES=$(grep -o '"name":"[^"]*"' "$TMP/modes.out" | sed 's/"name":"\(.*\)"/\1/')
+check "--list-modes names echo" sh -c "echo '$MODES' | grep -qx echo"
+for m in $MODES; do
+    if start_server "$m"; then
+        grep -q "\"mode\":\"$m\"" "$TMP/srv.out" && ok || bad "mode $m: listening line says $(cat "$TMP/srv.out")"
+        stop_server
+    fi
+done
+check "bad --mode lists every mode" grep -q "known: $(echo $MODES | sed 's/ /, /g'))" "$TMP/c6.err"
+"$PROBE" server --list-modes --mode echo >/dev/null 2>&1
+check "--list-modes with another flag exit 2" [ $? -eq 2 ]
+
+# What a client sees from each mode the harness's faults use.
+start_server no-accept && {
+    client '{"op":"connect","timeoutMs":2000}' "$TMP/m.out"
+    step 0 "$TMP/m.out" | grep -q '"ok":true' && ok || bad "no-accept: connect completes in the accept queue"
+    sleep 0.1
+    check "no-accept: never accepts" sh -c "! grep -q '\"event\":\"accept\"' '$TMP/srv.out'"
+    stop_server
+}
+start_server close-on-accept && {
+    client '{"op":"connect","timeoutMs":2000},{"op":"read","timeoutMs":2000}' "$TMP/m.out"
+    step 1 "$TMP/m.out" | grep -q '"ok":true,"errno":null.*"eof":true' && ok || bad "close-on-accept: read sees EOF: $(step 1 "$TMP/m.out")"
+    check "close-on-accept: reason" wait_for '"reason":"close-on-accept"' "$TMP/srv.out"
+    stop_server
+}
+start_server close-unread && {
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"read","timeoutMs":2000}' "$TMP/m.out"
+    step 2 "$TMP/m.out" | grep -q '"errno":"ECONNRESET"' && ok || bad "close-unread: read ECONNRESET: $(step 2 "$TMP/m.out")"
+    check "close-unread: closed with 10 bytes unread" wait_for '"unread":10' "$TMP/srv.out"
+    stop_server
+}
+start_server linger0 && {
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"read","timeoutMs":2000}' "$TMP/m.out"
+    step 2 "$TMP/m.out" | grep -q '"errno":"ECONNRESET"' && ok || bad "linger0: read ECONNRESET: $(step 2 "$TMP/m.out")"
+    check "linger0: read all 10 bytes, then closed" wait_for '"read":10' "$TMP/srv.out"
+    stop_server
+}
+start_server no-close && {
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"close"}' "$TMP/m.out"
+    check "no-close: sees the EOF" wait_for '"event":"eof"' "$TMP/srv.out"
+    check "no-close: never closes" sh -c "! grep -q '\"event\":\"close\"' '$TMP/srv.out'"
+    stop_server
+}
+start_server sink && {
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"close"}' "$TMP/m.out"
+    check "sink: accepts" wait_for '"event":"accept"' "$TMP/srv.out"
+    sleep 0.1
+    check "sink: never reads nor closes" sh -c "! grep -q '\"event\":\"\(eof\|close\)\"' '$TMP/srv.out'"
+    stop_server
+}
 
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,9 +1,12 @@
 /* Unit tests for the pure parts of harness-probe: JSON parser, errno/state
- * tables, step-script validator. Prints "N passed, N failed"; exit 1 on failure. */
+ * tables, step-script validator, the server's mode table. Prints "N passed, N failed"; exit 1 on
+ * failure. */
 #define _GNU_SOURCE
 #include "json.h"
 #include "names.h"
 #include "script.h"
+#include "server.h"
+#include <stdlib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -249,11 +252,73 @@ static void test_script(void)
     script_bad("{\"steps\":[", "JSON parse error");
 }
 
+/* The server's MODES table: what the harness (and --list-modes) rely on. */
+static void test_server_modes(void)
+{
+    size_t n = 0;
+    const struct server_mode *m = server_modes(&n);
+    CHECK(m && n > 0, "the table has rows");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = m[i].name;
+        int kebab = name && name[0] >= 'a' && name[0] <= 'z';
+        for (const char *p = name; kebab && *p; p++) kebab = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+        CHECK(kebab, "mode %zu name '%s' is lowercase kebab-case (it is a CLI word and a TypeScript literal)", i, name ? name : "(null)");
+        CHECK(m[i].summary && m[i].summary[0], "mode %s has a summary", name);
+        CHECK(m[i].on_accept || !m[i].on_readable, "mode %s: a mode that never accepts has no connection to read", name);
+        CHECK(server_mode_find(name) == &m[i], "server_mode_find(%s) finds its own row (names are unique)", name);
+    }
+    /* The modes the faults and suites start by name. */
+    const char *used[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread", "linger0" };
+    for (size_t i = 0; i < sizeof used / sizeof used[0]; i++) CHECK(server_mode_find(used[i]) != NULL, "mode %s exists", used[i]);
+    CHECK(server_mode_find("no-accept")->on_accept == NULL, "no-accept never accepts");
+    CHECK(server_mode_find("sink")->on_readable == NULL, "sink never reads");
+    CHECK(server_mode_find("ech") == NULL && server_mode_find("") == NULL && server_mode_find("ECHO") == NULL,
+          "lookup is exact");
+
+    /* --list-modes: one line, a JSON array the probe's own strict parser accepts, in table order. */
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    CHECK(f != NULL, "open_memstream");
+    if (!f) return;
+    server_list_modes(f);
+    fclose(f);
+    CHECK(outlen > 0 && out[outlen - 1] == '\n' && memchr(out, '\n', outlen) == out + outlen - 1, "one line: %s", out);
+    jvalue *v = NULL;
+    char err[256] = "";
+    CHECK(json_parse(out, outlen, &v, err, sizeof err) == 0, "--list-modes is JSON: %s", err);
+    if (v) {
+        CHECK(v->type == JV_ARRAY && v->u.arr.n == n, "an array with one entry per row");
+        for (size_t i = 0; v->type == JV_ARRAY && i < v->u.arr.n && i < n; i++) {
+            const jvalue *e = v->u.arr.items[i], *jn = json_get(e, "name"), *js = json_get(e, "summary");
+            CHECK(e->type == JV_OBJECT && e->u.obj.n == 2, "entry %zu has exactly name and summary", i);
+            CHECK(jn && jn->type == JV_STRING && !strcmp(jn->u.str.s, m[i].name), "entry %zu is %s", i, m[i].name);
+            CHECK(js && js->type == JV_STRING && !strcmp(js->u.str.s, m[i].summary), "entry %zu summary round-trips", i);
+        }
+        json_free(v);
+    }
+    free(out);
+
+    out = NULL;
+    f = open_memstream(&out, &outlen);
+    if (f) {
+        server_mode_names(f, "|");
+        fclose(f);
+        CHECK(!strncmp(out, m[0].name, strlen(m[0].name)) && (n == 1 || out[strlen(m[0].name)] == '|'),
+              "names in table order, joined by the separator: %s", out);
+        size_t bars = 0;
+        for (char *p = out; *p; p++) bars += *p == '|';
+        CHECK(bars == n - 1, "n-1 separators: %s", out);
+        free(out);
+    }
+}
+
 int main(void)
 {
     test_json();
     test_names();
     test_script();
+    test_server_modes();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
