@@ -98,6 +98,14 @@ export const appCrash = defineFault({
     }
     return e;
   },
+  // Any client: the crash closes the server's sockets at once (FIN, or RST with unread data), so
+  // an ESTABLISHED connection leaves it within a round trip; a later connect is refused at once.
+  connection: ({ clock }) => ({
+    state: 'ESTABLISHED',
+    from: 'strike',
+    endsMs: [0, wakeupSlackMs(clock)],
+    because: 'the killed server\'s kernel closes its sockets: FIN (or RST with unread data) at once; connects after it are refused',
+  }),
   script: ({ params }) => {
     const connect = { op: 'connect' as const, label: 'connect', timeoutMs: 5000 };
     const settle = { op: 'sleep' as const, ms: SETTLE_MS };

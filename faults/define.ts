@@ -9,13 +9,13 @@ import type { KernelClock } from '../harness/model/timer-wheel.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Side, SidedSysctls } from '../harness/core/sysctl.js';
 import type { Endpoints, ServerNeeds } from '../targets/target.js';
-import type { Expectation, StepExpectation } from '../harness/verdict/expectation.js';
+import type { ConnectionPrediction, Expectation, StepExpectation } from '../harness/verdict/expectation.js';
 import type { FaultStep } from '../harness/core/step.js';
 import type { Rule } from './iptables.js';
 
 // Fault authors import everything from here; each contract lives beside its interpreter.
 export type { FaultStep } from '../harness/core/step.js';
-export type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
+export type { ConnectionPrediction, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
 export type { Endpoints, ServerNeeds } from '../targets/target.js';
 
 export interface FaultContext<P> {
@@ -52,6 +52,11 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
    * fault that strikes mid-connection (a crash after the handshake, a FIN that is lost later).
    */
   triggers?: Record<string, (ctx: FaultContext<z.infer<S>>) => Trigger>;
+  /**
+   * What the kernel does to a connection of the user's own client under this fault. A fault
+   * without it cannot drive a client command (its outcome depends on the probe's script).
+   */
+  connection?(ctx: FaultContext<z.infer<S>>, expected: Expectation): ConnectionPrediction;
 }
 
 export type Trigger =

@@ -124,6 +124,18 @@ export const hostCrash = defineFault({
     }
     return e;
   },
+  // Any client: the connection stays ESTABLISHED after the crash; a write the host never answers
+  // is retransmitted until the retries2 budget (or TCP_USER_TIMEOUT) ends it with ETIMEDOUT. When
+  // the client writes is its own business, so the kernel's end is a lower bound from the strike.
+  connection: ({ params }, expected) => {
+    const dies = expected.steps.dies;
+    return {
+      state: 'ESTABLISHED',
+      from: 'strike',
+      ...(dies?.windowMs && params.variant !== 'idle' ? { endsMs: [dies.windowMs[0], Infinity] as [number, number], errno: dies.errno! } : {}),
+      because: expected.because?.[0] ?? 'nothing comes back from the host',
+    };
+  },
   script: ({ params }, expected) => {
     const head: ClientStep[] = [
       ...(params.variant === 'user-timeout' ? [{ op: 'setsockopt' as const, opt: 'USER_TIMEOUT' as const, value: params.userTimeoutMs }] : []),

@@ -26,7 +26,8 @@
 import { z } from 'zod';
 import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, icmpEffect, predictDataTimeout, type IcmpReject } from '../harness/model/data.js';
-import { wakeupSlackMs } from '../harness/model/tcp.js';
+import { TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
+import { timerSlackMs } from '../harness/model/timer-wheel.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 import { REJECT_WITH, type RejectWith, type Rule } from './iptables.js';
@@ -120,6 +121,27 @@ export const reject = defineFault({
         `tcp_retries2 limit ${p.limitMs} ms since the first → ${icmp!.errno} at ${(p.onTime.deadMs / 1000).toFixed(3)} s`,
     ];
     return e;
+  },
+  // Any client: at connect, refused at once (the watcher rarely sees so short a SYN_SENT; the rule
+  // counts the attempts). A blocking connect() may see an ICMP only when it answers the next SYN
+  // retransmission (the first one lands while connect() holds the socket lock): one SYN RTO later.
+  connection: ({ params, clock }, expected) => {
+    const isRst = params.with === 'tcp-reset';
+    if (params.when === 'connect') {
+      const errno = expected.steps.connect!.errno!;
+      return {
+        state: 'SYN_SENT',
+        from: 'enter',
+        endsMs: [0, (isRst ? 0 : TCP_TIMEOUT_INIT_MS + timerSlackMs(TCP_TIMEOUT_INIT_MS, clock)) + wakeupSlackMs(clock)],
+        errno: errno,
+        then: 'GONE',
+        retrans: isRst ? 0 : 1,
+        fleeting: true,
+        because: expected.because![0]!,
+      };
+    }
+    const dies = expected.steps.dies!;
+    return { state: 'ESTABLISHED', from: 'strike', endsMs: [dies.windowMs![0], Infinity], errno: dies.errno!, then: 'GONE', because: expected.because![0]! };
   },
   script: ({ params }, expected) => {
     if (params.when === 'connect') return [{ op: 'connect', label: 'connect', timeoutMs: 5000 }];

@@ -43,6 +43,16 @@ export const synDrop = defineFault({
       ],
     };
   },
+  // Any client's connect: SYN_SENT for the kernel's whole SYN schedule, then ETIMEDOUT.
+  connection: (_ctx, expected) => ({
+    state: 'SYN_SENT',
+    from: 'enter',
+    endsMs: expected.steps.connect!.windowMs!,
+    errno: 'ETIMEDOUT',
+    then: 'GONE',
+    retrans: expected.steps.connect!.totalRetrans!,
+    because: expected.because![0]!,
+  }),
   script: ({ params }, expected) => [
     ...(params.syncnt ? [{ op: 'setsockopt' as const, opt: 'SYNCNT' as const, value: params.syncnt }] : []),
     { op: 'connect', label: 'connect', timeoutMs: stepTimeoutMs(expected.steps.connect) },

@@ -11,7 +11,12 @@ import { Session } from './core/session.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-async function main(argv: string[]): Promise<number> {
+async function main(all: string[]): Promise<number> {
+  // `harness run … -- COMMAND ARG…`: everything after the first `--` is the user's client command,
+  // taken out before commander sees it (it would otherwise read it as more scenario names).
+  const dd = all.indexOf('--');
+  const argv = dd >= 0 ? all.slice(0, dd) : all;
+  const clientArgv = dd >= 0 ? all.slice(dd + 1) : undefined;
   const log = createLogger();
   const session = new Session();
   let exitCode = 0;
@@ -52,6 +57,12 @@ async function main(argv: string[]): Promise<number> {
     .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
     .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
+    .option('--client-image <image>', 'container targets: run the client command (after --) in a container of this image, in the client namespace')
+    .option('--strike <when>', 'when a mid-connection fault strikes your client: established[+DURATION] (default) or at:DURATION')
+    .option('--client-timeout <duration>', "kill the client after this long (default: the kernel's predicted end plus a margin)")
+    .option('--expect-exit <code>', 'your client must exit with CODE, 0 or nonzero')
+    .option('--expect-within <duration>', 'your client must end within DURATION (e.g. 3s)')
+    .addHelpText('after', '\nYour own client: harness run SCENARIO [options] -- COMMAND [ARG…]   ({host} and {port} are filled in)')
     .action(async (scenarios: string[], opts: Record<string, unknown>) => {
       const { runCommand } = await import('./commands/run.js');
       const r = await runCommand(
@@ -67,6 +78,12 @@ async function main(argv: string[]): Promise<number> {
           ...(opts.config ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
           ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
+          ...(clientArgv ? { clientArgv } : {}),
+          ...(opts.clientImage !== undefined ? { clientImage: String(opts.clientImage) } : {}),
+          ...(opts.strike !== undefined ? { strike: String(opts.strike) } : {}),
+          ...(opts.clientTimeout !== undefined ? { clientTimeout: String(opts.clientTimeout) } : {}),
+          ...(opts.expectExit !== undefined ? { expectExit: String(opts.expectExit) } : {}),
+          ...(opts.expectWithin !== undefined ? { expectWithin: String(opts.expectWithin) } : {}),
         },
         { log, session, write },
       );

@@ -7,6 +7,7 @@ import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../e
 import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
+import { parseDuration, parseExpectExit, parseStrike, type ClientSpec } from '../engine/client-spec.js';
 import { formatResult } from '../report/text.js';
 
 export interface RunCommandOptions {
@@ -23,6 +24,42 @@ export interface RunCommandOptions {
   /** Raw `--port` value. */
   port?: string;
   sysctlsFrom?: string;
+  /** The user's client command (after `--`). */
+  clientArgv?: string[];
+  clientImage?: string;
+  strike?: string;
+  clientTimeout?: string;
+  expectExit?: string;
+  expectWithin?: string;
+}
+
+const CLIENT_FLAGS = ['clientImage', 'strike', 'clientTimeout', 'expectExit', 'expectWithin'] as const;
+const FLAG_OF: Record<(typeof CLIENT_FLAGS)[number], string> = {
+  clientImage: '--client-image',
+  strike: '--strike',
+  clientTimeout: '--client-timeout',
+  expectExit: '--expect-exit',
+  expectWithin: '--expect-within',
+};
+
+/** The client command and its flags, parsed (validated against the fault and target in prepare). */
+export function clientSpecOf(opts: RunCommandOptions): ClientSpec | undefined {
+  if (!opts.clientArgv) {
+    const stray = CLIENT_FLAGS.find((f) => opts[f] !== undefined);
+    if (stray) throw new UsageError(FLAG_OF[stray], 'goes with a client command', 'add the command after --, e.g. -- curl http://{host}:{port}/');
+    return undefined;
+  }
+  const expect = {
+    ...(opts.expectExit !== undefined ? { exit: parseExpectExit(opts.expectExit) } : {}),
+    ...(opts.expectWithin !== undefined ? { withinMs: parseDuration(opts.expectWithin, '--expect-within') } : {}),
+  };
+  return {
+    argv: opts.clientArgv,
+    ...(opts.clientImage !== undefined ? { image: opts.clientImage } : {}),
+    ...(opts.strike !== undefined ? { strike: parseStrike(opts.strike) } : {}),
+    ...(opts.clientTimeout !== undefined ? { timeoutMs: parseDuration(opts.clientTimeout, '--client-timeout') } : {}),
+    ...(Object.keys(expect).length ? { expect } : {}),
+  };
 }
 
 export function parseSetFlags(raw: readonly string[]): Record<string, string> {
@@ -44,6 +81,8 @@ export async function runCommand(
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
+  const client = clientSpecOf(opts);
+  if (client && names.length > 1) throw new UsageError('--', 'a client command runs under one scenario at a time', 'name one scenario');
   // With several scenarios, --set applies to those whose schema has the parameter.
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
@@ -54,6 +93,7 @@ export async function runCommand(
     ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
     ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
+    ...(client ? { client } : {}),
   }));
   // The user's targets (config file), validated before anything runs.
   const { loadConfig } = await import('../engine/config.js');

@@ -76,6 +76,8 @@ export interface LineHandlers {
   input3?: string;
   /** Aborting sends SIGTERM to the child. */
   signal?: AbortSignal;
+  /** Extra environment for the child (on top of this process's). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -94,7 +96,7 @@ export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}):
     cleanup: true,
     ...(handlers.signal ? { cancelSignal: handlers.signal, killSignal: 'SIGTERM' as const } : {}),
     // The probe (and anything else that honours it) dies with us, even on SIGKILL.
-    env: { HARNESS_DIE_WITH_PARENT: '1' },
+    env: { ...handlers.env, HARNESS_DIE_WITH_PARENT: '1' },
   }) as unknown as LongProcess;
   if (handlers.input3 !== undefined) (proc.stdio[3] as unknown as NodeJS.WritableStream).end(handlers.input3);
   onLines(proc.stdout, handlers.stdout ?? (() => undefined));

@@ -13,6 +13,7 @@ import { parsePort } from '../core/port.js';
 import { readSysctlsFrom, type SysctlsFromReport } from '../core/sysctls-from.js';
 import { namespacedKeys, SIDES, validateKeys, validateValues, type SidedSysctls, type SysctlSetting } from '../core/sysctl.js';
 import { checkCaptureDir } from './observers/pcap.js';
+import { checkClientSpec, type ClientSpec } from './client-spec.js';
 
 export type AnyFault = FaultDefinition<z.ZodObject>;
 
@@ -31,6 +32,8 @@ export interface RunRequest {
   port?: number;
   /** A production machine's `sysctl -a`: its TCP settings go into both namespaces. */
   sysctlsFrom?: string;
+  /** The user's own client command instead of the probe's script. */
+  client?: ClientSpec;
 }
 
 export interface PreparedRun {
@@ -43,6 +46,7 @@ export interface PreparedRun {
   port?: number;
   /** What --sysctls-from applied and what it could not. */
   sysctlsFrom?: SysctlsFromReport;
+  client?: ClientSpec;
 }
 
 /** 6 base-36 chars: short enough for 15-char interface names (`harness<runId>c`). */
@@ -113,6 +117,7 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const port = req.port === undefined ? undefined : parsePort(req.port, '--port', 'give a whole number from 1 to 65535 (default 9000)');
   const { sysctls, prod } = await resolveSysctls(fault, params, req);
   const pcapDir = req.pcapDir === undefined ? undefined : await checkCaptureDir(req.pcapDir);
+  const client = req.client ? await checkClientSpec(req.client, fault, target.backend) : undefined;
   return {
     runId: newRunId(),
     fault,
@@ -122,5 +127,6 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
     ...(pcapDir ? { pcapDir } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(prod ? { sysctlsFrom: prod } : {}),
+    ...(client ? { client } : {}),
   };
 }

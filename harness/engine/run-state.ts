@@ -11,8 +11,8 @@ import type { Logger } from '../core/log.js';
 import type { Netns } from '../core/netns.js';
 import type { ClientStep, ProbeClientOutput } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
-import type { Expectation } from '../verdict/expectation.js';
-import type { Check, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
+import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
+import type { Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { SocketEvent } from './observers/states.js';
 import type { PreparedRun } from './prepare.js';
@@ -41,6 +41,13 @@ export interface RunState {
   script?: ClientStep[];
   observers?: Observers;
   probe?: ProbeClientOutput;
+  /** The clock (CLOCK_MONOTONIC µs) of t = 0: the first probe step, or the user's client start. */
+  t0Us?: number;
+  /** The user's own client: what the kernel would do to its connections, how it ended, when the fault struck. */
+  prediction?: ConnectionPrediction;
+  clientRun?: Omit<ClientResult, 'prediction' | 'connections' | 'summary' | 'struck'>;
+  struck?: { atMs: number; why: string };
+  client?: ClientResult;
   observed?: Observations;
   checks?: Check[];
   verdict?: Verdict;
@@ -92,7 +99,7 @@ export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t
 
 /** The observations on the Result's time axis: t = 0 is the first client step. */
 export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters'> & { rulesHit: Record<string, number> } {
-  const t0Us = s.probe?.steps[0]?.startUs ?? 0;
+  const t0Us = s.t0Us ?? s.probe?.steps[0]?.startUs ?? 0;
   const steps = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
   const ev = s.observed?.events;
   return {
@@ -128,6 +135,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
     checks: s.checks ?? [],
     verdict: s.error ? 'error' : (s.verdict ?? 'error'),
     ...(s.error ? { error: s.error } : {}),
+    ...(s.client ? { client: s.client } : {}),
     ...(captures.length ? { pcap: captures[0]!.file, captures } : {}),
     timing: {
       setupMs: round1(setupDone - s.t.start),

@@ -4,13 +4,19 @@
  * Result with everything gathered up to there, and the revert always runs.
  *
  *   target → sysctls → expect → observe → fault → client → collect → check  (→ hook) → revert
+ *
+ * With the user's own client command, `expect` predicts what the kernel does to any connection
+ * under the fault, `client` runs the command (striking mid-connection faults when its connection
+ * is ESTABLISHED), and `check` explains each connection it made against that prediction.
  */
+import type { Trigger } from '../../faults/define.js';
 import type { StartedTarget, TargetSpec } from '../../targets/target.js';
 import { HarnessError } from '../core/errors.js';
 import { Journal } from '../core/journal.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { Session } from '../core/session.js';
-import { DEFAULT_WATCH_INTERVAL_MS } from '../model/watch.js';
+import { DEFAULT_WATCH_INTERVAL_MS, watchLagMs } from '../model/watch.js';
+import { clientChecks, connectionsOf, explainConnection, summarize } from '../verdict/client.js';
 import { evaluate } from '../verdict/checks.js';
 import type { Result } from '../verdict/result.js';
 import { startObservers } from './observers/index.js';
@@ -19,6 +25,7 @@ import { observedOf, runError, toResult, type RunState, type StageName } from '.
 import { driveClient } from './stages/client.js';
 import { applyPlan, deriveExpectation } from './stages/fault.js';
 import { configureSysctls, startTarget } from './stages/target.js';
+import { driveUserClient } from './stages/user-client.js';
 
 export type { StageName } from './run-state.js';
 export { assertRoot, newRunId, paramNames, prepare, type PreparedRun, type RunRequest } from './prepare.js';
@@ -67,7 +74,39 @@ async function check(s: RunState): Promise<void> {
   s.verdict = verdict;
 }
 
-const STAGES: readonly [StageName, (s: RunState) => Promise<void>][] = [
+/** The user's own client: what the kernel would do to its connections under this fault. */
+async function predictConnection(s: RunState): Promise<void> {
+  await deriveExpectation(s);
+  s.prediction = s.p.fault.connection!(s.ctx!, s.expected!);
+  // The probe's step windows do not apply to another client: the proof is the rules and the connections.
+  s.expected = { steps: {}, because: [...(s.expected!.because ?? []), `a connection: ${s.prediction.because}`] };
+}
+
+async function checkClient(s: RunState): Promise<void> {
+  const { rulesHit, states } = observedOf(s);
+  const { address, port } = s.target!.endpoints;
+  const lagMs = watchLagMs(s.ctx!.clock, s.watchIntervalMs);
+  const explained = connectionsOf(states.client, `${address}:${port}`).map((c) => explainConnection(c, s.prediction!, { lagMs, ...(s.struck ? { strikeMs: s.struck.atMs } : {}) }));
+  const ruleNames = (s.p.fault.plan(s.ctx!).rules ?? []).map((r) => r.name);
+  if (s.struck) for (const t of Object.values(s.p.fault.triggers ?? {})) ruleNames.push(...triggerRules(t(s.ctx!)));
+  s.checks = clientChecks(explained, rulesHit, ruleNames, s.clientRun!, s.p.client!.expect ?? {}, s.prediction);
+  s.verdict = s.checks.every((c) => c.pass) ? 'pass' : 'fail';
+  s.client = {
+    ...s.clientRun!,
+    ...(s.struck ? { struck: s.struck } : {}),
+    prediction: s.prediction!,
+    connections: explained.map((e) => ({ ...e.connection, explanation: e.line, endedBy: e.endedBy })),
+    summary: summarize(explained, s.prediction!.fleeting ? Math.max(0, ...ruleNames.map((n) => rulesHit[n] ?? 0)) : undefined),
+  };
+}
+
+function triggerRules(t: Trigger): string[] {
+  return t.kind === 'rules' ? t.rules.map((r) => r.name) : t.kind === 'all' ? t.triggers.flatMap(triggerRules) : [];
+}
+
+type Stage = readonly [StageName, (s: RunState) => Promise<void>];
+
+const PROBE_STAGES: readonly Stage[] = [
   ['target', startTarget],
   ['sysctls', configureSysctls],
   ['expect', deriveExpectation],
@@ -76,6 +115,17 @@ const STAGES: readonly [StageName, (s: RunState) => Promise<void>][] = [
   ['client', driveClient],
   ['collect', collect],
   ['check', check],
+];
+
+const CLIENT_STAGES: readonly Stage[] = [
+  ['target', startTarget],
+  ['sysctls', configureSysctls],
+  ['expect', predictConnection],
+  ['observe', startObserving],
+  ['fault', applyPlan],
+  ['client', driveUserClient],
+  ['collect', collect],
+  ['check', checkClient],
 ];
 
 /** Runs one prepared scenario. Never throws for a failing scenario: that is a Result with verdict "fail" (or "error"). */
@@ -100,7 +150,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     t: { start: performance.now(), hookMs: 0 },
   };
   try {
-    for (const [name, stage] of STAGES) {
+    for (const [name, stage] of p.client ? CLIENT_STAGES : PROBE_STAGES) {
       s.stage = name;
       env.onStage?.(name, p.runId);
       // A signal stops the run between stages: what a stage in flight creates is journaled, so

@@ -23,6 +23,16 @@ export function formatResult(r: Result): string {
   }
   const hits = Object.entries(r.fault.rulesHit).map(([k, v]) => `${k}=${v}`).join(' ');
   if (hits) L.push(`  rules hit ${hits}`);
+  if (r.client) {
+    const c = r.client;
+    const end = c.timedOut ? `killed by the harness after ${c.durationMs.toFixed(0)} ms` : `exit ${c.exitCode ?? `signal ${c.signal}`} after ${c.durationMs.toFixed(0)} ms`;
+    L.push(`  client    ${c.image ? `[${c.image}] ` : ''}${c.argv.join(' ')}: ${end}`);
+    if (c.struck) L.push(`  struck    at ${c.struck.atMs.toFixed(0)} ms: ${c.struck.why}`);
+    c.connections.forEach((k, i) => L.push(`  conn ${String(i + 1).padEnd(4)} ${k.local}: ${k.explanation}`));
+    L.push(`  summary   ${c.summary}`);
+    const err = c.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    if (err) L.push(`  stderr    ${err.slice(0, 300)}`);
+  }
   for (const c of r.checks) {
     L.push(`  ${c.pass ? '✓' : '✗'} ${c.name}: expected ${fmt(c.expected)}, got ${fmt(c.actual)}`);
   }

@@ -73,3 +73,33 @@ export interface StateSpanExpectation {
   retrans?: CounterExpectation;
 }
 
+
+/**
+ * What the kernel does to a connection of *any* client under a fault (the user's own client, not
+ * the probe's script): the state the fault holds it in, and when and how the kernel would end it.
+ * The harness explains each connection it sees against this: ended earlier (the client's own
+ * timeout), within the window (the kernel's full schedule), later or differently (a failed check).
+ */
+export interface ConnectionPrediction {
+  /** The state a connection sits in while the fault holds it (e.g. SYN_SENT under syn-drop). */
+  state: string;
+  /**
+   * When the kernel ends it, ms from `from`: entering `state`, or the fault's strike. Absent: the
+   * kernel never ends it by itself (an idle connection to a dead host).
+   */
+  endsMs?: [number, number];
+  from: 'enter' | 'strike';
+  /** What the application sees when the kernel ends it. */
+  errno?: string;
+  /** What the socket turns into when the kernel ends it (GONE when it disappears). */
+  then?: string;
+  /** The most retransmissions the kernel makes in `state` before it gives up. */
+  retrans?: number;
+  /**
+   * The kernel ends it faster than the state watcher polls (a refused connect): connections may
+   * go unseen, and the fault's rule hits count the attempts.
+   */
+  fleeting?: boolean;
+  /** One line: why these numbers (the sysctls and timers). */
+  because: string;
+}

@@ -1,5 +1,6 @@
 /** The Result contract (DESIGN §5): what `--json` prints, suites assert on and reports read. */
-import type { Expectation } from './expectation.js';
+import type { ClientConnection } from './client.js';
+import type { ConnectionPrediction, Expectation } from './expectation.js';
 import type { TcpInfo } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
 
@@ -32,6 +33,26 @@ export interface StateSample {
   retrans?: number;
 }
 
+/** What the user's client did under the fault: how it ended, and each connection it made, explained. */
+export interface ClientResult {
+  argv: string[];
+  image?: string;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+  /** The harness killed it (it outlived --client-timeout or the kernel's predicted end plus a margin). */
+  timedOut: boolean;
+  stdoutTail: string;
+  stderrTail: string;
+  /** When the fault struck (mid-connection faults), ms from the client's start, and why then. */
+  struck?: { atMs: number; why: string };
+  /** What the kernel does to a connection under this fault. */
+  prediction: ConnectionPrediction;
+  connections: (ClientConnection & { explanation: string; endedBy: string })[];
+  /** One line: what the client did, against the kernel. */
+  summary: string;
+}
+
 export interface Check {
   name: string;
   expected: unknown;
@@ -61,6 +82,8 @@ export interface Result {
   pcap?: string;
   /** `--pcap`: one file per namespace, with the packets of the scenario it holds. */
   captures?: { side: string; file: string; packets: number }[];
+  /** The user's own client (a client command instead of the probe's script), explained. */
+  client?: ClientResult;
   timing: { setupMs: number; scenarioMs: number; teardownMs: number };
   revert: { reverted: number; failed: { describe: string; error: string }[] };
 }

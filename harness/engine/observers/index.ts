@@ -32,6 +32,8 @@ export interface Observations {
 }
 
 export interface Observers {
+  /** The first socket event of `side` that `match` accepts (the strike of a mid-connection fault waits on it). */
+  waitFor(side: Side, match: (e: SocketEvent) => boolean, signal?: AbortSignal): Promise<SocketEvent>;
   stop(): Promise<Observations>;
 }
 
@@ -71,5 +73,5 @@ export async function startObservers(journal: Journal, o: ObserveOptions): Promi
     await stop().catch(() => undefined);
     throw err;
   }
-  return { stop };
+  return { stop, waitFor: (side, match, signal) => watchers[side]!.waitFor(match, signal) };
 }

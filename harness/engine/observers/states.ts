@@ -21,6 +21,8 @@ export interface StateWatcher {
   /** pid of the watcher: a process inside the namespace, for /proc/<pid>/net/… reads. */
   pid: number;
   events: SocketEvent[];
+  /** Resolves with the first event (seen already, or to come) that `match` accepts; rejects when `signal` aborts. */
+  waitFor(match: (e: SocketEvent) => boolean, signal?: AbortSignal): Promise<SocketEvent>;
   stop(): Promise<SocketEvent[]>;
 }
 
@@ -33,6 +35,7 @@ export interface WatchOptions {
 export async function startStateWatcher(journal: Journal, ns: Netns, port: number, opts: WatchOptions = {}): Promise<StateWatcher> {
   const args = ['watch', '--interval-ms', String(opts.intervalMs ?? 5), '--port', String(port), ...(opts.ipv4Only ? ['--family', '4'] : [])];
   const events: SocketEvent[] = [];
+  const listeners = new Set<(e: SocketEvent) => void>();
   let ready: (() => void) | undefined;
   const isReady = new Promise<void>((r) => (ready = r));
   const proc: LongProcess = spawnLong(probeArgv(ns, args), {
@@ -40,7 +43,10 @@ export async function startStateWatcher(journal: Journal, ns: Netns, port: numbe
       try {
         const e = JSON.parse(line) as SocketEvent & { event?: string };
         if (e.event === 'watching') ready?.();
-        else if (e.state) events.push(e);
+        else if (e.state) {
+          events.push(e);
+          for (const l of listeners) l(e);
+        }
       } catch {
         /* a partial line at exit */
       }
@@ -53,6 +59,28 @@ export async function startStateWatcher(journal: Journal, ns: Netns, port: numbe
   return {
     pid,
     events,
+    waitFor(match, signal) {
+      const seen = events.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const done = () => {
+          listeners.delete(l);
+          signal?.removeEventListener('abort', abort);
+        };
+        const l = (e: SocketEvent) => {
+          if (!match(e)) return;
+          done();
+          resolve(e);
+        };
+        const abort = () => {
+          done();
+          reject(signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason ?? 'aborted')));
+        };
+        if (signal?.aborted) return abort();
+        listeners.add(l);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    },
     async stop() {
       proc.stdin.end();
       proc.kill('SIGTERM');

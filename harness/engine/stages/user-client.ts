@@ -1,0 +1,124 @@
+/**
+ * Stage `client` with the user's own command instead of the probe: it runs in the client
+ * namespace (or in a container of its image joined to it) while the fault is in force; a
+ * mid-connection fault strikes when the client-side watcher sees its connection ESTABLISHED (or
+ * at a given time). The harness kills a client that outlives the kernel's predicted end.
+ */
+import { HarnessError } from '../../core/errors.js';
+import { inNetns, spawnLong } from '../../core/exec.js';
+import { fillPlaceholders } from '../client-spec.js';
+import type { RunState } from '../run-state.js';
+import { fireTrigger } from './fault.js';
+
+const TAIL_CHARS = 2000;
+/** SIGTERM first; a client that ignores it is SIGKILLed this much later. */
+const KILL_GRACE_MS = 2000;
+
+function tail(s: string): string {
+  return s.length > TAIL_CHARS ? `…${s.slice(-TAIL_CHARS)}` : s;
+}
+
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** How long the client may run: its own --client-timeout, or the kernel's predicted end plus a margin. */
+export function clientTimeoutMs(s: RunState): number {
+  const spec = s.p.client!;
+  if (spec.timeoutMs !== undefined) return spec.timeoutMs;
+  const end = s.prediction?.endsMs?.[1] ?? 10_000;
+  const strike = spec.strike?.kind === 'at' ? spec.strike.ms : spec.strike?.delayMs ?? 0;
+  return Math.ceil(strike + end * 1.5 + 5000);
+}
+
+export async function driveUserClient(s: RunState): Promise<void> {
+  const spec = s.p.client!;
+  const { address, port } = s.target!.endpoints;
+  const argv = fillPlaceholders(spec.argv, address, port);
+  const env = { ...spec.env, HARNESS_TARGET_HOST: address, HARNESS_TARGET_PORT: String(port) };
+  let full: string[];
+  if (spec.image) {
+    const c = s.target!.containers;
+    if (!c) throw new HarnessError('E_CLIENT_IMAGE', 'a client image needs a container target', { exitCode: 2 });
+    const name = `harness-${s.p.runId}-cli`;
+    await s.journal.record(`client container ${name}`, { kind: 'docker', object: 'container', id: name });
+    full = [
+      'docker', 'run', '--rm', '--name', name, '--label', `harness.run=${s.p.runId}`, '--network', `container:${c.client}`,
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      spec.image, ...argv,
+    ];
+  } else {
+    full = inNetns(s.ns!.client, argv);
+  }
+  const timeoutMs = clientTimeoutMs(s);
+  let stdout = '';
+  let stderr = '';
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(s.signal.reason);
+  s.signal.addEventListener('abort', onAbort, { once: true });
+  s.t0Us = monoUs();
+  const tStart = performance.now();
+  const proc = spawnLong(full, {
+    env,
+    signal: stop.signal,
+    stdout: (l) => (stdout = tail(`${stdout}${l}\n`)),
+    stderr: (l) => (stderr = tail(`${stderr}${l}\n`)),
+  });
+  s.log.info({ argv: full, timeoutMs }, 'client started');
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stop.abort(new Error('client timeout'));
+    setTimeout(() => proc.kill('SIGKILL'), KILL_GRACE_MS).unref();
+  }, timeoutMs);
+  const striking = strike(s, address, port, stop.signal).catch((e: unknown) => {
+    if (!stop.signal.aborted) throw e;
+  });
+  const r = await proc;
+  const durationMs = performance.now() - tStart;
+  clearTimeout(timer);
+  s.signal.removeEventListener('abort', onAbort);
+  // The client is done: a strike that never came (no connection, or exited first) is moot.
+  stop.abort(new Error('client exited'));
+  await striking;
+  s.clientRun = {
+    argv: spec.argv,
+    ...(spec.image ? { image: spec.image } : {}),
+    exitCode: r.exitCode ?? null,
+    signal: r.signal ?? null,
+    durationMs: Math.round(durationMs * 10) / 10,
+    timedOut,
+    stdoutTail: stdout,
+    stderrTail: stderr,
+  };
+}
+
+/** Fires the fault's triggers when the client's connection is ESTABLISHED (plus a delay), or at a time. */
+async function strike(s: RunState, address: string, port: number, signal: AbortSignal): Promise<void> {
+  const triggers = Object.keys(s.p.fault.triggers ?? {});
+  // Only a fault that holds a connection from its strike on strikes mid-connection.
+  if (triggers.length === 0 || s.prediction?.from !== 'strike') return;
+  const how = s.p.client!.strike ?? { kind: 'established' as const, delayMs: 0 };
+  let why: string;
+  if (how.kind === 'established') {
+    const e = await s.observers!.waitFor('client', (ev) => ev.state === 'ESTABLISHED' && ev.remote === `${address}:${port}`, signal);
+    why = `the client's connection from ${e.local} was ESTABLISHED`;
+    if (how.delayMs) {
+      await sleep(how.delayMs, signal);
+      why += ` (+${how.delayMs} ms)`;
+    }
+  } else {
+    await sleep(how.ms, signal);
+    why = `${how.ms} ms after the client started (--strike at:)`;
+  }
+  const atMs = Math.round((monoUs() - s.t0Us!) / 10) / 100;
+  for (const name of triggers) await fireTrigger(s, name);
+  s.struck = { atMs, why };
+  s.log.info({ atMs, why }, 'fault struck');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}
