@@ -137,7 +137,7 @@ export const reject = defineFault({
         then: 'GONE',
         retrans: isRst ? 0 : 1,
         fleeting: true,
-        because: expected.because![0]!,
+        because: `${expected.because![0]!}${isRst ? '' : `; a blocking connect() fails only when the ICMP answering the next SYN retransmission lands, ${TCP_TIMEOUT_INIT_MS} ms later (the first arrives while connect() holds the socket lock and is kept as a soft error)`}`,
       };
     }
     const dies = expected.steps.dies!;

@@ -26,7 +26,7 @@ export function formatResult(r: Result): string {
   if (r.client) {
     const c = r.client;
     const end = c.timedOut ? `killed by the harness after ${c.durationMs.toFixed(0)} ms` : `exit ${c.exitCode ?? `signal ${c.signal}`} after ${c.durationMs.toFixed(0)} ms`;
-    L.push(`  client    ${c.image ? `[${c.image}] ` : ''}${c.argv.join(' ')}: ${end}`);
+    L.push(`  client    ${c.image ? `[${c.image}] ` : ''}${c.argv.map((a) => (/^[\w@%+=:,./{}-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}: ${end}`);
     if (c.struck) L.push(`  struck    at ${c.struck.atMs.toFixed(0)} ms: ${c.struck.why}`);
     c.connections.forEach((k, i) => L.push(`  conn ${String(i + 1).padEnd(4)} ${k.local}: ${k.explanation}`));
     L.push(`  summary   ${c.summary}`);

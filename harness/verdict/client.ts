@@ -54,7 +54,7 @@ export interface Explained {
 }
 
 const fmtS = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
-const fmtWin = ([lo, hi]: [number, number]) => `${fmtS(lo)}–${fmtS(hi)}`;
+const fmtWin = ([lo, hi]: [number, number]) => (Number.isFinite(hi) ? `${fmtS(lo)}–${fmtS(hi)}` : `${fmtS(lo)} or later`);
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /**
@@ -99,9 +99,10 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
   }
   if (d <= win[1] + opts.lagMs) {
     const thenOk = !p.then || endState === p.then;
+    const what = p.from === 'strike' ? `ended by the kernel under the fault: ${p.state} for ${fmtS(d)} after the strike` : `waited the kernel's full schedule: ${p.state} for ${fmtS(d)}`;
     return {
       connection: c,
-      line: `waited the kernel's full schedule: ${p.state} for ${fmtS(d)} with ${retrans}, then ${endState}${p.errno ? ` (${p.errno})` : ''} — predicted ${fmtWin(win)}`,
+      line: `${what} with ${retrans}, then ${endState}${p.errno ? ` (${p.errno})` : ''} — predicted ${fmtWin(win)}`,
       endedBy: 'kernel',
       pass: thenOk,
       ...(thenOk ? {} : { problem: `ended as ${endState}, the kernel ends it as ${p.then}` }),

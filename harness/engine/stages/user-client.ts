@@ -24,7 +24,10 @@ const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 export function clientTimeoutMs(s: RunState): number {
   const spec = s.p.client!;
   if (spec.timeoutMs !== undefined) return spec.timeoutMs;
-  const end = s.prediction?.endsMs?.[1] ?? 10_000;
+  // The kernel's latest end; a fault whose end depends on when the client writes has only a
+  // lower bound (endsMs[1] = Infinity): then that bound stands in.
+  const w = s.prediction?.endsMs;
+  const end = w ? (Number.isFinite(w[1]) ? w[1] : w[0]) : 10_000;
   const strike = spec.strike?.kind === 'at' ? spec.strike.ms : spec.strike?.delayMs ?? 0;
   return Math.ceil(strike + end * 1.5 + 5000);
 }

@@ -1,0 +1,90 @@
+import { describe, expect, test } from 'vitest';
+import { clientChecks, connectionsOf, explainConnection, summarize } from './client.js';
+import type { ConnectionPrediction } from './expectation.js';
+import type { StateSample } from './result.js';
+
+const T = '198.18.0.1:9000';
+const sample = (tMs: number, state: string, local = '198.18.0.2:40000', retrans = 0): StateSample => ({ tMs, state, local, remote: T, retrans });
+
+const synDrop: ConnectionPrediction = { state: 'SYN_SENT', from: 'enter', endsMs: [7000, 7200], errno: 'ETIMEDOUT', then: 'GONE', retrans: 5, because: 'syn schedule' };
+const lag = { lagMs: 13 };
+
+describe('connectionsOf', () => {
+  test('groups samples per connection to the target, with state history, retransmissions and end', () => {
+    const cs = connectionsOf(
+      [
+        sample(10, 'SYN_SENT'),
+        sample(1010, 'SYN_SENT', undefined, 1),
+        { tMs: 500, state: 'ESTABLISHED', local: '198.18.0.2:1', remote: '10.0.0.1:80' },
+        sample(2010, 'GONE'),
+        sample(3000, 'SYN_SENT', '198.18.0.2:40001'),
+      ],
+      T,
+    );
+    expect(cs).toHaveLength(2);
+    expect(cs[0]).toMatchObject({ local: '198.18.0.2:40000', states: [{ state: 'SYN_SENT', tMs: 10 }], retrans: 1, end: { how: 'gone', state: 'SYN_SENT', tMs: 2010 } });
+    expect(cs[1]).toMatchObject({ end: { how: 'held', state: 'SYN_SENT', tMs: 3000 } });
+  });
+});
+
+describe('explainConnection', () => {
+  const conn = (endMs: number, retrans: number, then = 'GONE') => connectionsOf([sample(100, 'SYN_SENT', undefined, retrans), sample(100 + endMs, then)], T)[0]!;
+
+  test("ended before the kernel's window: the client's own timeout", () => {
+    const e = explainConnection(conn(2000, 1), synDrop, lag);
+    expect(e).toMatchObject({ endedBy: 'client', pass: true });
+    expect(e.line).toBe("gave up after 2.0 s in SYN_SENT with 1 retransmission: the client's own timeout — the kernel would have given up at 7.0 s–7.2 s");
+  });
+
+  test("inside the window: the kernel's full schedule; later than it: a failure", () => {
+    expect(explainConnection(conn(7100, 5), synDrop, lag)).toMatchObject({ endedBy: 'kernel', pass: true });
+    expect(explainConnection(conn(7300, 5), synDrop, lag)).toMatchObject({ endedBy: 'other', pass: false, problem: 'ended later than the kernel would' });
+  });
+
+  test('more retransmissions than the kernel makes, or another end state, fail', () => {
+    expect(explainConnection(conn(7100, 6), synDrop, lag)).toMatchObject({ pass: false });
+    expect(explainConnection(conn(7100, 5, 'ESTABLISHED'), synDrop, lag)).toMatchObject({ pass: false, problem: 'ended as ESTABLISHED, the kernel ends it as GONE' });
+  });
+
+  test('held past the window fails; held inside it is fine', () => {
+    const held = (ms: number) => connectionsOf([sample(100, 'SYN_SENT'), sample(100 + ms, 'SYN_SENT')], T)[0]!;
+    expect(explainConnection(held(3000), synDrop, lag)).toMatchObject({ endedBy: 'held', pass: true });
+    expect(explainConnection(held(9000), synDrop, lag)).toMatchObject({ pass: false });
+  });
+
+  test('mid-connection faults measure from the strike; a connection over before it is not judged', () => {
+    const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, 8], because: 'crash' };
+    const c = connectionsOf([sample(100, 'ESTABLISHED'), sample(506, 'GONE')], T)[0]!;
+    expect(explainConnection(c, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'kernel', pass: true });
+    expect(explainConnection(c, crash, { lagMs: 5, strikeMs: 200 })).toMatchObject({ endedBy: 'other', pass: false });
+    const before = connectionsOf([sample(100, 'SYN_SENT'), sample(150, 'GONE')], T)[0]!;
+    expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: true });
+  });
+});
+
+describe('clientChecks and summarize', () => {
+  const outcome = { exitCode: 1, signal: null, durationMs: 2100, timedOut: false };
+
+  test("the fault's rules must have fired, by name: an unknown rule is not read as 0", () => {
+    const checks = clientChecks([], { 'drop-syn': 2 }, ['drop-syn', 'drop-sin'], outcome, {});
+    expect(checks.find((c) => c.name.startsWith('rule drop-syn'))?.pass).toBe(true);
+    expect(checks.find((c) => c.name.startsWith('rule drop-sin'))).toMatchObject({ pass: false, actual: 'no such rule' });
+    expect(checks.find((c) => c.name === 'client connected to the target')).toMatchObject({ pass: false, actual: 0 });
+  });
+
+  test('--expect-exit and --expect-within', () => {
+    const c = (exp: Parameters<typeof clientChecks>[4]) => clientChecks([], {}, [], outcome, exp, { fleeting: true });
+    expect(c({ exit: 'nonzero' }).find((x) => x.name.startsWith('client exit'))?.pass).toBe(true);
+    expect(c({ exit: 0 }).find((x) => x.name.startsWith('client exit'))?.pass).toBe(false);
+    expect(c({ withinMs: 2000 }).find((x) => x.name.startsWith('client ended within'))?.pass).toBe(false);
+    expect(c({ withinMs: 2500 }).find((x) => x.name.startsWith('client ended within'))?.pass).toBe(true);
+    // A refused connect is too short for the watcher: no "connected" check, the rule hits prove it.
+    expect(c({}).some((x) => x.name === 'client connected to the target')).toBe(false);
+  });
+
+  test('a client retried: the summary says so', () => {
+    const a = explainConnection(connectionsOf([sample(0, 'SYN_SENT'), sample(7100, 'GONE')], T)[0]!, synDrop, lag);
+    expect(summarize([a, a])).toBe("made 2 connections (the client retried), 2 waited the kernel's full schedule");
+    expect(summarize([], 3)).toMatch(/^made 3 connection attempts, each ended by the kernel at once/);
+  });
+});

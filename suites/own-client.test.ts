@@ -1,0 +1,122 @@
+/**
+ * The user's own client under the fault, on the real kernel: real clients (Python's blocking
+ * socket, curl's non-blocking connect, Node's net) are run in the client namespace, their
+ * connections observed from outside and explained against the kernel model.
+ */
+import type { Result } from '../harness/verdict/result.js';
+import { dockerSkipReason, dockerUp } from './container-clients.js';
+import { describe, isRoot, test } from './support/fixtures.js';
+
+const PY_CONNECT = (timeout?: number) => [
+  'python3',
+  '-c',
+  `import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2]))${timeout ? `, timeout=${timeout}` : ''})`,
+  '{host}',
+  '{port}',
+];
+
+const only = (r: Result) => {
+  if (r.client?.connections.length !== 1) throw new Error(`expected one connection, got ${JSON.stringify(r.client?.connections)}`);
+  return r.client.connections[0]!;
+};
+
+describe.skipIf(!isRoot)('your own client (netns)', { tags: ['netns'] }, () => {
+  test.concurrent("syn-drop, Python with timeout=2: exits non-zero after ~2 s, its own timeout before the kernel's window", async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'syn-drop', client: { argv: PY_CONNECT(2), expect: { exit: 'nonzero', withinMs: 3000 } } });
+    expect(r).toPass();
+    expect(r.client!.exitCode).toBe(1);
+    expect(r.client!.stderrTail).toMatch(/TimeoutError|timed out/);
+    const c = only(r);
+    expect(c.states.map((s) => s.state)).toEqual(['SYN_SENT']);
+    expect(c.endedBy).toBe('client');
+    expect(c.explanation).toMatch(/the client's own timeout — the kernel would have given up at 7\.0 s–7\.2 s/);
+    // Two seconds of the kernel's schedule: the first SYN retransmission (1 s), not the second (2 s, racing the timeout).
+    expect(c.retrans).toBeGreaterThanOrEqual(1);
+    expect(r.client!.durationMs).toBeGreaterThanOrEqual(2000);
+  });
+
+  test.concurrent("syn-drop, Node's net.connect without a timeout: waits the kernel's whole SYN schedule, then ETIMEDOUT", async ({ harness, expect }) => {
+    const js = "const s=require('net').connect(+process.argv[2],process.argv[1]);s.on('error',e=>{console.log(e.code);process.exit(2)})";
+    const r = await harness.run({ scenario: 'syn-drop', client: { argv: ['node', '-e', js, '{host}', '{port}'], expect: { exit: 2 } } });
+    expect(r).toPass();
+    expect(r.client!.stdoutTail.trim()).toBe('ETIMEDOUT');
+    const c = only(r);
+    expect(c.endedBy).toBe('kernel');
+    expect(c.retrans).toBe(r.client!.prediction.retrans);
+    expect(c.explanation).toMatch(/^waited the kernel's full schedule: SYN_SENT for 7\.\d s with 5 retransmissions, then GONE \(ETIMEDOUT\)/);
+  });
+
+  test.concurrent('reject icmp-host-unreachable: curl (non-blocking connect) fails at once, Python (blocking) one SYN RTO later', async ({ harness, expect }) => {
+    const params = { with: 'icmp-host-unreachable' };
+    const curl = await harness.run({ scenario: 'reject', params, client: { argv: ['curl', '-sS', 'http://{host}:{port}/'], expect: { exit: 7 } } });
+    expect(curl).toPass();
+    expect(curl.client!.stderrTail).toMatch(/No route to host|Couldn't connect/);
+    expect(curl.client!.durationMs).toBeLessThan(500);
+    expect(curl.fault.rulesHit.reject).toBe(1);
+    const py = await harness.run({ scenario: 'reject', params, client: { argv: PY_CONNECT(), expect: { exit: 1 } } });
+    expect(py).toPass();
+    expect(py.client!.stderrTail).toMatch(/No route to host/);
+    // The first ICMP lands while connect() holds the socket lock (a soft error); the one answering
+    // the SYN retransmission ends it: two SYNs, about one initial RTO.
+    expect(py.fault.rulesHit.reject).toBe(2);
+    expect(only(py).end.tMs - only(py).states[0]!.tMs).toBeGreaterThan(900);
+  });
+
+  test.concurrent('app-crash, Node holding an idle connection: struck when ESTABLISHED, EOF at once', async ({ harness, expect }) => {
+    const js = "const s=require('net').connect(+process.argv[2],process.argv[1]);s.on('end',()=>{console.log('EOF');s.end()});s.on('error',e=>{console.log(e.code);process.exit(3)})";
+    const r = await harness.run({ scenario: 'app-crash', client: { argv: ['node', '-e', js, '{host}', '{port}'], expect: { exit: 0 } } });
+    expect(r).toPass();
+    expect(r.client!.stdoutTail.trim()).toBe('EOF');
+    expect(r.client!.struck?.why).toMatch(/was ESTABLISHED/);
+    expect(r.fault.applied).toContain('kill -SIGKILL server');
+    expect(only(r).endedBy).toBe('kernel');
+  });
+
+  test.concurrent('host-crash, Python with and without a read timeout: its own 3 s, or the kernel\'s tcp_retries2', async ({ harness, expect }) => {
+    const py = (timeout: string) => [
+      'python3',
+      '-c',
+      `import socket,sys,time\ns=socket.create_connection((sys.argv[1], int(sys.argv[2])))\ns.settimeout(${timeout})\ntime.sleep(0.3)\ns.sendall(b'x'*100)\ns.recv(100)`,
+      '{host}',
+      '{port}',
+    ];
+    const own = await harness.run({ scenario: 'host-crash', client: { argv: py('3') } });
+    expect(own).toPass();
+    expect(own.client!.stderrTail).toMatch(/timed out/);
+    expect(only(own).endedBy).toBe('client');
+    const kernel = await harness.run({ scenario: 'host-crash', client: { argv: py('None') } });
+    expect(kernel).toPass();
+    expect(kernel.client!.stderrTail).toMatch(/TimeoutError|Connection timed out/);
+    expect(only(kernel).endedBy).toBe('kernel');
+    expect(kernel.fault.rulesHit['drop-in']).toBeGreaterThanOrEqual(5);
+  });
+
+  test.concurrent('a client that hangs is killed, said so, and everything is reverted', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'syn-drop', client: { argv: ['sleep', '30'], timeoutMs: 1000 } });
+    expect(r.verdict).toBe('fail');
+    expect(r.client).toMatchObject({ timedOut: true });
+    expect(r.client!.durationMs).toBeLessThan(5000);
+    expect(r.checks.find((c) => c.name === 'client ended by itself')).toMatchObject({ pass: false });
+    expect(r.revert.failed).toEqual([]);
+  });
+
+  test.concurrent("--expect-exit that the client does not meet fails the verdict with its own line", async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'syn-drop', client: { argv: PY_CONNECT(1), expect: { exit: 0 } } });
+    expect(r.verdict).toBe('fail');
+    expect(r.checks.filter((c) => !c.pass).map((c) => c.name)).toEqual(['client exit (--expect-exit)']);
+  });
+});
+
+describe.skipIf(!isRoot || !dockerUp)(`your own client in a container${dockerUp ? '' : ` — skipped: ${dockerSkipReason}`}`, { tags: ['docker'] }, () => {
+  test('syn-drop on redis, redis-cli from --client-image: its connection waits the SYN schedule', async ({ harness, expect }) => {
+    const r = await harness.run({
+      scenario: 'syn-drop',
+      target: 'redis',
+      client: { argv: ['redis-cli', '-h', '{host}', '-p', '{port}', 'ping'], image: 'harness/redis:local' },
+    });
+    expect(r).toPass();
+    expect(r.client!.stdoutTail + r.client!.stderrTail).toMatch(/Connection timed out/);
+    expect(r.client!.connections.length).toBeGreaterThanOrEqual(1);
+    for (const c of r.client!.connections) expect(c.endedBy).toBe('kernel');
+  });
+});
