@@ -41,6 +41,17 @@ describe.skipIf(!isRoot)('harness CLI', { tags: ['cli', 'netns'] }, () => {
     { args: ['run', 'syn-drop', '--set', 'nosuch=1'], flag: '--set', says: /nosuch/, fix: /parameters of syn-drop/ },
     { args: ['run', 'syn-drop', '--target', 'nowhere'], flag: '--target', says: /unknown target "nowhere"/, fix: /one of/ },
     { args: ['run'], flag: 'scenario', says: /no scenario/, fix: /--all/ },
+    { args: ['run', 'syn-drop', '--pcap', '/proc/x'], flag: '--pcap', says: /pseudo file system/, fix: /directory you can write/ },
+    { args: ['run', 'syn-drop', '--sysctl', 'client:net.ipv4.tcp_rmem=1 2'], flag: '--sysctl', says: /only as/, fix: /every field/ },
+    { args: ['run', 'syn-drop', '--'], flag: '--', says: /client command is empty/, fix: /after --/ },
+    { args: ['run', 'syn-drop', '--', 'no-such-command-xyz'], flag: '--', says: /command not found/, fix: /PATH/ },
+    { args: ['run', 'syn-drop', '--', 'curl', 'http://{hots}/'], flag: '--', says: /unknown placeholder/, fix: /\{host\}/ },
+    { args: ['run', 'syn-drop', '--client-image', 'harness/redis:local', '--', 'true'], flag: '--client-image', says: /netns target/, fix: /container target/ },
+    { args: ['run', 'syn-drop', '--strike', 'at:1s', '--', 'true'], flag: '--strike', says: /does not strike mid-connection/, fix: /drop --strike/ },
+    { args: ['run', 'app-crash', '--strike', 'soon', '--', 'true'], flag: '--strike', says: /not a strike/, fix: /established/ },
+    { args: ['run', 'syn-drop', '--expect-exit', '1'], flag: '--expect-exit', says: /goes with a client command/, fix: /after --/ },
+    { args: ['run', 'fin-drop', '--', 'true'], flag: '--', says: /cannot drive your own client/, fix: /your client/ },
+    { args: ['run', 'syn-drop', 'app-crash', '--', 'true'], flag: '--', says: /one scenario at a time/, fix: /name one/ },
   ])('bad input $args.3: exit 2, names $flag, changes nothing', async ({ args, flag, says, fix }) => {
     const before = await hostSnapshot();
     const r = await harness(args);

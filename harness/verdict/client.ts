@@ -95,7 +95,13 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
     return { connection: c, line: `left ${p.state} for ${endState} after ${fmtS(d)} (${retrans}): the client's (or the peer's) doing — the kernel alone would hold it`, endedBy: 'client', pass: true };
   }
   if (d < win[0] - opts.lagMs) {
-    return { connection: c, line: `gave up after ${fmtS(d)} in ${p.state} with ${retrans}: the client's own timeout — the kernel would have given up at ${fmtWin(win)}`, endedBy: 'client', pass: true };
+    // Waiting on the fault (retransmitting, or a connect that hangs) and ending first is a timeout;
+    // ending with nothing outstanding is a close that came before the fault touched the connection.
+    const waiting = c.retrans > 0 || p.state === 'SYN_SENT';
+    const line = waiting
+      ? `gave up after ${fmtS(d)} in ${p.state} with ${retrans}: the client's own timeout — the kernel would have given up at ${fmtWin(win)}`
+      : `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`}, before the fault touched it (no retransmission)`;
+    return { connection: c, line, endedBy: 'client', pass: true };
   }
   if (d <= win[1] + opts.lagMs) {
     const thenOk = !p.then || endState === p.then;
