@@ -2,6 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
 import { planRules } from './iptables.js';
 import { faultContext } from './context.js';
+import { FIRST_DATA_WINDOW_MS } from '../harness/model/handshake.js';
+import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
+import { chainWindowMs } from '../harness/model/timer-wheel.js';
+
+/**
+ * A dropped connect at tcp_syn_retries=1 with 4 linear timeouts, by hand: SYNs 1 s apart (linear),
+ * the connect expires at the first firing at least tcp_model_timeout(1, TCP_TIMEOUT_INIT) = 3 s
+ * after the first SYN: retransmissions at 1 and 2 s, ETIMEDOUT at 3 s.
+ */
+const clock = { hz: 250 };
+const SYN_RETRANSMITS = 2;
+const SYNS = 1 + SYN_RETRANSMITS;
+const synChain = Array.from({ length: SYN_RETRANSMITS + 1 }, () => TCP_TIMEOUT_INIT_MS);
 
 const ctx = (raw: Record<string, unknown> = {}, server: Record<string, string> = {}) =>
   faultContext(acceptQueueFull, {
@@ -23,18 +36,22 @@ describe('accept-queue-full', () => {
     const e = acceptQueueFull.expect(c);
     expect(Object.keys(e.steps)).toEqual(['connect-0', 'connect-1', 'connect-2']);
     expect(e.steps['connect-1']).toMatchObject({ ok: true });
-    expect(e.steps['connect-2']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: 2 });
-    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 3, TcpExtListenDrops: 3 });
+    expect(synChain.reduce((a, b) => a + b)).toBe(modelTimeoutMs(1, TCP_TIMEOUT_INIT_MS, TCP_RTO_MAX_MS));
+    const [lo, hi] = chainWindowMs(synChain, clock);
+    expect(e.steps['connect-2']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: SYN_RETRANSMITS, windowMs: [lo, hi + wakeupSlackMs(clock)] });
+    // Every SYN of the one dropped connect overflows the accept queue.
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: SYNS, TcpExtListenDrops: SYNS });
     expect(e.listen).toEqual({ server: { rqMax: 2, wq: 1 } });
     const script = acceptQueueFull.script(c, e);
     expect(script.map((s) => s.sock)).toEqual([0, 1, 2]);
-    expect(script[2]).toMatchObject({ op: 'connect', timeoutMs: 3104 + 1000 });
+    // The step timeout: the window's end plus one second.
+    expect(script[2]).toMatchObject({ op: 'connect', timeoutMs: Math.ceil(hi + wakeupSlackMs(clock)) + 1000 });
   });
 
   it('follows the backlog and the number of connects', () => {
     const e = acceptQueueFull.expect(ctx({ backlog: '2', connects: '5' }));
     expect(Object.values(e.steps).map((s) => s.ok)).toEqual([true, true, true, false, false]);
-    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 6 });
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 2 * SYNS });
     expect(e.listen?.server).toEqual({ rqMax: 3, wq: 2 });
   });
 
@@ -60,8 +77,9 @@ describe('accept-queue-full', () => {
   it('tcp_abort_on_overflow decides between a hang and a reset at the ACK', () => {
     expect(acceptQueueFull.expect(ctx({ overflow: 'ack' })).steps['read-late']).toMatchObject({ timedOut: true });
     const e = acceptQueueFull.expect(ctx({ overflow: 'ack' }, { 'net.ipv4.tcp_abort_on_overflow': '1' }));
-    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: [0, 200] });
-    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 4, TcpExtEmbryonicRsts: 1, TcpOutRsts: 1 });
+    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS });
+    // The late data segment once, then every SYN of the dropped connect.
+    expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 1 + SYNS, TcpExtEmbryonicRsts: 1, TcpOutRsts: 1 });
   });
 
   it('validates its parameters', () => {

@@ -29,17 +29,11 @@
  * seen in TcpOutRsts. The client counts the RST it receives in CLOSE_WAIT as TcpEstabResets.
  */
 import { z } from 'zod';
-import { wakeupSlackMs } from '../harness/model/tcp.js';
+import { immediateWindowMs } from '../harness/model/tcp.js';
+import { settleMs } from '../harness/model/watch.js';
 import { defineFault, type Expectation } from './define.js';
 
 const VARIANTS = ['idle', 'unread', 'after-death'] as const;
-
-/**
- * How long the script holds a state before the next step, so the state watchers (one sock_diag
- * dump every 5 ms, harness/observers/states.ts) see it: ten polls. Without it a CLOSE_WAIT that
- * lasts a few hundred µs is never sampled.
- */
-export const SETTLE_MS = 50;
 
 export const appCrash = defineFault({
   name: 'app-crash',
@@ -59,7 +53,7 @@ export const appCrash = defineFault({
   expect: ({ params, clock }) => {
     // Nothing here waits on a timer: each outcome is one packet exchange on a veth (µs) plus the
     // probe noticing it, so the window is the wake-up allowance of the model.
-    const now: [number, number] = [0, wakeupSlackMs(clock)];
+    const now = immediateWindowMs(clock);
     const e: Expectation = { steps: { connect: { ok: true } } };
     switch (params.variant) {
       case 'idle':
@@ -103,12 +97,14 @@ export const appCrash = defineFault({
   connection: ({ clock }) => ({
     state: 'ESTABLISHED',
     from: 'strike',
-    endsMs: [0, wakeupSlackMs(clock)],
+    endsMs: immediateWindowMs(clock),
     because: 'the killed server\'s kernel closes its sockets: FIN (or RST with unread data) at once; connects after it are refused',
   }),
-  script: ({ params }) => {
+  script: ({ params, watchIntervalMs }) => {
     const connect = { op: 'connect' as const, label: 'connect', timeoutMs: 5000 };
-    const settle = { op: 'sleep' as const, ms: SETTLE_MS };
+    // Hold each state until both watchers sampled it: without it a CLOSE_WAIT that lasts a few
+    // hundred µs is never seen.
+    const settle = { op: 'sleep' as const, ms: settleMs(watchIntervalMs) };
     const crash = { op: 'barrier' as const, name: 'crash' };
     switch (params.variant) {
       case 'idle':

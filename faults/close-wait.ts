@@ -16,9 +16,22 @@
  * (fin_timeout - 60 s) and then a timewait sock waits as long again (modelled, not measured).
  */
 import { z } from 'zod';
-import { predictFinWait2, rtoAfterHandshakeMs, watchLagMs } from '../harness/model/teardown.js';
-import { TCP_RTO_MAX_MS } from '../harness/model/tcp.js';
-import { defineFault } from './define.js';
+import { predictFinWait2, rtoAfterHandshakeMs } from '../harness/model/teardown.js';
+import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
+import { watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
+import { defineFault, type FaultContext } from './define.js';
+
+/**
+ * The client's orphaned FIN_WAIT2, from its sysctls: the model's prediction, and how long the
+ * watcher sees it (the span's `lastsMs`; the script observes past its end).
+ */
+export function finWait2Orphan({ sysctls, clock, watchIntervalMs }: FaultContext<unknown>) {
+  const num = (k: string, d: number) => Number(sysctls.client[k] ?? d);
+  const rtoMs = rtoAfterHandshakeMs(num('net.ipv4.tcp_rto_min_us', TCP_RTO_MIN_MS * 1000), num('net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS), clock);
+  const finTimeoutS = num('net.ipv4.tcp_fin_timeout', 60);
+  const p = predictFinWait2(finTimeoutS, rtoMs, clock);
+  return { rtoMs, finTimeoutS, p, lastsSeenMs: watchedSpanMs(p.windowMs, clock, watchIntervalMs) };
+}
 
 export const closeWait = defineFault({
   name: 'close-wait',
@@ -32,12 +45,9 @@ export const closeWait = defineFault({
   server: () => ({ mode: 'no-close' }),
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_fin_timeout': '2' } }),
   plan: () => ({}),
-  expect: ({ sysctls, params, clock, watchIntervalMs }) => {
-    const num = (k: string, d: number) => Number(sysctls.client[k] ?? d);
-    const rtoMs = rtoAfterHandshakeMs(num('net.ipv4.tcp_rto_min_us', 200_000), num('net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS), clock);
-    const finTimeoutS = num('net.ipv4.tcp_fin_timeout', 60);
-    const p = predictFinWait2(finTimeoutS, rtoMs, clock);
-    const lag = watchLagMs(clock, watchIntervalMs);
+  expect: (ctx) => {
+    const { params } = ctx;
+    const { rtoMs, finTimeoutS, p, lastsSeenMs } = finWait2Orphan(ctx);
     const closing = params.how === 'close';
     return {
       steps: {
@@ -52,8 +62,7 @@ export const closeWait = defineFault({
       statesAbsent: { client: ['TIME_WAIT', 'CLOSING'], server: ['LAST_ACK', 'TIME_WAIT'] },
       spans: [
         closing
-          ? // Both ends of the span are watcher samples: each can be late by one poll.
-            { side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag] }
+          ? { side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'GONE', lastsMs: lastsSeenMs }
           : { side: 'client', state: 'FIN_WAIT2', sockets: 1, then: 'held' },
         { side: 'server', state: 'CLOSE_WAIT', sockets: 1, then: 'held' },
       ],
@@ -68,10 +77,11 @@ export const closeWait = defineFault({
         : ['shutdown(SHUT_WR): the socket is not orphaned, so no FIN_WAIT2 timer: it stays while the client holds it'],
     };
   },
-  script: ({ params, sysctls, clock, watchIntervalMs }, expected) => {
-    const end = expected.spans?.[0]?.lastsMs?.[1];
+  script: (ctx) => {
+    const { params, clock, watchIntervalMs } = ctx;
+    const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
     // Observe until the orphan must be gone; for shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
-    const observeMs = end !== undefined ? end + 200 : Number(sysctls.client['net.ipv4.tcp_fin_timeout'] ?? 60) * 1000 + 500 + watchLagMs(clock, watchIntervalMs);
+    const observeMs = params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(clock, watchIntervalMs);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
       { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 5000 },

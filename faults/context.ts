@@ -1,10 +1,12 @@
 /**
  * A FaultContext for unit tests of a fault's plan(), expect() and script(), without root: the
- * built-in target's endpoints, HZ=250, 5 ms watchers, and the sysctls you say are in force.
+ * built-in target's endpoints, HZ=250, watchers at the default interval, and the sysctls you say
+ * are in force.
  * One builder, so a field added to FaultContext reaches every test at once.
  */
 import type { z } from 'zod';
 import type { SidedSysctls } from '../harness/core/sysctl.js';
+import { DEFAULT_WATCH_INTERVAL_MS } from '../harness/model/watch.js';
 import type { FaultContext, FaultDefinition } from './define.js';
 
 export interface TestContextOptions {
@@ -22,6 +24,6 @@ export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, o
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
     clock: { hz: opts.hz ?? 250 },
-    watchIntervalMs: opts.watchIntervalMs ?? 5,
+    watchIntervalMs: opts.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
   };
 }

@@ -15,8 +15,19 @@
  * ≈104.4 s (TLP + 8 RTO retransmissions), not the ≈102 s / "9 retransmissions" the seeds saw.
  */
 import { z } from 'zod';
-import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
-import { defineFault } from './define.js';
+import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
+import { observeUntilMs, watchedWindowMs } from '../harness/model/watch.js';
+import { defineFault, type FaultContext } from './define.js';
+
+/**
+ * The client's orphan, from its sysctls: the model's prediction, and when the watcher reports it
+ * gone, in ms from the start of close() (the `stateLeft` window; the script observes past it).
+ */
+export function finWait1Orphan({ sysctls, clock, watchIntervalMs }: FaultContext<unknown>) {
+  const s = orphanFinSysctlsFrom(sysctls.client, sysctls.server);
+  const p = predictOrphanFin(s, clock);
+  return { s, p, goneSeenMs: watchedWindowMs(p.windowMs, clock, watchIntervalMs) };
+}
 
 export const finDrop = defineFault({
   name: 'fin-drop',
@@ -38,10 +49,8 @@ export const finDrop = defineFault({
       },
     ],
   }),
-  expect: ({ sysctls, clock, watchIntervalMs }) => {
-    const s = orphanFinSysctlsFrom(sysctls.client, sysctls.server);
-    const p = predictOrphanFin(s, clock);
-    const lag = watchLagMs(clock, watchIntervalMs);
+  expect: (ctx) => {
+    const { s, p, goneSeenMs } = finWait1Orphan(ctx);
     return {
       steps: {
         connect: { ok: true, errno: null },
@@ -50,7 +59,7 @@ export const finDrop = defineFault({
       },
       states: { client: ['FIN_WAIT1'], server: ['ESTABLISHED'] },
       statesAbsent: { client: ['FIN_WAIT2', 'TIME_WAIT'], server: ['CLOSE_WAIT', 'LAST_ACK'] },
-      stateLeft: [{ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'close', windowMs: [p.windowMs[0], p.windowMs[1] + lag] }],
+      stateLeft: [{ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'close', windowMs: goneSeenMs }],
       spans: [
         { side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', retrans: countRange(p.rtoRetransmits) },
         { side: 'server', state: 'ESTABLISHED', sockets: 1, then: 'held' },
@@ -63,14 +72,14 @@ export const finDrop = defineFault({
       because: [`client (tcp_rto_min_us ${s.rtoMinUs}, veth RTT < 1 jiffy): ${orphanFinBecause(p, s)}; FIN_WAIT1 gone at ${p.goneAtMs / 1000} s after close()`],
     };
   },
-  script: ({ clock, watchIntervalMs }, expected) => {
-    const gone = expected.stateLeft?.[0]?.windowMs[1] ?? 10_000;
+  script: (ctx) => {
+    const { goneSeenMs } = finWait1Orphan(ctx);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
       { op: 'tcpinfo', label: 'before-close' },
       { op: 'close', label: 'close' },
       // close() returned; the orphan lives on in the kernel: keep observing until it must be gone.
-      { op: 'sleep', ms: Math.ceil(gone + watchLagMs(clock, watchIntervalMs)) + 100 },
+      { op: 'sleep', ms: observeUntilMs(goneSeenMs[1], ctx.clock, ctx.watchIntervalMs) },
     ];
   },
 });

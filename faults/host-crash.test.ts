@@ -2,6 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { hostCrash } from './host-crash.js';
 import { faultContext } from './context.js';
+import { initialRtoJiffies } from '../harness/model/data.js';
+import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, wakeupSlackMs } from '../harness/model/tcp.js';
+import { jiffiesToMs } from '../harness/model/timer-wheel.js';
+
+/**
+ * One segment to a silent peer at tcp_retries2=3, by hand from the timer helpers: RTO r (rto_min
+ * plus µs, rounded up a jiffy); a TLP r after the write — armed from the syscall, so up to one
+ * jiffy early — then RTO retransmission #1 r later, which starts the tcp_retries2 clock; #2..#4
+ * 2r, 4r, 8r apart (14r after #1, below tcp_model_timeout(3, TCP_RTO_MIN)); the firing 16r later
+ * (30r after #1) is past it: ETIMEDOUT.
+ */
+const clock = { hz: 250 };
+const jiffy = jiffiesToMs(1, clock.hz);
+const r = jiffiesToMs(initialRtoJiffies(TCP_RTO_MIN_MS, clock), clock.hz);
+const retries2Limit = modelTimeoutMs(3, TCP_RTO_MIN_MS, TCP_RTO_MAX_MS);
+/** When RTO retransmission #1 goes out, ms after the write. */
+const firstRto = r - jiffy + r;
+const RTO_RETRANSMITS = 4;
 
 const ctx = (params: Record<string, unknown>, client: Record<string, string> = { 'net.ipv4.tcp_retries2': '3' }) =>
   faultContext(hostCrash, { params: params, sysctls: { client, server: {} } });
@@ -22,10 +40,14 @@ describe('host-crash', () => {
   it('retries2: ETIMEDOUT in the modelled window, counters and rule hits from the model', () => {
     const c = ctx({});
     const e = hostCrash.expect(c);
-    expect(e.steps.dies).toMatchObject({ errno: 'ETIMEDOUT', tcpState: 'CLOSE', totalRetrans: 5 });
-    expect(e.steps.dies!.windowMs![0]).toBeGreaterThan(6400);
-    expect(e.counters!.client).toMatchObject({ TcpRetransSegs: 5, TcpExtTCPTimeouts: 5, TcpExtTCPLossProbes: 1, TcpExtTCPAbortOnTimeout: 1 });
-    expect(e.rulesHit).toEqual({ 'drop-in': 6 });
+    expect(14 * r).toBeLessThan(retries2Limit);
+    expect(30 * r).toBeGreaterThanOrEqual(retries2Limit);
+    // The TLP and the RTO retransmissions; every RTO firing, the one that gives up included.
+    expect(e.steps.dies).toMatchObject({ errno: 'ETIMEDOUT', tcpState: 'CLOSE', totalRetrans: 1 + RTO_RETRANSMITS });
+    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + 30 * r);
+    expect(e.counters!.client).toMatchObject({ TcpRetransSegs: 1 + RTO_RETRANSMITS, TcpExtTCPTimeouts: RTO_RETRANSMITS + 1, TcpExtTCPLossProbes: 1, TcpExtTCPAbortOnTimeout: 1 });
+    // The segment, the TLP, the retransmissions.
+    expect(e.rulesHit).toEqual({ 'drop-in': 1 + 1 + RTO_RETRANSMITS });
     const script = hostCrash.script(c, e);
     expect(script.map((s) => s.op)).toEqual(['connect', 'sleep', 'barrier', 'write', 'read']);
     expect(script.at(-1)!).toMatchObject({ label: 'dies', timeoutMs: Math.ceil(e.steps.dies!.windowMs![1]) + 1000 });
@@ -39,20 +61,22 @@ describe('host-crash', () => {
     const c = ctx({ variant: 'user-timeout', userTimeoutMs: '1500' });
     const e = hostCrash.expect(c);
     expect(hostCrash.script(c, e)[0]).toEqual({ op: 'setsockopt', opt: 'USER_TIMEOUT', value: 1500 });
-    expect(e.steps.dies!.windowMs![0]).toBeCloseTo(404 + 1500, 0);
+    // TCP_USER_TIMEOUT counts from RTO retransmission #1 too; the last timer is clamped to land on it.
+    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + 1500);
   });
   it('keepalive: options set after the crash, SO_KEEPALIVE last (arms the timer), ETIMEDOUT after idle + cnt × intvl', () => {
     const c = ctx({ variant: 'keepalive', keepIdleS: '2', keepIntvlS: '1', keepCnt: '2' });
     const e = hostCrash.expect(c);
     const opts = hostCrash.script(c, e).flatMap((s) => (s.op === 'setsockopt' ? [s.opt] : []));
     expect(opts).toEqual(['KEEPIDLE', 'KEEPINTVL', 'KEEPCNT', 'KEEPALIVE']);
-    expect(e.steps.dies!.windowMs![0]).toBeGreaterThanOrEqual(3996);
+    // idle + cnt × intvl; the first timer armed from the syscall, up to a jiffy early.
+    expect(e.steps.dies!.windowMs![0]).toBe(2000 + 2 * 1000 - jiffy);
     expect(e.counters!.client!.TcpExtTCPKeepAlive).toBe(2);
     expect(e.rulesHit).toEqual({ 'drop-in': 3 });
   });
   it('idle: the wait must time out with no error and the socket stay ESTABLISHED', () => {
     const e = hostCrash.expect(ctx({ variant: 'idle', idleWaitMs: '2000' }));
-    expect(e.steps['idle-wait']).toEqual({ ok: false, timedOut: true, errno: null, windowMs: [2000, 2008] });
+    expect(e.steps['idle-wait']).toEqual({ ok: false, timedOut: true, errno: null, windowMs: [2000, 2000 + wakeupSlackMs(clock)] });
     expect(e.steps['still-established']).toMatchObject({ tcpState: 'ESTABLISHED', totalRetrans: 0 });
     expect(e.statesAbsent!.client).toContain('GONE');
   });

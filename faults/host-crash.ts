@@ -27,13 +27,11 @@
 import { z } from 'zod';
 import { DATA_SYSCTLS } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, predictDataTimeout, predictIdleWait, predictKeepalive } from '../harness/model/data.js';
+import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 
 const VARIANTS = ['retries2', 'user-timeout', 'keepalive', 'idle'] as const;
-
-/** Holds ESTABLISHED long enough for the state watchers (5 ms polls) to see it on both sides. */
-const SETTLE_MS = 50;
 
 export const hostCrash = defineFault({
   name: 'host-crash',
@@ -136,11 +134,12 @@ export const hostCrash = defineFault({
       because: expected.because?.[0] ?? 'nothing comes back from the host',
     };
   },
-  script: ({ params }, expected) => {
+  script: ({ params, watchIntervalMs }, expected) => {
     const head: ClientStep[] = [
       ...(params.variant === 'user-timeout' ? [{ op: 'setsockopt' as const, opt: 'USER_TIMEOUT' as const, value: params.userTimeoutMs }] : []),
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
-      { op: 'sleep', ms: SETTLE_MS },
+      // Hold ESTABLISHED until the watchers saw it on both sides.
+      { op: 'sleep', ms: settleMs(watchIntervalMs) },
       { op: 'barrier', name: 'crash' },
     ];
     switch (params.variant) {
@@ -162,7 +161,7 @@ export const hostCrash = defineFault({
           { op: 'wait', label: 'idle-wait', timeoutMs: params.idleWaitMs },
           { op: 'tcpinfo', label: 'still-established' },
           { op: 'write', label: 'probe-write', bytes: 1, timeoutMs: 1000 },
-          { op: 'sleep', ms: SETTLE_MS },
+          { op: 'sleep', ms: settleMs(watchIntervalMs) },
         ];
     }
   },

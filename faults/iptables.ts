@@ -6,6 +6,7 @@
  */
 import type { FaultStep } from '../harness/core/step.js';
 import type { Side } from '../harness/core/sysctl.js';
+import { isPort } from '../harness/core/port.js';
 
 export type Hook = 'INPUT' | 'OUTPUT';
 export type TcpFlag = 'SYN' | 'ACK' | 'FIN' | 'RST' | 'URG' | 'PSH';
@@ -74,7 +75,7 @@ function flagList(f: readonly TcpFlag[] | 'ALL' | 'NONE'): string {
 }
 
 function port(p: number, what: string): string {
-  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`${what} ${p} is not a port (1-65535)`);
+  if (!isPort(p)) throw new RangeError(`${what} ${p} is not a port (1-65535)`);
   return String(p);
 }
 

@@ -16,8 +16,19 @@
  * SERVER's sysctls that decide. Each FIN retransmission also restarts the client's 60 s TIME_WAIT.
  */
 import { z } from 'zod';
-import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
-import { defineFault } from './define.js';
+import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
+import { observeUntilMs, watchedSpanMs } from '../harness/model/watch.js';
+import { defineFault, type FaultContext } from './define.js';
+
+/**
+ * The server's orphan, from the server's sysctls: the model's prediction, and how long the
+ * watcher sees it in LAST_ACK (the span's `lastsMs`; the script observes past its end).
+ */
+export function lastAckOrphan({ sysctls, clock, watchIntervalMs }: FaultContext<unknown>) {
+  const s = orphanFinSysctlsFrom(sysctls.server, sysctls.client);
+  const p = predictOrphanFin(s, clock);
+  return { s, p, lastsSeenMs: watchedSpanMs(p.windowMs, clock, watchIntervalMs) };
+}
 
 export const lastAckDrop = defineFault({
   name: 'last-ack-drop',
@@ -44,17 +55,14 @@ export const lastAckDrop = defineFault({
       ],
     }),
   },
-  expect: ({ sysctls, clock, watchIntervalMs }) => {
-    const s = orphanFinSysctlsFrom(sysctls.server, sysctls.client);
-    const p = predictOrphanFin(s, clock);
-    const lag = watchLagMs(clock, watchIntervalMs);
+  expect: (ctx) => {
+    const { s, p, lastsSeenMs } = lastAckOrphan(ctx);
     return {
       steps: { connect: { ok: true, errno: null }, close: { ok: true, errno: null } },
       states: { client: ['TIME_WAIT'], server: ['LAST_ACK'] },
       statesAbsent: { client: ['CLOSE_WAIT', 'LAST_ACK'], server: ['TIME_WAIT', 'FIN_WAIT1', 'FIN_WAIT2'] },
       spans: [
-        // Both ends of the span are watcher samples: each can be late by one poll.
-        { side: 'server', state: 'LAST_ACK', sockets: 1, then: 'GONE', lastsMs: [p.windowMs[0] - lag, p.windowMs[1] + lag], retrans: countRange(p.rtoRetransmits) },
+        { side: 'server', state: 'LAST_ACK', sockets: 1, then: 'GONE', lastsMs: lastsSeenMs, retrans: countRange(p.rtoRetransmits) },
         { side: 'client', state: 'TIME_WAIT', sockets: 1, then: 'held' },
       ],
       counters: {
@@ -67,14 +75,14 @@ export const lastAckDrop = defineFault({
       because: [`server: ${orphanFinBecause(p, s)}; LAST_ACK gone ${p.goneAtMs / 1000} s after its FIN`],
     };
   },
-  script: ({ clock, watchIntervalMs }, expected) => {
-    const gone = expected.spans?.[0]?.lastsMs?.[1] ?? 10_000;
+  script: (ctx) => {
+    const { lastsSeenMs } = lastAckOrphan(ctx);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
       { op: 'barrier', name: 'arm-ack-drop' },
       { op: 'close', label: 'close' },
       // Keep observing until the server's orphan must be gone (its FIN follows our close within a wake-up).
-      { op: 'sleep', ms: Math.ceil(gone + watchLagMs(clock, watchIntervalMs)) + 100 },
+      { op: 'sleep', ms: observeUntilMs(lastsSeenMs[1], ctx.clock, ctx.watchIntervalMs) },
     ];
   },
 });

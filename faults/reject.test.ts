@@ -2,6 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { reject } from './reject.js';
 import { faultContext } from './context.js';
+import { initialRtoJiffies } from '../harness/model/data.js';
+import { immediateWindowMs, modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
+import { jiffiesToMs } from '../harness/model/timer-wheel.js';
+
+/**
+ * One segment to a silent peer at tcp_retries2=3, by hand from the timer helpers: RTO r (rto_min
+ * plus µs, rounded up a jiffy); a TLP r after the write — armed from the syscall, so up to one
+ * jiffy early — then RTO retransmission #1 r later, which starts the tcp_retries2 clock; #2..#4
+ * 2r, 4r, 8r apart (14r after #1, below tcp_model_timeout(3, TCP_RTO_MIN)); the firing 16r later
+ * (30r after #1) is past it: ETIMEDOUT.
+ */
+const clock = { hz: 250 };
+const jiffy = jiffiesToMs(1, clock.hz);
+const r = jiffiesToMs(initialRtoJiffies(TCP_RTO_MIN_MS, clock), clock.hz);
+const retries2Limit = modelTimeoutMs(3, TCP_RTO_MIN_MS, TCP_RTO_MAX_MS);
+/** When RTO retransmission #1 goes out, ms after the write. */
+const firstRto = r - jiffy + r;
+const RTO_RETRANSMITS = 4;
+/** With RFC 6069 reverts the RTO stays r: RTO retransmissions every r from #1 until the limit. */
+const FLAT_RTO_RETRANSMITS = Math.ceil(retries2Limit / r);
 
 const ctx = (params: Record<string, unknown>, server: Record<string, string> = { 'net.ipv4.icmp_ratelimit': '0' }) =>
   faultContext(reject, { params: params, sysctls: { client: { 'net.ipv4.tcp_retries2': '3' }, server } });
@@ -25,7 +45,7 @@ describe('reject', () => {
     ['icmp-proto-unreachable', 'ENOPROTOOPT'],
   ])('at connect, %s: connect fails at once with %s, one SYN rejected', (w, errno) => {
     const e = reject.expect(ctx({ with: w }));
-    expect(e.steps.connect).toMatchObject({ ok: false, errno, windowMs: [0, 8], totalRetrans: 0 });
+    expect(e.steps.connect).toMatchObject({ ok: false, errno, windowMs: immediateWindowMs(clock), totalRetrans: 0 });
     expect(e.rulesHit).toEqual({ reject: 1 });
   });
   it('established: no rule at first; the barrier adds it, then a write and a read', () => {
@@ -37,25 +57,28 @@ describe('reject', () => {
   });
   it('established tcp-reset: ECONNRESET at once', () => {
     const e = reject.expect(ctx({ with: 'tcp-reset', when: 'established' }));
-    expect(e.steps.dies).toMatchObject({ errno: 'ECONNRESET', windowMs: [0, 8] });
+    expect(e.steps.dies).toMatchObject({ errno: 'ECONNRESET', windowMs: immediateWindowMs(clock) });
   });
   it('established port-unreachable: the soft error surfaces after tcp_retries2, doubling RTO', () => {
     const e = reject.expect(ctx({ with: 'icmp-port-unreachable', when: 'established' }));
-    expect(e.steps.dies).toMatchObject({ errno: 'ECONNREFUSED', totalRetrans: 5 });
-    expect(e.steps.dies!.windowMs![0]).toBeGreaterThan(6400);
-    expect(e.rulesHit).toEqual({ reject: 6 });
+    expect(e.steps.dies).toMatchObject({ errno: 'ECONNREFUSED', totalRetrans: 1 + RTO_RETRANSMITS });
+    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + 30 * r);
+    expect(e.rulesHit).toEqual({ reject: 1 + 1 + RTO_RETRANSMITS });
   });
   it('established host-unreachable: RFC 6069 keeps the RTO flat — 16 retransmissions, dead at ~3.5 s', () => {
     const e = reject.expect(ctx({ with: 'icmp-host-unreachable', when: 'established' }));
-    expect(e.steps.dies).toMatchObject({ errno: 'EHOSTUNREACH', totalRetrans: 16 });
-    expect(e.steps.dies!.windowMs![1]).toBeLessThan(3600);
-    expect(e.rulesHit).toEqual({ reject: 17 });
+    expect(FLAT_RTO_RETRANSMITS).toBe(15);
+    expect(e.steps.dies).toMatchObject({ errno: 'EHOSTUNREACH', totalRetrans: 1 + FLAT_RTO_RETRANSMITS });
+    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + FLAT_RTO_RETRANSMITS * r);
+    expect(e.steps.dies!.windowMs![1]).toBeLessThan(firstRto + 30 * r);
+    expect(e.rulesHit).toEqual({ reject: 1 + 1 + FLAT_RTO_RETRANSMITS });
   });
   it('with the target ICMP rate limit on, the window spans the flat and the doubling schedules', () => {
     const e = reject.expect(ctx({ with: 'icmp-host-unreachable', when: 'established' }, { 'net.ipv4.icmp_ratelimit': '1000' }));
     const [lo, hi] = e.steps.dies!.windowMs!;
-    expect(lo).toBeLessThan(3500);
-    expect(hi).toBeGreaterThan(6500);
+    // From the flat schedule's earliest death to past the doubling one's.
+    expect(lo).toBe(firstRto + FLAT_RTO_RETRANSMITS * r);
+    expect(hi).toBeGreaterThan(firstRto + 30 * r);
     expect(e.steps.dies!.totalRetrans).toBeUndefined();
   });
   it('validates --set with and when', () => {

@@ -24,16 +24,13 @@
  * with the default 15), then surfaces with the ICMP's errno. Only tcp-reset is immediate.
  */
 import { z } from 'zod';
-import { DATA_SYSCTLS } from '../harness/model/tcp.js';
+import { DATA_SYSCTLS, immediateWindowMs, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, icmpEffect, predictDataTimeout, type IcmpReject } from '../harness/model/data.js';
-import { TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
 import { timerSlackMs } from '../harness/model/timer-wheel.js';
+import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 import { REJECT_WITH, type RejectWith, type Rule } from './iptables.js';
-
-/** Holds ESTABLISHED long enough for the state watchers (5 ms polls) to see it. */
-const SETTLE_MS = 50;
 
 function rejectRule(port: number, clientAddress: string, with_: RejectWith): Rule {
   return { name: 'reject', side: 'server', hook: 'INPUT', proto: 'tcp', src: clientAddress, tcp: { dport: port }, target: { kind: 'REJECT', with: with_ } };
@@ -63,7 +60,7 @@ export const reject = defineFault({
   },
   expect: ({ params, sysctls, clock }) => {
     // No timer: one packet and its answer on a veth, plus the probe noticing.
-    const now: [number, number] = [0, wakeupSlackMs(clock)];
+    const now = immediateWindowMs(clock);
     const isRst = params.with === 'tcp-reset';
     const icmp = isRst ? undefined : icmpEffect(params.with as IcmpReject);
     const e: Expectation = { steps: {} };
@@ -143,11 +140,12 @@ export const reject = defineFault({
     const dies = expected.steps.dies!;
     return { state: 'ESTABLISHED', from: 'strike', endsMs: [dies.windowMs![0], Infinity], errno: dies.errno!, then: 'GONE', because: expected.because![0]! };
   },
-  script: ({ params }, expected) => {
+  script: ({ params, watchIntervalMs }, expected) => {
     if (params.when === 'connect') return [{ op: 'connect', label: 'connect', timeoutMs: 5000 }];
     const steps: ClientStep[] = [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
-      { op: 'sleep', ms: SETTLE_MS },
+      // Hold ESTABLISHED until the watchers saw it.
+      { op: 'sleep', ms: settleMs(watchIntervalMs) },
       { op: 'barrier', name: 'reject' },
       { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 2000 },
       { op: 'read', label: 'dies', timeoutMs: stepTimeoutMs(expected.steps.dies) },

@@ -35,18 +35,16 @@
  */
 import { z } from 'zod';
 import { dataSysctlsFrom, predictLingerClose } from '../harness/model/data.js';
-import { wakeupSlackMs } from '../harness/model/tcp.js';
-import { watchLagMs } from '../harness/model/teardown.js';
+import { immediateWindowMs } from '../harness/model/tcp.js';
+import type { KernelClock } from '../harness/model/timer-wheel.js';
+import { observeUntilMs, settleMs, watchedWindowMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Side } from '../harness/core/sysctl.js';
-import { defineFault, type Expectation } from './define.js';
+import { defineFault, type Expectation, type FaultContext } from './define.js';
 import type { Rule } from './iptables.js';
 
 const SIDES = ['client', 'server'] as const;
 const HOWS = ['unread', 'linger0', 'linger'] as const;
-
-/** Holds a state long enough for the 5 ms state watchers to sample it (ten polls). */
-const SETTLE_MS = 50;
 
 const params = z
   .object({
@@ -60,6 +58,18 @@ const params = z
 type Params = z.infer<typeof params>;
 
 const peerOf = (s: Side): Side => (s === 'client' ? 'server' : 'client');
+
+/**
+ * how=linger, from the client's sysctls: the model's prediction of the lingering close and its
+ * orphan, and when the watcher reports the orphan gone, in ms from the start of the write (the
+ * `stateLeft` window; the script observes past it).
+ */
+export function lingerClose({ params: p, sysctls, clock, watchIntervalMs }: FaultContext<Params>) {
+  const orphanRetries = Number(sysctls.client['net.ipv4.tcp_orphan_retries'] ?? 0);
+  const retransCollapse = Number(sysctls.client['net.ipv4.tcp_retrans_collapse'] ?? 1) !== 0;
+  const m = predictLingerClose(dataSysctlsFrom(sysctls.client, sysctls.server), { lingerS: p.lingerS, orphanRetries, retransCollapse }, clock);
+  return { orphanRetries, m, goneSeenMs: watchedWindowMs(m.goneWindowMs, clock, watchIntervalMs) };
+}
 
 export const rstClose = defineFault({
   name: 'rst-close',
@@ -100,13 +110,14 @@ export const rstClose = defineFault({
       rules: [{ name: 'drop-in', side: 'server', hook: 'INPUT', proto: 'tcp', src: endpoints.clientAddress, tcp: { dport: endpoints.port }, target: { kind: 'DROP' } }],
     }),
   },
-  expect: ({ params: p, sysctls, clock, watchIntervalMs }) => (p.how === 'linger' ? expectLinger(p, sysctls, clock, watchIntervalMs) : expectRst(p, clock)),
-  script: ({ params: p, clock, watchIntervalMs }, expected) => {
-    const settle = { op: 'sleep' as const, ms: SETTLE_MS };
+  expect: (ctx) => (ctx.params.how === 'linger' ? expectLinger(ctx) : expectRst(ctx.params, ctx.clock)),
+  script: (ctx) => {
+    const { params: p, clock, watchIntervalMs } = ctx;
+    const settle = { op: 'sleep' as const, ms: settleMs(watchIntervalMs) };
     const connect = { op: 'connect' as const, label: 'connect', timeoutMs: 5000 };
     const write = { op: 'write' as const, label: 'write', bytes: p.bytes, timeoutMs: 2000 };
     if (p.how === 'linger') {
-      const gone = expected.stateLeft?.[0]?.windowMs[1] ?? 10_000;
+      const { m, goneSeenMs } = lingerClose(ctx);
       return [
         { op: 'setsockopt', opt: 'LINGER', value: p.lingerS, onoff: 1 },
         connect,
@@ -114,8 +125,9 @@ export const rstClose = defineFault({
         { op: 'barrier', name: 'dead' },
         write,
         { op: 'close', label: 'close' },
-        // close() returned; the orphan lives on in the kernel: keep observing until it must be gone.
-        { op: 'sleep', ms: Math.ceil(gone - (expected.steps.close?.windowMs?.[0] ?? 0) + watchLagMs(clock, watchIntervalMs)) + 100 },
+        // close() returned (at the earliest at the start of its window; both from the write);
+        // the orphan lives on in the kernel: keep observing until it must be gone.
+        { op: 'sleep', ms: observeUntilMs(goneSeenMs[1] - m.closeWindowMs[0], clock, watchIntervalMs) },
       ];
     }
     if (p.side === 'server') {
@@ -141,10 +153,10 @@ export const rstClose = defineFault({
   },
 });
 
-function expectRst(p: Params, clock: { hz: number }): Expectation {
+function expectRst(p: Params, clock: KernelClock): Expectation {
   const closer: Side = p.side;
   const peer = peerOf(closer);
-  const now: [number, number] = [0, wakeupSlackMs(clock)];
+  const now = immediateWindowMs(clock);
   const e: Expectation = {
     steps: { connect: { ok: true }, write: { ok: true, bytes: p.bytes } },
     states: { [closer]: ['ESTABLISHED', 'GONE'], [peer]: ['ESTABLISHED', 'GONE'] },
@@ -187,12 +199,10 @@ function expectRst(p: Params, clock: { hz: number }): Expectation {
   return e;
 }
 
-function expectLinger(p: Params, sysctls: { client: Record<string, string | undefined>; server: Record<string, string | undefined> }, clock: { hz: number }, watchIntervalMs: number): Expectation {
-  const orphanRetries = Number(sysctls.client['net.ipv4.tcp_orphan_retries'] ?? 0);
-  const retransCollapse = Number(sysctls.client['net.ipv4.tcp_retrans_collapse'] ?? 1) !== 0;
-  const m = predictLingerClose(dataSysctlsFrom(sysctls.client, sysctls.server), { lingerS: p.lingerS, orphanRetries, retransCollapse }, clock);
+function expectLinger(ctx: FaultContext<Params>): Expectation {
+  const p = ctx.params;
+  const { orphanRetries, m, goneSeenMs } = lingerClose(ctx);
   const exact = (r: [number, number]) => (r[0] === r[1] ? r[0] : { min: r[0], max: r[1] });
-  const lag = watchLagMs(clock, watchIntervalMs);
   return {
     steps: {
       connect: { ok: true },
@@ -201,7 +211,7 @@ function expectLinger(p: Params, sysctls: { client: Record<string, string | unde
     },
     states: { client: ['ESTABLISHED', 'FIN_WAIT1', 'GONE'], server: ['ESTABLISHED'] },
     statesAbsent: { client: ['FIN_WAIT2', 'TIME_WAIT', 'CLOSE_WAIT'], server: ['CLOSE_WAIT', 'GONE'] },
-    stateLeft: [{ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'write', windowMs: [m.goneWindowMs[0], m.goneWindowMs[1] + lag] }],
+    stateLeft: [{ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'write', windowMs: goneSeenMs }],
     spans: [
       { side: 'client', state: 'ESTABLISHED', sockets: 1, then: 'FIN_WAIT1' },
       { side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', retrans: exact(m.rtoRetransmits) },

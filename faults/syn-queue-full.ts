@@ -34,6 +34,7 @@ import {
   type SynVerdict,
 } from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
+import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { DEFAULT_SOMAXCONN } from './accept-queue-full.js';
 import type { Rule } from './iptables.js';
@@ -42,8 +43,6 @@ import { defineFault, stepTimeoutMs, type Expectation, type FaultContext, type S
 /** Local port of the first half-open connection: above the default ephemeral range (32768-60999). */
 export const HALF_OPEN_BASE_PORT = 61100;
 const BYTES = 100;
-/** How long the fresh connection is held open after its write: ten watcher polls, to see the server ESTABLISHED. */
-const FRESH_HOLD_MS = 50;
 
 const params = z.object({
   backlog: z.coerce.number().int().min(1).max(64).default(2).describe('listen() backlog of the server: the SYN queue limit with cookies on'),
@@ -121,9 +120,10 @@ export const synQueueFull = defineFault({
     const freshCookie = fresh === 'cookie' ? 1 : 0;
     // Each half-open's rule sees its ACK, the FIN when the probe exits, and (stored requests only:
     // a cookie is never resent) one answer per SYN-ACK the server resent before the run ended.
-    // The run ends when the fresh connect times out, or FRESH_HOLD_MS after it connected.
+    // The run ends when the fresh connect times out, or a settle after it connected.
     const resend = predictSynAckExpiry(synAckSysctlsFrom(sysctls.server).synackRetries, clock).retransmitWindowsMs;
-    const end: [number, number] = isDrop(fresh) ? syn.windowMs : [FRESH_HOLD_MS, FRESH_HOLD_MS];
+    const hold = settleMs(ctx.watchIntervalMs);
+    const end: [number, number] = isDrop(fresh) ? syn.windowMs : [hold, hold];
     const resentSure = resend.filter((w) => w[1] < end[0]).length;
     const rulesHit: Record<string, { min: number; max?: number }> = {};
     halfOpens.forEach(
@@ -177,8 +177,8 @@ export const synQueueFull = defineFault({
     if (expected.steps['write-fresh']) {
       steps.push(
         { op: 'write', sock: fresh, label: 'write-fresh', bytes: BYTES, timeoutMs: 2000 },
-        // Hold the connection long enough for the watcher to see the server side ESTABLISHED.
-        { op: 'sleep', ms: FRESH_HOLD_MS },
+        // Hold the connection until the watcher saw the server side ESTABLISHED.
+        { op: 'sleep', ms: settleMs(ctx.watchIntervalMs) },
       );
     }
     return steps;

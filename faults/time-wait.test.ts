@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { timeWait } from './time-wait.js';
 import { faultContext } from './context.js';
+import { immediateWindowMs } from '../harness/model/tcp.js';
 
 const ctx = (params: Record<string, unknown> = {}, client: Record<string, string> = {}) =>
   faultContext(timeWait, { params: params, sysctls: { client: { 'net.ipv4.ip_local_port_range': '40000\t40009', 'net.ipv4.tcp_tw_reuse': '2', ...client }, server: {} } });
@@ -14,7 +15,7 @@ describe('time-wait', () => {
   it('10 ports: 10 connections into TIME_WAIT, the 11th EADDRNOTAVAIL', () => {
     const e = timeWait.expect(ctx());
     expect(e.steps['connect-10']).toEqual({ ok: true, errno: null });
-    expect(e.steps['connect-11']).toEqual({ ok: false, errno: 'EADDRNOTAVAIL' });
+    expect(e.steps['connect-11']).toEqual({ ok: false, errno: 'EADDRNOTAVAIL', windowMs: immediateWindowMs({ hz: 250 }) });
     expect(e.steps['eof-11']).toBeUndefined();
     expect(e.spans?.[0]).toEqual({ side: 'client', state: 'TIME_WAIT', sockets: 10, then: 'held' });
     expect(e.counters?.client).toMatchObject({ TcpActiveOpens: 10, TcpExtTW: 10, TcpExtTWRecycled: 0 });
@@ -26,7 +27,7 @@ describe('time-wait', () => {
     const e = timeWait.expect(ctx({ connections: 12 }, { 'net.ipv4.ip_local_port_range': '40000 40010' }));
     expect(e.steps['connect-10']).toEqual({ ok: true, errno: null });
     expect(e.steps['connect-11']).toBeUndefined();
-    expect(e.steps['connect-12']).toEqual({ ok: false, errno: 'EADDRNOTAVAIL' });
+    expect(e.steps['connect-12']).toMatchObject({ ok: false, errno: 'EADDRNOTAVAIL' });
     expect(e.counters?.client?.TcpActiveOpens).toEqual({ min: 10, max: 11 });
   });
 

@@ -17,7 +17,9 @@
  * fixed 60 s (no sysctl changes it; tcp_max_tw_buckets only caps how many exist).
  */
 import { z } from 'zod';
-import { connectCapacity, parsePortRange, parseReservedPorts, timeWaitWindowMs, TW_KILL_THRESHOLD_MS, twReusable, TCP_TIMEWAIT_LEN_MS, watchLagMs } from '../harness/model/teardown.js';
+import { connectCapacity, parsePortRange, parseReservedPorts, timeWaitWindowMs, TW_KILL_THRESHOLD_MS, twReusable, TCP_TIMEWAIT_LEN_MS } from '../harness/model/teardown.js';
+import { immediateWindowMs } from '../harness/model/tcp.js';
+import { settleMs, watchedSpanMs, watchedWindowMs, watchLagMs } from '../harness/model/watch.js';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
 import type { SidedSysctls } from '../harness/core/sysctl.js';
 import type { ClientStep } from '../harness/core/probe.js';
@@ -65,8 +67,9 @@ function planConnections(p: Params, sysctls: SidedSysctls): Plan {
   return { ports: cap.ports, certain: cap.certain, connections, reusable, pauseBefore: cap.certain, outcomes };
 }
 
+/** Whether the observation lasts until the watcher must have seen the first TIME_WAIT end. */
 function observesEnd(p: Params, clock: KernelClock, watchIntervalMs: number): boolean {
-  return p.observeMs >= timeWaitWindowMs(clock)[1] + watchLagMs(clock, watchIntervalMs);
+  return p.observeMs >= watchedWindowMs(timeWaitWindowMs(clock), clock, watchIntervalMs)[1];
 }
 
 export const timeWait = defineFault({
@@ -86,7 +89,8 @@ export const timeWait = defineFault({
     const steps: Record<string, StepExpectation> = {};
     plan.outcomes.forEach((o, i) => {
       if (o === 'ok') steps[`connect-${i + 1}`] = { ok: true, errno: null };
-      if (o === 'EADDRNOTAVAIL') steps[`connect-${i + 1}`] = { ok: false, errno: 'EADDRNOTAVAIL' };
+      // No packet: connect() fails in the kernel's port scan, at once.
+      if (o === 'EADDRNOTAVAIL') steps[`connect-${i + 1}`] = { ok: false, errno: 'EADDRNOTAVAIL', windowMs: immediateWindowMs(clock) };
       if (o === 'ok') steps[`eof-${i + 1}`] = { ok: true, eof: true, bytes: 0 };
     });
     const count = (o: Outcome) => plan.outcomes.filter((x) => x === o).length;
@@ -98,15 +102,14 @@ export const timeWait = defineFault({
     const recycledMax = plan.reusable ? Math.max(0, openedMax - plan.certain) : 0;
     const recycled = between(Math.min(recycledMax, Math.max(0, openedMin - plan.ports)), recycledMax);
     const anyRecycled = recycledMax > 0;
-    const tw = timeWaitWindowMs(clock);
-    const lag = watchLagMs(clock, watchIntervalMs);
+    const twSeen = watchedSpanMs(timeWaitWindowMs(clock), clock, watchIntervalMs);
     const distinct = between(Math.min(openedMin, plan.ports), Math.min(openedMax, plan.ports));
     const twSpan =
       anyRecycled
         ? // A port taken over leaves TIME_WAIT for SYN_SENT: its first stay does not end in GONE.
           { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct }
         : observesEnd(p, clock, watchIntervalMs)
-          ? { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct, then: 'GONE', lastsMs: [tw[0] - lag, tw[1] + lag] as [number, number] }
+          ? { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct, then: 'GONE', lastsMs: twSeen }
           : { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct, then: 'held' };
     return {
       steps,
@@ -143,7 +146,8 @@ export const timeWait = defineFault({
       // The client closes first; the EOF of the server's FIN means this socket is now in TIME_WAIT.
       steps.push({ op: 'shutdown', sock, how: 'wr' }, { op: 'read', sock, label: `eof-${i + 1}`, timeoutMs: 5000 }, { op: 'close', sock });
     });
-    steps.push({ op: 'sleep', ms: Math.max(p.observeMs, 50 + Math.ceil(watchLagMs(clock, watchIntervalMs))) });
+    // At least until the watchers sampled the last TIME_WAIT.
+    steps.push({ op: 'sleep', ms: Math.max(p.observeMs, settleMs(watchIntervalMs) + Math.ceil(watchLagMs(clock, watchIntervalMs))) });
     return steps;
   },
 });

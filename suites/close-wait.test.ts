@@ -5,7 +5,8 @@
  * shutdown(SHUT_WR) instead, the client's FIN_WAIT2 must still be there at the end.
  */
 import { kernelFacts } from '../harness/core/kernel.js';
-import { predictFinWait2, watchLagMs } from '../harness/model/teardown.js';
+import { predictFinWait2 } from '../harness/model/teardown.js';
+import { watchedSpanMs } from '../harness/model/watch.js';
 import { stateSpans } from '../harness/verdict/checks.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 
@@ -16,7 +17,7 @@ describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {
     const [fw2] = stateSpans(r.states.client, 'FIN_WAIT2');
     const p = predictFinWait2(2, 204, await kernelFacts());
     expect(fw2?.then).toBe('GONE');
-    expect(fw2?.lastsMs).toBeInWindow([p.windowMs[0] - watchLagMs(await kernelFacts()), p.windowMs[1] + watchLagMs(await kernelFacts())]);
+    expect(fw2?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await kernelFacts()));
     const cw = r.states.server.filter((s) => s.state === 'CLOSE_WAIT');
     expect(cw).toHaveLength(1);
     expect(cw[0]?.rq).toBe(0);
@@ -34,7 +35,7 @@ describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {
     const p = predictFinWait2(Number(finTimeout), 204, await kernelFacts());
     expect(p.timeoutMs).toBe(lo);
     expect(p.limitedBy).toBe(limitedBy);
-    expect(stateSpans(r.states.client, 'FIN_WAIT2')[0]?.lastsMs).toBeInWindow([p.windowMs[0] - watchLagMs(await kernelFacts()), p.windowMs[1] + watchLagMs(await kernelFacts())]);
+    expect(stateSpans(r.states.client, 'FIN_WAIT2')[0]?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await kernelFacts()));
   });
 
   test.concurrent('shutdown(SHUT_WR): no orphan, FIN_WAIT2 with no timer — still there after tcp_fin_timeout', async ({ harness, expect }) => {

@@ -5,7 +5,8 @@
  * stay ESTABLISHED (it never saw the FIN), and the drop rule must count every FIN.
  */
 import { kernelFacts } from '../harness/core/kernel.js';
-import { orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
+import { orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
+import { watchedWindowMs } from '../harness/model/watch.js';
 import type { Result } from '../harness/verdict/result.js';
 import { describe, expect, isRoot, test } from './support/fixtures.js';
 
@@ -29,7 +30,7 @@ describe.skipIf(!isRoot)('fin-drop (netns)', { tags: ['netns'] }, () => {
     const w = finWait1(r);
     expect(w.states.filter((st) => st !== 'ESTABLISHED' && st !== 'FIN_WAIT1')).toEqual(['GONE']);
     expect(w.states).toContain('FIN_WAIT1');
-    expect(w.goneAfterCloseMs).toBeInWindow([p.windowMs[0], p.windowMs[1] + watchLagMs(await kernelFacts())]);
+    expect(w.goneAfterCloseMs).toBeInWindow(watchedWindowMs(p.windowMs, await kernelFacts()));
     expect(w.maxRetrans).toBe(3);
     expect(r.steps.find((s) => s.label === 'before-close')?.tcp?.rtoUs).toBe(p.rtoMs * 1000);
     expect(r).not.toHaveVisited('server', 'CLOSE_WAIT');

@@ -5,7 +5,8 @@
  * the client must sit in TIME_WAIT, answering each FIN with an ACK the rule counts.
  */
 import { kernelFacts } from '../harness/core/kernel.js';
-import { orphanFinSysctlsFrom, predictOrphanFin, watchLagMs } from '../harness/model/teardown.js';
+import { orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
+import { watchedSpanMs } from '../harness/model/watch.js';
 import { stateSpans } from '../harness/verdict/checks.js';
 import { describe, isRoot, test } from './support/fixtures.js';
 
@@ -16,7 +17,7 @@ describe.skipIf(!isRoot)('last-ack-drop (netns)', { tags: ['netns'] }, () => {
     const p = predictOrphanFin(orphanFinSysctlsFrom(r.sysctls.server, r.sysctls.client), await kernelFacts());
     const [la] = stateSpans(r.states.server, 'LAST_ACK');
     expect(la).toMatchObject({ then: 'GONE', retrans: 3 });
-    expect(la?.lastsMs).toBeInWindow([p.windowMs[0] - watchLagMs(await kernelFacts()), p.windowMs[1] + watchLagMs(await kernelFacts())]);
+    expect(la?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await kernelFacts()));
     expect(stateSpans(r.states.client, 'TIME_WAIT')).toMatchObject([{ then: 'held' }]);
     expect(r).not.toHaveVisited('server', 'TIME_WAIT');
     expect(r.counters.server.TcpExtTCPAbortOnTimeout).toBe(1);

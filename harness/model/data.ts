@@ -6,11 +6,8 @@
  * and every timer as late as its timer-wheel level allows — and the window spans both.
  * Measured on 6.18, HZ=250, veth: see data.test.ts.
  */
-import { modelTimeoutMs, TCP_RTO_MAX_MS, wakeupSlackMs } from './tcp.js';
+import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, wakeupSlackMs } from './tcp.js';
 import { jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
-
-/** include/net/tcp.h: TCP_RTO_MIN = HZ/5. tcp_model_timeout() bases tcp_retries2 on this constant, not on tcp_rto_min_us. */
-export const TCP_RTO_MIN_MS = 200;
 
 export interface DataSysctls {
   /** net.ipv4.tcp_retries2. */

@@ -4,7 +4,6 @@ import {
   effectiveSynackRetries,
   halfOpenLimit,
   maxAckBacklog,
-  observedWindowMs,
   predictSynAckExpiry,
   sequentialConnects,
   synAckSysctlsFrom,
@@ -47,9 +46,6 @@ describe('request socket timer (reqsk_timer_handler)', () => {
     // Enough young ones keep the limit: qlen < young << 1.
     expect(effectiveSynackRetries(5, 5, 3, 4)).toBe(5);
     expect(effectiveSynackRetries(5, 10, 3, 4)).toBe(4);
-  });
-  it('widens an observed window by one poll interval and a wake-up, never earlier', () => {
-    expect(observedWindowMs([7000, 7320], 5, hz250)).toEqual([7000, 7333]);
   });
 });
 

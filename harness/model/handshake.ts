@@ -3,11 +3,8 @@
  * queue and the accept queue, from the sysctls in force. Every rule cites the kernel function it
  * comes from (Linux 6.18; where older kernels — the seeds' CentOS 7 3.10 — differ, it says so).
  */
-import { TCP_RTO_MAX_MS, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from './tcp.js';
+import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, TCP_TIMEOUT_INIT_MS } from './tcp.js';
 import { chainWindowMs, type KernelClock } from './timer-wheel.js';
-
-/** include/net/tcp.h: TCP_RTO_MIN = HZ/5, the least RTO of an established connection (tcp_rto_min_us). */
-export const TCP_RTO_MIN_MS = 200;
 
 /**
  * A connect answered by the first SYN-ACK finishes before the first SYN retransmission would have
@@ -87,12 +84,6 @@ export function predictSynAckExpiry(retries: number, clock: KernelClock): SynAck
   }
   const [lo, hi] = chainWindowMs(intervals, clock);
   return { retransmits: retries, retransmitAtMs, retransmitWindowsMs, expireAtMs: t, expireWindowMs: [lo, hi] };
-}
-
-/** When the watcher (polling sock_diag every `intervalMs`) sees a change that happened in `w`. */
-export function observedWindowMs(w: readonly [number, number], intervalMs: number, clock: KernelClock): [number, number] {
-  // Never before it happened; at most one poll interval and a wake-up later.
-  return [w[0], w[1] + intervalMs + wakeupSlackMs(clock)];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelTimeoutMs, predictSynTimeout, synSysctlsFrom } from './tcp.js';
+import { immediateWindowMs, modelTimeoutMs, predictSynTimeout, synSysctlsFrom, wakeupSlackMs } from './tcp.js';
 import { timerSlackMs, wheelLevel } from './timer-wheel.js';
 
 const hz250 = { hz: 250 };
@@ -20,6 +20,14 @@ describe('timer wheel', () => {
   });
   it('is finer at HZ=1000 for short timers', () => {
     expect(timerSlackMs(50, { hz: 1000 })).toBe(1);
+  });
+});
+
+describe('wake-up allowance', () => {
+  it('is two jiffies, and bounds a step no timer delays', () => {
+    expect(wakeupSlackMs(hz250)).toBe(8);
+    expect(wakeupSlackMs({ hz: 1000 })).toBe(2);
+    expect(immediateWindowMs(hz250)).toEqual([0, 8]);
   });
 });
 

@@ -9,6 +9,13 @@ import { chainWindowMs, type KernelClock } from './timer-wheel.js';
 export const TCP_TIMEOUT_INIT_MS = 1000;
 /** include/net/tcp.h: TCP_RTO_MAX = 120*HZ; the per-namespace `tcp_rto_max_ms` overrides it where it exists. */
 export const TCP_RTO_MAX_MS = 120_000;
+/**
+ * include/net/tcp.h: TCP_RTO_MIN = HZ/5, the least RTO of an established connection and the
+ * default of `tcp_rto_min_us` (6.11+). tcp_model_timeout() bases the tcp_retries2 and
+ * tcp_orphan_retries boundaries on this constant, not on the sysctl (net/ipv4/tcp_timer.c
+ * retransmits_timed_out).
+ */
+export const TCP_RTO_MIN_MS = 200;
 
 /**
  * How long the probe may take to notice a timer's effect once it fired: the wake-up from
@@ -17,6 +24,14 @@ export const TCP_RTO_MAX_MS = 120_000;
  */
 export function wakeupSlackMs(clock: KernelClock): number {
   return (2 * 1000) / clock.hz;
+}
+
+/**
+ * A step no timer delays — one packet exchange on a veth (µs), or a local failure — ends within
+ * the probe's wake-up: [0, wakeupSlackMs].
+ */
+export function immediateWindowMs(clock: KernelClock): [number, number] {
+  return [0, wakeupSlackMs(clock)];
 }
 
 /** The client sysctls that shape the SYN schedule (read back for every scenario that connects). */

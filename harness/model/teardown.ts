@@ -4,11 +4,9 @@
  * which local ports connect() can still pick. Every number is read from a sysctl or cited from
  * the kernel source (Linux 6.18); none is copied from the seeds (CentOS 7, kernel 3.10).
  */
-import { modelTimeoutMs, TCP_RTO_MAX_MS } from './tcp.js';
+import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from './tcp.js';
 import { chainWindowMs, jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
 
-/** include/net/tcp.h: TCP_RTO_MIN = HZ/5. retransmits_timed_out() models expiry from it, not from tcp_rto_min_us. */
-export const TCP_RTO_MIN_MS = 200;
 /** include/net/tcp.h: TCP_TIMEWAIT_LEN = 60*HZ, a constant: no sysctl changes it, on 6.18 either. */
 export const TCP_TIMEWAIT_LEN_MS = 60_000;
 /** net/ipv4/tcp_timer.c tcp_orphan_retries(): tcp_orphan_retries=0 means 8 while the RTO is below the max. */
@@ -313,14 +311,4 @@ export interface TwReuseInput {
 export function twReusable(t: TwReuseInput): boolean {
   const reuse = t.reuse === 2 ? (t.loopback ? 1 : 0) : t.reuse;
   return reuse === 1 && t.timestamps && t.ageMs > t.delayMs;
-}
-
-/**
- * How late the state watcher can report a transition: one poll interval (5 ms, or 10 ms in large
- * concurrent batches: FaultContext.watchIntervalMs) plus the wake-up slack of its timerfd. A span
- * measured between two watcher samples can be off by this much at each end.
- */
-export const WATCH_INTERVAL_MS = 5;
-export function watchLagMs(clock: KernelClock, intervalMs: number = WATCH_INTERVAL_MS): number {
-  return intervalMs + (2 * 1000) / clock.hz;
 }

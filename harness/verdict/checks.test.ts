@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, type Observed } from './checks.js';
+import { evaluate, NO_SUCH_RULE, UNKNOWN_COUNTER, type Observed } from './checks.js';
 import type { Expectation } from '../../faults/define.js';
 
 const observed = (over: Partial<Observed> = {}): Observed => ({
@@ -44,6 +44,30 @@ describe('evaluate', () => {
   it('fails when a fault did not fire (rule never hit) or a counter is off', () => {
     expect(evaluate(expected, observed({ rulesHit: {} })).verdict).toBe('fail');
     expect(evaluate(expected, observed({ counters: { client: { TcpExtTCPSynRetrans: 4 }, server: {} } })).verdict).toBe('fail');
+  });
+
+  it('a counter expected to stay 0 passes at 0, and fails when its name is misspelled (never read as 0)', () => {
+    const o = observed({ counters: { client: { TcpExtTCPSynRetrans: 5, TcpExtTCPAbortOnTimeout: 0 }, server: {} } });
+    const ok = evaluate({ ...expected, counters: { client: { TcpExtTCPSynRetrans: 5, TcpExtTCPAbortOnTimeout: 0 } } }, o);
+    expect(ok.verdict).toBe('pass');
+    const typo = evaluate({ ...expected, counters: { client: { TcpExtTCPSynRetrans: 5, TcpExtTCPAbortOnTimeuot: 0 } } }, o);
+    expect(typo.verdict).toBe('fail');
+    expect(typo.checks.find((c) => c.name === 'client TcpExtTCPAbortOnTimeuot')).toEqual({
+      name: 'client TcpExtTCPAbortOnTimeuot',
+      expected: 0,
+      actual: UNKNOWN_COUNTER,
+      pass: false,
+    });
+    // A range that admits 0 does not rescue a misspelled name either.
+    expect(evaluate({ ...expected, counters: { server: { TcpOutRst: { max: 3 } } } }, o).checks.find((c) => c.name === 'server TcpOutRst')).toMatchObject({ actual: UNKNOWN_COUNTER, pass: false });
+  });
+
+  it('a rule the run never installed is "no such rule"; an installed rule that saw nothing is 0', () => {
+    const typo = evaluate({ ...expected, rulesHit: { 'drop-sin': { max: 0 } } }, observed());
+    expect(typo.verdict).toBe('fail');
+    expect(typo.checks.find((c) => c.name === 'rule drop-sin hit')).toMatchObject({ actual: NO_SUCH_RULE, pass: false });
+    expect(evaluate({ ...expected, rulesHit: { 'drop-syn': 0 } }, observed({ rulesHit: { 'drop-syn': 0 } })).verdict).toBe('pass');
+    expect(evaluate(expected, observed({ rulesHit: { 'drop-syn': 0 } })).checks.find((c) => c.name === 'rule drop-syn hit')).toMatchObject({ actual: 0, pass: false });
   });
 
   it('fails when a missing step or a forbidden state shows up', () => {

@@ -49,6 +49,22 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   return out;
 }
 
+/** The actual of a counter check whose name the kernel does not have (a typo, or an older kernel). */
+export const UNKNOWN_COUNTER = 'unknown counter';
+/** The actual of a rule check whose rule the run never installed (a typo, or a trigger that never fired). */
+export const NO_SUCH_RULE = 'no such rule';
+
+/**
+ * A counter (or rule hit) check. The observed counters list every counter of the kernel, zero
+ * deltas included, and the rule hits every rule the run installed, unhit ones included: a name
+ * that is not there fails with `missing` as its actual, never reads as 0.
+ */
+function countCheck(name: string, e: CounterExpectation, observed: Record<string, number>, key: string, missing: string): Check {
+  const actual = Object.hasOwn(observed, key) ? observed[key] : undefined;
+  if (actual === undefined) return { name, expected: fmtCounter(e), actual: missing, pass: false };
+  return { name, expected: fmtCounter(e), actual, pass: counterOk(e, actual) };
+}
+
 export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict } {
   const checks: Check[] = [];
   const byLabel = new Map(observed.steps.filter((s) => s.label).map((s) => [s.label!, s]));
@@ -62,13 +78,11 @@ export function evaluate(expected: Expectation, observed: Observed): { checks: C
       checks.push({ name: `${side} never ${st}`, expected: `not ${st}`, actual: seen.join(' ') || '(none)', pass: !seen.includes(st) });
     }
     for (const [name, e] of Object.entries(expected.counters?.[side] ?? {})) {
-      const actual = observed.counters[side][name] ?? 0;
-      checks.push({ name: `${side} ${name}`, expected: fmtCounter(e), actual, pass: counterOk(e, actual) });
+      checks.push(countCheck(`${side} ${name}`, e, observed.counters[side], name, UNKNOWN_COUNTER));
     }
   }
   for (const [name, e] of Object.entries(expected.rulesHit ?? {})) {
-    const actual = observed.rulesHit[name] ?? 0;
-    checks.push({ name: `rule ${name} hit`, expected: fmtCounter(e), actual, pass: counterOk(e, actual) });
+    checks.push(countCheck(`rule ${name} hit`, e, observed.rulesHit, name, NO_SUCH_RULE));
   }
   for (const e of expected.stateLeft ?? []) checks.push(stateLeftCheck(e, observed, byLabel));
   for (const side of SIDES) {

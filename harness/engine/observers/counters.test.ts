@@ -22,7 +22,15 @@ describe('/proc/net counters', () => {
     expect(parseProcNetCounters(snmp).TcpRetransSegs).toBe(7);
   });
 
-  it('keeps only the counters that changed, with negative deltas for gauges', () => {
-    expect(counterDelta({ A: 1, B: 2, C: 5 }, { A: 1, B: 4, C: 3, D: 1 })).toEqual({ B: 2, C: -2, D: 1 });
+  it('keeps every counter, zero deltas included, with negative deltas for gauges', () => {
+    expect(counterDelta({ A: 1, B: 2, C: 5 }, { A: 1, B: 4, C: 3, D: 1 })).toEqual({ A: 0, B: 2, C: -2, D: 1 });
+  });
+
+  it('a counter that did not move is 0, one the kernel does not have is absent', () => {
+    const before = { ...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat) };
+    const d = counterDelta(before, { ...before, TcpRetransSegs: 9 });
+    expect(d.TcpExtListenOverflows).toBe(0);
+    expect(d.TcpRetransSegs).toBe(2);
+    expect(Object.hasOwn(d, 'TcpExtListenOverflow')).toBe(false);
   });
 });

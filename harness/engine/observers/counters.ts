@@ -37,12 +37,13 @@ export async function readCounters(pid: number): Promise<Counters> {
   return { ...parseProcNetCounters(snmp), ...parseProcNetCounters(netstat) };
 }
 
-/** after - before, keeping only counters that changed. Gauges (CurrEstab) show their change too. */
+/**
+ * after - before for every counter, zero deltas included: a counter that did not move is there
+ * with 0, so a check can tell "did not move" from "no such counter" (a misspelled name). Gauges
+ * (CurrEstab) show their change too; a counter only in `after` counts from 0.
+ */
 export function counterDelta(before: Counters, after: Counters): Counters {
   const out: Counters = {};
-  for (const [k, v] of Object.entries(after)) {
-    const d = v - (before[k] ?? 0);
-    if (d !== 0) out[k] = d;
-  }
+  for (const [k, v] of Object.entries(after)) out[k] = v - (before[k] ?? 0);
   return out;
 }

@@ -6,6 +6,7 @@ import { spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
 import { processStartTicks, type Journal } from '../../core/journal.js';
 import type { Netns } from '../../core/netns.js';
 import { probeArgv } from '../../core/probe.js';
+import { DEFAULT_WATCH_INTERVAL_MS } from '../../model/watch.js';
 
 export interface SocketEvent {
   tUs: number;
@@ -33,7 +34,7 @@ export interface WatchOptions {
 }
 
 export async function startStateWatcher(journal: Journal, ns: Netns, port: number, opts: WatchOptions = {}): Promise<StateWatcher> {
-  const args = ['watch', '--interval-ms', String(opts.intervalMs ?? 5), '--port', String(port), ...(opts.ipv4Only ? ['--family', '4'] : [])];
+  const args = ['watch', '--interval-ms', String(opts.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS), '--port', String(port), ...(opts.ipv4Only ? ['--family', '4'] : [])];
   const events: SocketEvent[] = [];
   const listeners = new Set<(e: SocketEvent) => void>();
   let ready: (() => void) | undefined;
