@@ -76,7 +76,8 @@ export function cell(r: Result): string {
   const who = ends.has('kernel') ? 'ended by the kernel' : ends.has('client') ? 'ended by the client' : c.connections.length === 0 ? 'refused at once' : [...ends].join(', ');
   const n = c.connections.length > 1 ? ` (${c.connections.length} connections)` : '';
   const end = c.timedOut ? 'killed by the harness' : `exit ${c.exitCode ?? c.signal}`;
-  const mark = r.verdict === 'pass' ? '' : ' ✗';
+  const untouched = r.checks.some((k) => /the fault fired/.test(k.name) && !k.pass);
+  const mark = r.verdict === 'pass' ? '' : untouched ? ' — the fault never touched it' : ' ✗';
   return `${said ? `${said}, ` : ''}${end} after ${(c.durationMs / 1000).toFixed(1)} s — ${who}${n}${mark}`;
 }
 

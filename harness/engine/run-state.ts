@@ -46,7 +46,7 @@ export interface RunState {
   /** The user's own client: what the kernel would do to its connections, how it ended, when the fault struck. */
   prediction?: ConnectionPrediction;
   clientRun?: Omit<ClientResult, 'prediction' | 'connections' | 'summary' | 'struck'>;
-  struck?: { atMs: number; why: string };
+  struck?: { atMs: number; firedMs: number; why: string };
   client?: ClientResult;
   observed?: Observations;
   checks?: Check[];

@@ -86,7 +86,7 @@ async function checkClient(s: RunState): Promise<void> {
   const { rulesHit, states } = observedOf(s);
   const { address, port } = s.target!.endpoints;
   const lagMs = watchLagMs(s.ctx!.clock, s.watchIntervalMs);
-  const explained = connectionsOf(states.client, `${address}:${port}`).map((c) => explainConnection(c, s.prediction!, { lagMs, ...(s.struck ? { strikeMs: s.struck.atMs } : {}) }));
+  const explained = connectionsOf(states.client, `${address}:${port}`).map((c) => explainConnection(c, s.prediction!, { lagMs, ...(s.struck ? { strikeMs: s.struck.atMs, strikeSpanMs: s.struck.firedMs } : {}) }));
   const ruleNames = (s.p.fault.plan(s.ctx!).rules ?? []).map((r) => r.name);
   if (s.struck) for (const t of Object.values(s.p.fault.triggers ?? {})) ruleNames.push(...triggerRules(t(s.ctx!)));
   s.checks = clientChecks(explained, rulesHit, ruleNames, s.clientRun!, s.p.client!.expect ?? {}, s.prediction);

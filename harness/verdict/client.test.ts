@@ -57,6 +57,10 @@ describe('explainConnection', () => {
     const c = connectionsOf([sample(100, 'ESTABLISHED'), sample(506, 'GONE')], T)[0]!;
     expect(explainConnection(c, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'kernel', pass: true });
     expect(explainConnection(c, crash, { lagMs: 5, strikeMs: 200 })).toMatchObject({ endedBy: 'other', pass: false });
+    // A strike that took 60 ms to fire (docker kill) may take hold anywhere in those 60 ms.
+    const slow = connectionsOf([sample(100, 'ESTABLISHED'), sample(555, 'CLOSE_WAIT')], T)[0]!;
+    expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: false });
+    expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500, strikeSpanMs: 60 })).toMatchObject({ endedBy: 'kernel', pass: true });
     const before = connectionsOf([sample(100, 'SYN_SENT'), sample(150, 'GONE')], T)[0]!;
     expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: true });
   });

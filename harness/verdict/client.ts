@@ -61,7 +61,7 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
  * One connection against the prediction. `strikeMs`: when the fault struck (mid-connection
  * faults), ms from the client's start; `lagMs`: how late the watcher can see a transition.
  */
-export function explainConnection(c: ClientConnection, p: ConnectionPrediction, opts: { strikeMs?: number; lagMs: number; retransName?: string }): Explained {
+export function explainConnection(c: ClientConnection, p: ConnectionPrediction, opts: { strikeMs?: number; strikeSpanMs?: number; lagMs: number; retransName?: string }): Explained {
   const entered = c.states.find((s) => s.state === p.state);
   const rname = opts.retransName ?? 'retransmission';
   if (!entered) {
@@ -90,7 +90,9 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
     return { connection: c, line: `still ${p.state} when observation ended (${fmtS(held)} in, ${retrans})${p.endsMs ? `; the kernel would give up at ${fmtWin(p.endsMs)}` : ''}`, endedBy: 'held', pass: true };
   }
   const d = after(endT);
-  const win = p.endsMs;
+  // A strike that took a while to fire (docker kill) takes hold anywhere in that span.
+  const span = p.from === 'strike' ? (opts.strikeSpanMs ?? 0) : 0;
+  const win: [number, number] | undefined = p.endsMs && [p.endsMs[0], p.endsMs[1] + span];
   if (!win) {
     return { connection: c, line: `left ${p.state} for ${endState} after ${fmtS(d)} (${retrans}): the client's (or the peer's) doing — the kernel alone would hold it`, endedBy: 'client', pass: true };
   }

@@ -45,7 +45,7 @@ export interface ClientResult {
   stdoutTail: string;
   stderrTail: string;
   /** When the fault struck (mid-connection faults), ms from the client's start, and why then. */
-  struck?: { atMs: number; why: string };
+  struck?: { atMs: number; firedMs: number; why: string };
   /** What the kernel does to a connection under this fault. */
   prediction: ConnectionPrediction;
   connections: (ClientConnection & { explanation: string; endedBy: string })[];
