@@ -57,6 +57,8 @@ async function main(all: string[]): Promise<number> {
     .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
     .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
+    .option('--plan <file>', 'run the runs of a plan file (YAML or JSON list) instead of scenario names')
+    .option('--shard <i/n>', 'with --plan: run only shard I of N (balanced by predicted duration)')
     .option('--client-image <image>', 'container targets: run the client command (after --) in a container of this image, in the client namespace')
     .option('--strike <when>', 'when a mid-connection fault strikes your client: established[+DURATION] (default) or at:DURATION')
     .option('--client-timeout <duration>', "kill the client after this long (default: the kernel's predicted end plus a margin)")
@@ -79,6 +81,8 @@ async function main(all: string[]): Promise<number> {
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
           ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
           ...(clientArgv ? { clientArgv } : {}),
+          ...(opts.plan !== undefined ? { plan: String(opts.plan) } : {}),
+          ...(opts.shard !== undefined ? { shard: String(opts.shard) } : {}),
           ...(opts.clientImage !== undefined ? { clientImage: String(opts.clientImage) } : {}),
           ...(opts.strike !== undefined ? { strike: String(opts.strike) } : {}),
           ...(opts.clientTimeout !== undefined ? { clientTimeout: String(opts.clientTimeout) } : {}),

@@ -3,8 +3,10 @@
  * definitions (`harness list --markdown`). `npm run readme` rewrites it; a unit test fails when
  * the README drifts from the code.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderCataloguePlan } from './catalogue-plan.js';
 import { listCommand } from './list.js';
 
 export function replaceSection(text: string, name: string, body: string): string {
@@ -20,9 +22,13 @@ export function renderReadme(text: string): string {
   return replaceSection(text, 'catalogue', listCommand({ markdown: true }));
 }
 
+export const CATALOGUE_PLAN = 'plans/catalogue.yaml';
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const path = process.argv[2] ?? 'README.md';
   const text = await readFile(path, 'utf8');
   await writeFile(path, renderReadme(text));
-  process.stdout.write(`${path}: catalogue regenerated\n`);
+  await mkdir(dirname(CATALOGUE_PLAN), { recursive: true });
+  await writeFile(CATALOGUE_PLAN, renderCataloguePlan());
+  process.stdout.write(`${path}: catalogue regenerated; ${CATALOGUE_PLAN} regenerated\n`);
 }

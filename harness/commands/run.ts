@@ -3,7 +3,8 @@ import { faults } from '../../faults/index.js';
 import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Result } from '../verdict/result.js';
-import { assertRoot, execute, prepare, type RunEnv, type RunRequest } from '../engine/runner.js';
+import { assertRoot, execute, prepare, type PreparedRun, type RunEnv, type RunRequest } from '../engine/runner.js';
+import { chooseConcurrency, entryLabel, estimateMs, loadPlan, parseShard, pool, prepareEntry, requestOf, shardOf } from '../engine/plan.js';
 import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
@@ -24,6 +25,10 @@ export interface RunCommandOptions {
   /** Raw `--port` value. */
   port?: string;
   sysctlsFrom?: string;
+  /** A plan file (YAML/JSON list of runs) instead of scenario names. */
+  plan?: string;
+  /** `--shard I/N` of the plan. */
+  shard?: string;
   /** The user's client command (after `--`). */
   clientArgv?: string[];
   clientImage?: string;
@@ -72,10 +77,11 @@ export function parseSetFlags(raw: readonly string[]): Record<string, string> {
   return out;
 }
 
-export async function runCommand(
-  opts: RunCommandOptions,
-  env: RunEnv & { log: Logger; session: Session; write: (s: string) => void },
-): Promise<{ exitCode: ExitCode; results: Result[] }> {
+type CommandEnv = RunEnv & { log: Logger; session: Session; write: (s: string) => void };
+
+export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Promise<{ exitCode: ExitCode; results: Result[] }> {
+  if (opts.plan !== undefined) return runPlanCommand(opts, env);
+  if (opts.shard !== undefined) throw new UsageError('--shard', 'goes with --plan', 'add --plan FILE, or drop --shard');
   const names = opts.all ? Object.keys(faults) : opts.scenarios;
   if (names.length === 0) throw new UsageError('scenario', 'no scenario given', 'name one (harness list) or pass --all');
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
@@ -109,15 +115,47 @@ export async function runCommand(
   await assertRoot();
   // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
   const runEnv = { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) };
-  const results = await Promise.all(
-    prepared.map(async (p) => {
-      const r = await execute(p, runEnv);
-      env.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
-      return r;
-    }),
-  );
-  const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
-  return { exitCode, results };
+  return runPrepared(prepared, prepared.length, runEnv, opts, env);
+}
+
+async function runPrepared(prepared: readonly PreparedRun[], concurrency: number, runEnv: RunEnv, opts: RunCommandOptions, env: CommandEnv): Promise<{ exitCode: ExitCode; results: Result[] }> {
+  const results = await pool(prepared, concurrency, async (p) => {
+    const r = await execute(p, runEnv);
+    env.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+    return r;
+  });
+  return { exitCode: exitCodeOf(results), results };
+}
+
+export function exitCodeOf(results: readonly Result[]): ExitCode {
+  return results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
+}
+
+/** `harness run --plan FILE [--shard I/N]`: every entry prepared (validated) before any runs. */
+async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise<{ exitCode: ExitCode; results: Result[] }> {
+  const stray = opts.all ? '--all' : opts.scenarios.length ? 'scenario' : opts.set?.length ? '--set' : opts.sysctl?.length ? '--sysctl' : opts.clientArgv ? '--' : opts.target ? '--target' : undefined;
+  if (stray) throw new UsageError(stray, 'does not go with --plan: the plan says what each run is', 'put it in the plan entry instead');
+  const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
+  const file = opts.plan!;
+  const entries = await loadPlan(file);
+  const { loadConfig } = await import('../engine/config.js');
+  const config = await loadConfig(opts.config);
+  const targets = { ...env.targets, ...config.targets };
+  const prepared: PreparedRun[] = [];
+  for (const [i, e] of entries.entries()) {
+    const label = entryLabel(e, i);
+    const req = { ...requestOf(e, i, file), ...(opts.pcap ? { pcapDir: opts.pcap } : {}) };
+    prepared.push({ ...(await prepareEntry(label, file, () => prepare(req, { targets }))), name: label });
+  }
+  const estimates = await Promise.all(prepared.map((p) => estimateMs(p)));
+  const mine = shard ? shardOf(prepared, estimates, shard.count, shard.index) : prepared;
+  const est = new Map(prepared.map((p, i) => [p, estimates[i]!]));
+  // Longest first: the plan ends close to its longest run instead of starting it last.
+  const ordered = [...mine].sort((a, b) => est.get(b)! - est.get(a)!);
+  await assertRoot();
+  const { concurrency, watchIntervalMs, why } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
+  env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
+  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, env);
 }
 
 function pick(scenario: string, params: Record<string, string>): Record<string, string> {

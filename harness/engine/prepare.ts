@@ -47,6 +47,8 @@ export interface PreparedRun {
   /** What --sysctls-from applied and what it could not. */
   sysctlsFrom?: SysctlsFromReport;
   client?: ClientSpec;
+  /** A plan entry's name (shown in the Result). */
+  name?: string;
 }
 
 /** 6 base-36 chars: short enough for 15-char interface names (`harness<runId>c`). */

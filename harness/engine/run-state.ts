@@ -120,6 +120,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
   return {
     version: 1,
     runId: p.runId,
+    ...(p.name ? { name: p.name } : {}),
     scenario: p.fault.name,
     params: p.params,
     target: {

@@ -65,6 +65,8 @@ export type Verdict = 'pass' | 'fail' | 'error';
 export interface Result {
   version: 1;
   runId: string;
+  /** The plan entry's name (runs from `--plan`). */
+  name?: string;
   scenario: string;
   params: Record<string, unknown>;
   target: { name: string; backend: 'netns' | 'container'; address: string; port: number };
