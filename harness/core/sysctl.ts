@@ -128,33 +128,37 @@ export async function validateValues(values: SysctlMap, flag = '--sysctl'): Prom
 /** Reads the values in force in `ns`. One process for all keys. */
 export async function readSysctls(ns: Netns, keys: readonly string[]): Promise<SysctlMap> {
   if (keys.length === 0) return {};
-  const r = await run(inNetns(ns, ['sysctl', '-e', ...keys]));
+  return parseSysctlLines((await run(inNetns(ns, ['sysctl', '-e', ...keys]))).stdout);
+}
+
+function parseSysctlLines(stdout: string): SysctlMap {
   const out: SysctlMap = {};
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const i = line.indexOf(' = ');
     if (i > 0) out[line.slice(0, i)] = line.slice(i + 3).trim().replace(/\s+/g, ' ');
   }
   return out;
 }
 
-/** Sets `values` in `ns`, journaling each previous value before writing, and verifies they took. */
+/**
+ * Sets `values` in `ns` and verifies they took. One journal entry holds the previous value of
+ * every key it changes (written before the change), and one process writes them all and reads
+ * them back: procps writes the KEY=VALUE arguments and, without -w, reads the bare KEY ones, in
+ * order (it exits 0 even when a write fails, hence the read-back).
+ */
 export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMap): Promise<void> {
   const keys = Object.keys(values);
   if (keys.length === 0) return;
   const before = await readSysctls(ns, keys);
-  for (const key of keys) {
-    const old = before[key];
-    const value = values[key]!;
-    if (old === undefined) throw new EnvironmentError('E_SYSCTL_MISSING', `sysctl ${key} does not exist in ${ns.name}`);
-    if (old === value) continue;
-    await journal.change(
-      `sysctl ${key}=${value} in ${ns.name} (was ${old})`,
-      { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', `${key}=${old}`]), netnsPath: ns.path },
-      () => run(inNetns(ns, ['sysctl', '-q', '-w', `${key}=${value}`])),
-    );
-  }
-  const after = await readSysctls(ns, keys);
-  for (const key of keys) {
+  for (const key of keys) if (before[key] === undefined) throw new EnvironmentError('E_SYSCTL_MISSING', `sysctl ${key} does not exist in ${ns.name}`);
+  const changed = keys.filter((k) => before[k] !== values[k]);
+  if (changed.length === 0) return;
+  const after = await journal.change(
+    `sysctl ${changed.map((k) => `${k}=${values[k]}`).join(' ')} in ${ns.name} (was ${changed.map((k) => before[k]).join(', ')})`,
+    { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', ...changed.map((k) => `${k}=${before[k]}`)]), netnsPath: ns.path },
+    async () => parseSysctlLines((await run(inNetns(ns, ['sysctl', '-q', ...changed.map((k) => `${k}=${values[k]}`), ...changed]))).stdout),
+  );
+  for (const key of changed) {
     if (after[key] !== values[key]) {
       throw new EnvironmentError('E_SYSCTL_REFUSED', `sysctl ${key}=${values[key]} did not take in ${ns.name} (reads ${after[key] ?? 'nothing'})`);
     }
