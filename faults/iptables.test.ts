@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainName, parseRuleCounters, planRules, ruleSpec, type Rule } from './iptables.js';
+import { batchRules, chainName, parseRuleCounters, planRules, ruleSpec, type Rule } from './iptables.js';
 
 const dropSyn: Rule = { name: 'drop-syn', side: 'server', hook: 'INPUT', proto: 'tcp', tcp: { dport: 9000, syn: true }, target: { kind: 'DROP' } };
 
@@ -63,5 +63,35 @@ describe('iptables rule builder', () => {
       'COMMIT',
     ].join('\n');
     expect(parseRuleCounters(save)).toEqual([{ runId: 'abc123', name: 'drop-syn', packets: 6, bytes: 360 }]);
+  });
+});
+
+describe('batchRules', () => {
+  const rules: Rule[] = [
+    { name: 'drop-syn', side: 'server', hook: 'INPUT', proto: 'tcp', tcp: { dport: 9000, syn: true }, target: { kind: 'DROP' } },
+    { name: 'rst-out', side: 'server', hook: 'OUTPUT', proto: 'tcp', tcp: { sport: 9000, flags: { mask: ['RST'], set: ['RST'] } }, target: { kind: 'DROP' } },
+    { name: 'rej', side: 'client', hook: 'INPUT', proto: 'all', src: '198.18.0.1', target: { kind: 'REJECT', with: 'icmp-host-unreachable' } },
+  ];
+
+  it('one atomic iptables-restore per namespace, with exactly the rules planRules would add', () => {
+    const batch = batchRules('abc123', rules);
+    expect(batch.map((b) => b.side)).toEqual(['server', 'client']);
+    const server = batch[0]!;
+    expect(server.apply).toEqual(['iptables-restore', '-w', '5', '--noflush']);
+    const lines = server.input!.trim().split('\n');
+    expect(lines[0]).toBe('*filter');
+    expect(lines.at(-1)).toBe('COMMIT');
+    expect(lines).toContain(':harness-abc123-in - [0:0]');
+    expect(lines).toContain(`-A harness-abc123-in ${ruleSpec('abc123', rules[0]!).join(' ')}`);
+    expect(lines).toContain(`-A harness-abc123-out ${ruleSpec('abc123', rules[1]!).join(' ')}`);
+    expect(lines.filter((l) => l.startsWith('-I '))).toEqual(['-I INPUT 1 -m comment --comment harness:abc123 -j harness-abc123-in', '-I OUTPUT 1 -m comment --comment harness:abc123 -j harness-abc123-out']);
+    // The jumps come after the chains' rules: traffic meets the complete rule set.
+    expect(lines.findIndex((l) => l.startsWith('-I '))).toBeGreaterThan(lines.findIndex((l) => l.startsWith('-A ')));
+    expect(server.describes).toEqual(planRules('abc123', rules.slice(0, 2)).map((s) => s.describe));
+  });
+
+  it('its revert deletes the jumps, then flushes and deletes the chains', () => {
+    const revert = batchRules('abc123', rules.slice(0, 1))[0]!.revertInput!.trim().split('\n');
+    expect(revert).toEqual(['*filter', '-D INPUT -m comment --comment harness:abc123 -j harness-abc123-in', '-F harness-abc123-in', '-X harness-abc123-in', 'COMMIT']);
   });
 });

@@ -146,6 +146,49 @@ export function planRules(runId: string, rules: readonly Rule[]): FaultStep[] {
   return steps;
 }
 
+/** An argument iptables-restore reads back as one word: no quoting needed, none possible to abuse. */
+const RESTORE_WORD = /^[A-Za-z0-9_.:/,!+=-]+$/;
+
+/**
+ * The same rules as `planRules`, as one `iptables-restore --noflush` batch per namespace: the
+ * run's chains, their rules and the jumps go in atomically in one process, and the revert is the
+ * mirror batch (delete the jumps, flush and delete the chains). Counters and comments are the
+ * same as planRules' rule for rule.
+ */
+export function batchRules(runId: string, rules: readonly Rule[]): FaultStep[] {
+  const bySide = new Map<string, FaultStep[]>();
+  for (const st of planRules(runId, rules)) bySide.set(st.side, [...(bySide.get(st.side) ?? []), st]);
+  const out: FaultStep[] = [];
+  for (const [side, steps] of bySide) {
+    const apply: string[] = ['*filter'];
+    const revert: string[] = ['*filter'];
+    const chains: string[] = [];
+    for (const st of steps) {
+      const args = st.apply.slice(IPT.length);
+      for (const a of args) if (!RESTORE_WORD.test(a)) throw new RangeError(`iptables argument "${a}" cannot go into a restore batch`);
+      if (args[0] === '-N') {
+        chains.push(args[1]!);
+        apply.push(`:${args[1]} - [0:0]`);
+      } else apply.push(args.join(' '));
+      if (args[0] === '-I') revert.push(st.revert.slice(IPT.length).join(' '));
+    }
+    for (const c of chains) revert.push(`-F ${c}`, `-X ${c}`);
+    apply.push('COMMIT', '');
+    revert.push('COMMIT', '');
+    out.push({
+      side: side as Rule['side'],
+      describe: `iptables-restore: ${steps.length} changes (${side})`,
+      describes: steps.map((st) => st.describe),
+      apply: ['iptables-restore', '-w', '5', '--noflush'],
+      input: apply.join('\n'),
+      revert: ['iptables-restore', '-w', '5', '--noflush'],
+      revertInput: revert.join('\n'),
+      absent: IPTABLES_ABSENT,
+    });
+  }
+  return out;
+}
+
 export interface RuleCounter {
   runId: string;
   name: string;

@@ -13,7 +13,7 @@ import { NETNS_DIR } from './netns.js';
 /** How to undo one change. Each kind knows when there is nothing left to undo. */
 export type Revert =
   /** Run an argv. `absent` is a regex on stderr meaning "already undone"; `netnsPath`: moot once that namespace is gone. */
-  | { kind: 'argv'; argv: string[]; absent?: string; netnsPath?: string }
+  | { kind: 'argv'; argv: string[]; absent?: string; netnsPath?: string; input?: string }
   /** Kill every process in a named namespace, then delete it. */
   | { kind: 'netns'; name: string }
   /** Kill one process (and verify its start time so a reused pid is never hit). */
@@ -186,7 +186,7 @@ async function undo(revert: Revert): Promise<void> {
     }
     case 'argv': {
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return; // namespace gone: so is the change
-      const r = await run(revert.argv, { reject: false, timeoutMs: 30_000 });
+      const r = await run(revert.argv, { reject: false, timeoutMs: 30_000, ...(revert.input !== undefined ? { input: revert.input } : {}) });
       if (!r.failed) return;
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return;
       if (revert.absent && new RegExp(revert.absent, 'i').test(r.stderr)) return;

@@ -12,5 +12,10 @@ export interface FaultStep {
   revert: string[];
   /** Regex on the revert's stderr that means "nothing left to undo". */
   absent?: string;
+  /** Standard input of `apply` and of `revert` (e.g. an `iptables-restore` batch). */
+  input?: string;
+  revertInput?: string;
+  /** A batch's parts, one line each in the Result's `fault.applied` (default: `describe`). */
+  describes?: string[];
 }
 

@@ -1,5 +1,5 @@
 /** Stages `expect` and `fault`: derive the prediction from the sysctls in force, then apply the fault's plan (each change journaled first). */
-import { planRules } from '../../../faults/iptables.js';
+import { batchRules, planRules } from '../../../faults/iptables.js';
 import type { Trigger } from '../../../faults/define.js';
 import { HarnessError } from '../../core/errors.js';
 import { inNetns, run } from '../../core/exec.js';
@@ -16,7 +16,8 @@ export async function deriveExpectation(s: RunState): Promise<void> {
 
 export async function applyPlan(s: RunState): Promise<void> {
   const plan = s.p.fault.plan(s.ctx!);
-  await applySteps(s, [...planRules(s.p.runId, plan.rules ?? []), ...(plan.steps ?? [])]);
+  // The plan's rules go in as one iptables-restore per namespace: atomic, one process each.
+  await applySteps(s, [...batchRules(s.p.runId, plan.rules ?? []), ...(plan.steps ?? [])]);
   s.log.info({ applied: s.applied.length, because: s.expected?.because }, 'fault applied; running the client');
 }
 
@@ -25,10 +26,10 @@ async function applySteps(s: RunState, steps: readonly FaultStep[]): Promise<voi
     const ns = s.ns![step.side];
     await s.journal.change(
       step.describe,
-      { kind: 'argv', argv: inNetns(ns, step.revert), netnsPath: ns.path, ...(step.absent ? { absent: step.absent } : {}) },
-      () => run(inNetns(ns, step.apply)),
+      { kind: 'argv', argv: inNetns(ns, step.revert), netnsPath: ns.path, ...(step.absent ? { absent: step.absent } : {}), ...(step.revertInput !== undefined ? { input: step.revertInput } : {}) },
+      () => run(inNetns(ns, step.apply), step.input !== undefined ? { input: step.input } : {}),
     );
-    s.applied.push(step.describe);
+    s.applied.push(...(step.describes ?? [step.describe]));
   }
 }
 
