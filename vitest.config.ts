@@ -28,7 +28,7 @@ export default defineConfig({
           name: 'suites',
           sequence: { groupOrder: 1 },
           include: ['suites/**/*.test.ts'],
-          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts'],
+          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/package.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
           // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
@@ -49,6 +49,18 @@ export default defineConfig({
           setupFiles: ['suites/support/setup.ts'],
           sequence: { groupOrder: 2 },
           fileParallelism: false,
+          testTimeout: 120_000,
+        },
+      },
+      {
+        // npm pack + npm install into a fresh project (tens of seconds of both cores): alone,
+        // last, so its CPU never lands on another suite's timing windows.
+        extends: true,
+        test: {
+          name: 'package',
+          include: ['suites/package.test.ts'],
+          setupFiles: ['suites/support/setup.ts'],
+          sequence: { groupOrder: 3 },
           testTimeout: 120_000,
         },
       },

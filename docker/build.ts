@@ -181,7 +181,7 @@ async function staticProbe(ctx: BuildCtx): Promise<string> {
   return bin;
 }
 
-/** The repository root: the nearest ancestor of this module with package.json named "harness". */
+/** The repository root: the nearest ancestor of this module with package.json named "@netfault/harness". */
 export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
   for (;;) {
@@ -189,7 +189,7 @@ export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.ur
     if (existsSync(pkg)) {
       try {
         const name = (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name;
-        if (name === 'harness') return dir;
+        if (name === '@netfault/harness') return dir;
       } catch {
         /* keep walking */
       }

@@ -1,12 +1,21 @@
 /**
  * The library: run scenarios from code, define faults and targets of your own.
  *
- *   import { runScenario } from 'harness';
- *   const r = await runScenario({ scenario: 'syn-drop' });
+ *   import { runScenario } from '@netfault/harness';
+ *   const r = await runScenario({ scenario: 'syn-drop' });            // the probe's own script
+ *   const c = await runScenario({                                     // your client under the fault
+ *     scenario: 'syn-drop',
+ *     client: { argv: ['curl', '-sS', '--connect-timeout', '2', 'http://{host}:{port}/'] },
+ *   });
+ *   c.client?.exitCode; c.client?.connections[0]?.endedBy;          // 28, 'client'
+ *
+ * For vitest: '@netfault/harness/testing' (a fixture that always reverts, and matchers).
  */
 export { runScenario, prepare, execute, newRunId, type RunRequest, type RunEnv, type PreparedRun } from './engine/runner.js';
 export { Session } from './core/session.js';
-export type { Result, StepResult, StateSample, Check, Verdict } from './verdict/result.js';
+export type { Result, StepResult, StateSample, Check, Verdict, ClientResult } from './verdict/result.js';
+export type { ClientSpec, Strike } from './engine/client-spec.js';
+export type { ClientExpect } from './verdict/client.js';
 export { evaluate } from './verdict/checks.js';
 export { HarnessError, UsageError, EnvironmentError, CommandError } from './core/errors.js';
 export { createLogger } from './core/log.js';

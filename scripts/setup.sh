@@ -4,22 +4,33 @@
 #     procps (sysctl), tcpdump (--pcap), gcc/make/libc headers (the native probe);
 #   - npm dependencies (npm ci) and the build (the C probe and the TypeScript, npm run build);
 #   - with --docker: Docker's engine (docker.io, started when not running) and the images the
-#     container targets use (scripts/docker-setup.sh, npm run images).
+#     container targets use (scripts/docker-setup.sh, npm run images);
+#   - `harness` on the PATH: a wrapper script in /usr/local/bin (or --bin-dir DIR) that runs this
+#     checkout's dist/harness/cli.js. Remove that file to undo.
 # Needs root: the harness makes network namespaces and iptables rules (never in the host's own).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 with_docker=false
-for a in "$@"; do
-  case "$a" in
+bin_dir=/usr/local/bin
+while (($#)); do
+  case "$1" in
     --docker) with_docker=true ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) die "unknown option $a (known: --docker)" ;;
+    --bin-dir)
+      (($# >= 2)) || die "--bin-dir needs a directory"
+      bin_dir=$2
+      shift
+      ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (known: --docker, --bin-dir DIR)" ;;
   esac
+  shift
 done
+[[ -d $bin_dir ]] || die "--bin-dir: $bin_dir is not a directory"
+bin_dir=$(cd "$bin_dir" && pwd)
+cd "$(dirname "$0")/.."
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (try: sudo bash $0)"
 
@@ -59,9 +70,28 @@ fi
 say "building the probe and the TypeScript (npm run build)"
 npm run build --silent
 
+# `harness` on the PATH. A wrapper, not `npm link`: npm link would also install this package
+# globally (running its scripts again) and make /usr/lib/node_modules point here; a wrapper is one
+# file, does not depend on dist/'s file modes, and says where it came from. A `harness` that is
+# not ours (another tool of that name) is never replaced.
+marker='# made by the harness setup (scripts/setup.sh); remove this file to undo'
+wrapper=$bin_dir/harness
+if [[ -e $wrapper ]] && ! grep -qF "$marker" "$wrapper"; then
+  die "$wrapper exists and is not the harness's wrapper: remove it, or pass --bin-dir DIR (a directory on your PATH)"
+fi
+cli=$(pwd)/dist/harness/cli.js
+printf '#!/usr/bin/env bash\n%s\nexec node %q "$@"\n' "$marker" "$cli" >"$wrapper.tmp.$$"
+chmod 755 "$wrapper.tmp.$$"
+mv -f "$wrapper.tmp.$$" "$wrapper"
+say "harness is $wrapper (runs $cli)"
+case ":$PATH:" in
+  *":$bin_dir:"*) ;;
+  *) say "warning: $bin_dir is not on your PATH: add it, or run $wrapper" ;;
+esac
+
 if $with_docker; then
   bash scripts/docker-setup.sh
-  say "building the container images (npm run images)"
-  node dist/harness/cli.js images build
+  say "building the container images (harness images build)"
+  "$wrapper" images build
 fi
-say "ready: node dist/harness/cli.js doctor"
+say "ready: harness doctor"

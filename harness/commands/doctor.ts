@@ -1,7 +1,9 @@
 /** `harness doctor`: what this machine is missing to run the harness, and how to get it. */
+import { existsSync } from 'node:fs';
 import { run } from '../core/exec.js';
 import { kernelFacts } from '../core/kernel.js';
 import { probePath } from '../core/probe.js';
+import { packageRoot, PROBE_APT, PROBE_DEBIAN_PACKAGES, probeBuildHint } from '../core/probe-install.js';
 
 export interface DoctorCheck {
   name: string;
@@ -22,6 +24,16 @@ async function has(argv: string[]): Promise<{ ok: boolean; out: string }> {
 }
 
 const APT = 'apt-get install -y';
+
+/** The Debian packages (of PROBE_DEBIAN_PACKAGES) that building the probe lacks here. */
+async function missingBuildPackages(): Promise<string[]> {
+  const missing: string[] = [];
+  if (!(await has(['cc', '--version'])).ok) missing.push('gcc');
+  if (!(await has(['make', '--version'])).ok) missing.push('make');
+  if (!existsSync('/usr/include/stdio.h')) missing.push('libc6-dev');
+  if (!existsSync('/usr/include/linux/inet_diag.h')) missing.push('linux-libc-dev');
+  return missing;
+}
 
 export async function doctorChecks(): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
@@ -44,13 +56,19 @@ export async function doctorChecks(): Promise<DoctorCheck[]> {
   }
   const td = await has(['tcpdump', '--version']);
   add('tcpdump (for --pcap)', td.ok, td.out, `${APT} tcpdump`, false);
+  // The probe: built by npm's install script (an installed package) or `npm run build` (a checkout).
   let probe = '';
   try {
     probe = probePath();
   } catch {
     /* reported below */
   }
-  add('native probe built', probe !== '', probe || 'missing', 'npm run build (needs gcc and make: apt-get install -y build-essential)');
+  const probeRuns = probe ? await has([probe, '--version']) : { ok: false, out: '' };
+  const root = packageRoot();
+  add('native probe', probeRuns.ok, probe ? (probeRuns.ok ? probe : `${probe} does not run: ${probeRuns.out}`) : `not built (no ${root}/probe/build/harness-probe)`, probeBuildHint(root));
+  // Needed to build the probe; with a built one, only to rebuild it (and for `harness images build`).
+  const missing = await missingBuildPackages();
+  add('C toolchain (builds the probe)', missing.length === 0, missing.length ? `missing: ${missing.join(', ')}` : PROBE_DEBIAN_PACKAGES.join(', '), PROBE_APT, !probeRuns.ok);
   const k = await kernelFacts();
   add('kernel HZ known', k.hzSource !== 'assumed', `${k.release}, HZ=${k.hz} from ${k.hzSource}`, 'expose /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r); windows assume HZ=100 meanwhile', false);
   const dk = await has(['docker', 'info', '--format', '{{.ServerVersion}}']);

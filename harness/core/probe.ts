@@ -4,11 +4,10 @@
  * exception; only a broken probe throws.
  */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EnvironmentError, HarnessError } from './errors.js';
 import { inNetns, spawnLong } from './exec.js';
 import type { Netns } from './netns.js';
+import { packageRoot, probeBuildHint, probeCandidates } from './probe-install.js';
 
 /** The built-in server's modes: generated from the probe's MODES table (see server-modes.ts). */
 export { SERVER_MODES, SERVER_MODE_SUMMARIES, type ServerMode } from './server-modes.js';
@@ -83,18 +82,19 @@ export interface ProbeClientOutput {
   interrupted?: boolean;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** The probe binary: $HARNESS_PROBE, or probe/build/harness-probe of this package. */
+/**
+ * The probe binary: $HARNESS_PROBE, or probe/build/harness-probe of this package — a checkout, or
+ * node_modules/@netfault/harness where npm's install script built it — or, installed, the
+ * prebuilt static probe the package carries for this CPU (see probe-install.ts).
+ */
 export function probePath(): string {
   const env = process.env.HARNESS_PROBE;
   if (env) return env;
-  // harness/core/probe.ts sits two levels below the package root, dist/harness/core/probe.js three.
-  for (const up of ['../..', '../../..']) {
-    const p = resolve(here, up, 'probe/build/harness-probe');
-    if (existsSync(p)) return p;
-  }
-  throw new EnvironmentError('E_PROBE_MISSING', 'the native probe is not built', 'run `npm run build` (needs gcc and make)');
+  const root = packageRoot();
+  const candidates = probeCandidates(root);
+  const found = candidates.find((p) => existsSync(p));
+  if (found) return found;
+  throw new EnvironmentError('E_PROBE_MISSING', `the native probe is not built (looked for ${candidates.join(' and ')})`, probeBuildHint(root));
 }
 
 /** argv that runs the probe (in whatever namespace it is started in). */

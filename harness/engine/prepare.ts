@@ -12,6 +12,7 @@ import { EnvironmentError, UsageError } from '../core/errors.js';
 import { parsePort } from '../core/port.js';
 import { readSysctlsFrom, type SysctlsFromReport } from '../core/sysctls-from.js';
 import { namespacedKeys, SIDES, validateKeys, validateValues, type SidedSysctls, type SysctlSetting } from '../core/sysctl.js';
+import { probePath } from '../core/probe.js';
 import { checkCaptureDir } from './observers/pcap.js';
 import { checkClientSpec, type ClientSpec } from './client-spec.js';
 
@@ -120,6 +121,9 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const { sysctls, prod } = await resolveSysctls(fault, params, req);
   const pcapDir = req.pcapDir === undefined ? undefined : await checkCaptureDir(req.pcapDir);
   const client = req.client ? await checkClientSpec(req.client, fault, target.backend) : undefined;
+  // Every run needs the probe (server, watchers, client): missing, it is E_PROBE_MISSING with the
+  // fix for a checkout or an installed package, before anything of the run exists.
+  probePath();
   return {
     runId: newRunId(),
     fault,

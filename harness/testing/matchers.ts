@@ -1,11 +1,39 @@
 /**
  * Domain matchers: `expect(result).toPass()`, `.toFailWith('ETIMEDOUT', 'connect')`,
- * `.toHaveVisited('server', 'SYN_RECV')`, `expect(ms).toBeInWindow([lo, hi])`. Each failure
- * prints expected and actual side by side, and the failed checks of the run.
+ * `.toHaveVisited('server', 'SYN_RECV')`, `expect(ms).toBeInWindow([lo, hi])`; and for a run
+ * with your own client (`client: { argv }`): `.toHaveClientExit('nonzero')`,
+ * `.toHaveClientEndedWithin(3000)`, `.toHaveConnectionsEndedIn('SYN_SENT')`,
+ * `.toHaveClientEndedBy('client')`. Each failure prints expected and actual side by side, and
+ * what the run saw (its failed checks, or the client's connections).
  */
 import { expect } from 'vitest';
-import type { Result } from '../verdict/result.js';
+import type { ClientResult, Result } from '../verdict/result.js';
 import type { Side } from '../core/sysctl.js';
+
+/** Socket states, the kernel's names without `TCP_` (DESIGN §5). */
+export type TcpState = 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'TIME_WAIT' | 'CLOSE' | 'CLOSE_WAIT' | 'LAST_ACK' | 'LISTEN' | 'CLOSING';
+
+/** Who ended a connection: the client's own timeout or close, or the kernel at the end of its schedule. */
+export type EndedBy = 'client' | 'kernel';
+
+/** The client part of a Result; a run without one is a misuse, not a failed expectation (so `.not` cannot pass it). */
+function clientOf(r: Result, matcher: string): ClientResult {
+  if (r.client) return r.client;
+  const why = r.error ? `the run broke at stage ${r.error.stage ?? '?'} before the client ended: ${r.error.code} ${r.error.message}` : 'the run had no client: pass client: { argv } to harness.run';
+  throw new Error(`${matcher}: ${why}`);
+}
+
+const ms = (n: number) => `${Math.round(n)} ms`;
+
+/** What the client did, for failure messages: how it ended, each connection in one line, its last stderr line. */
+function clientStory(c: ClientResult): string {
+  const lines = [`  client  ${c.argv.join(' ')}: ${c.timedOut ? 'killed by the harness' : c.exitCode !== null ? `exit ${c.exitCode}` : `signal ${c.signal}`} after ${ms(c.durationMs)}`];
+  if (c.connections.length === 0) lines.push(`  ${c.summary}`);
+  c.connections.forEach((k, i) => lines.push(`  ${i + 1}. ${k.local} ${k.states.map((s) => s.state).join(' → ')} → ${k.end.how === 'gone' ? 'gone' : 'still open'}: ${k.explanation}`));
+  const err = c.stderrTail.trim().split('\n').at(-1);
+  if (err) lines.push(`  stderr  ${err}`);
+  return lines.join('\n');
+}
 
 function failedChecks(r: Result): string {
   const bad = r.checks.filter((c) => !c.pass);
@@ -54,6 +82,49 @@ expect.extend({
       expected: window,
     };
   },
+  toHaveClientExit(received: Result, expected: number | 'nonzero') {
+    const c = clientOf(received, 'toHaveClientExit');
+    const actual = c.timedOut ? 'killed by the harness (timeout)' : c.exitCode ?? `signal ${c.signal}`;
+    const pass = !c.timedOut && (expected === 'nonzero' ? c.exitCode !== null && c.exitCode !== 0 : c.exitCode === expected);
+    return {
+      pass,
+      message: () => `expected the client ${this.isNot ? 'not ' : ''}to exit ${expected === 'nonzero' ? 'non-zero' : expected}, got ${actual}\n${clientStory(c)}`,
+      actual,
+      expected,
+    };
+  },
+  toHaveClientEndedWithin(received: Result, withinMs: number) {
+    const c = clientOf(received, 'toHaveClientEndedWithin');
+    return {
+      pass: !c.timedOut && c.durationMs <= withinMs,
+      message: () => `expected the client ${this.isNot ? 'not ' : ''}to end within ${ms(withinMs)}, it ${c.timedOut ? 'was killed by the harness' : 'ended'} after ${ms(c.durationMs)}\n${clientStory(c)}`,
+      actual: c.durationMs,
+      expected: withinMs,
+    };
+  },
+  toHaveConnectionsEndedIn(received: Result, state: TcpState) {
+    const c = clientOf(received, 'toHaveConnectionsEndedIn');
+    // Each connection's last state before it went away; one still open has not ended.
+    const actual = c.connections.map((k) => (k.end.how === 'gone' ? k.end.state : `still open in ${k.end.state}`));
+    return {
+      pass: actual.length > 0 && actual.every((a) => a === state),
+      message: () =>
+        `expected every connection of the client ${this.isNot ? 'not ' : ''}to end in ${state}, got ${actual.length ? actual.join(', ') : 'no connection seen'}\n${clientStory(c)}`,
+      actual,
+      expected: c.connections.length ? c.connections.map(() => state) : [state],
+    };
+  },
+  toHaveClientEndedBy(received: Result, by: EndedBy) {
+    const c = clientOf(received, 'toHaveClientEndedBy');
+    const actual = c.connections.map((k) => k.endedBy);
+    return {
+      pass: actual.length > 0 && actual.every((a) => a === by),
+      message: () =>
+        `expected every connection of the client ${this.isNot ? 'not ' : ''}to be ended by the ${by}, got ${actual.length ? actual.join(', ') : 'no connection seen'}\n${clientStory(c)}`,
+      actual,
+      expected: c.connections.length ? c.connections.map(() => by) : [by],
+    };
+  },
 });
 
 interface HarnessMatchers<R = unknown> {
@@ -61,6 +132,14 @@ interface HarnessMatchers<R = unknown> {
   toFailWith(errno: string, label?: string): R;
   toHaveVisited(side: Side, state: string): R;
   toBeInWindow(window: readonly [number, number] | undefined): R;
+  /** The client exited with this code, or with any code but 0 (`'nonzero'`; a signal or a harness kill is neither). */
+  toHaveClientExit(expected: number | 'nonzero'): R;
+  /** The client ended by itself within this many ms of its start. */
+  toHaveClientEndedWithin(ms: number): R;
+  /** Every connection the client made ended (went away) from this state; at least one connection. */
+  toHaveConnectionsEndedIn(state: TcpState): R;
+  /** Every connection the client made was ended by the client's own doing, or by the kernel's schedule; at least one. */
+  toHaveClientEndedBy(by: EndedBy): R;
 }
 
 declare module 'vitest' {
