@@ -8,6 +8,7 @@ import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
 import { formatResult } from '../report/text.js';
+import { prepareOutputs } from '../report/outputs.js';
 
 export interface RunCommandOptions {
   scenarios: string[];
@@ -17,6 +18,9 @@ export interface RunCommandOptions {
   set?: string[];
   json?: boolean;
   pcap?: string;
+  /** `--report DIR`: an HTML page per run (and an index); `--junit FILE`: a JUnit XML report. */
+  report?: string;
+  junit?: string;
   kernelDefaults?: boolean;
   /** Config file with the user's targets (default: harness.config.json/.yaml/… in the cwd). */
   config?: string;
@@ -44,6 +48,7 @@ export async function runCommand(
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
+  const out = await prepareOutputs(opts, env.write, env.log);
   // With several scenarios, --set applies to those whose schema has the parameter.
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
@@ -51,7 +56,7 @@ export async function runCommand(
     ...(opts.target ? { target: opts.target } : {}),
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
-    ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
+    ...(out.pcapDir ? { pcapDir: out.pcapDir } : {}),
     ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
   }));
@@ -68,14 +73,16 @@ export async function runCommand(
   }
   await assertRoot();
   // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
-  const runEnv = { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) };
+  const runEnv = out.start({ ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) }, prepared.map((p) => ({ runId: p.runId, scenario: p.fault.name })));
   const results = await Promise.all(
     prepared.map(async (p) => {
       const r = await execute(p, runEnv);
-      env.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+      out.print(r.runId, opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+      await out.afterRun(r);
       return r;
     }),
-  );
+  ).finally(() => out.stop());
+  await out.finish(results);
   const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
   return { exitCode, results };
 }
