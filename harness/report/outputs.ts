@@ -4,7 +4,8 @@
  * `--pcap` says where), `--junit FILE`, and the live progress lines on a terminal. Every path is
  * checked by `prepareOutputs`, before anything runs.
  */
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { RunEnv } from '../engine/runner.js';
@@ -38,7 +39,7 @@ export interface Outputs {
 
 export async function prepareOutputs(opts: OutputOptions, write: (s: string) => void, log: Logger): Promise<Outputs> {
   const reportDir = opts.report === undefined ? undefined : await checkReportDir(opts.report);
-  const junitFile = opts.junit === undefined ? undefined : await checkJunitFile(opts.junit);
+  const junitFile = opts.junit === undefined ? undefined : await checkJunitFile(opts.junit, reportDir);
   const pcapDir = opts.pcap ?? (reportDir ? join(reportDir, 'pcap') : undefined);
   let progress: Progress | undefined;
   const failures: string[] = [];
@@ -85,6 +86,7 @@ export async function prepareOutputs(opts: OutputOptions, write: (s: string) => 
       try {
         if (reportDir && results.length > 1) log.info({ file: await writeIndex(reportDir, results) }, 'report index written');
         if (junitFile) {
+          await mkdir(dirname(junitFile), { recursive: true });
           await writeJunit(junitFile, results);
           log.info({ file: junitFile, testcases: results.length }, 'JUnit report written');
         }

@@ -42,6 +42,13 @@ describe('checkJunitFile', () => {
     await expect(checkJunitFile('')).rejects.toThrow(/--junit: an empty file name/);
   });
 
+  test('inside the report directory (made by the run) it needs no directory yet; elsewhere it does', async () => {
+    const report = join(dir, 'out');
+    await expect(checkJunitFile(join(report, 'junit.xml'), report)).resolves.toBe(join(report, 'junit.xml'));
+    await expect(checkJunitFile(join(report, 'ci', 'junit.xml'), report)).resolves.toBe(join(report, 'ci', 'junit.xml'));
+    await expect(checkJunitFile(join(`${report}2`, 'junit.xml'), report)).rejects.toThrow(/does not exist/);
+  });
+
   test('a new file, or an existing one to overwrite, in a writable directory', async () => {
     await expect(checkJunitFile(join(dir, 'sub', 'junit.xml'))).resolves.toBe(join(dir, 'sub', 'junit.xml'));
     await expect(checkJunitFile(join(dir, 'file'))).resolves.toBe(join(dir, 'file'));
