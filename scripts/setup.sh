@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a Debian/Ubuntu machine to run the harness, idempotently, and says what it did:
 #   - Debian packages it needs: iproute2 (ip netns), iptables, util-linux (nsenter, unshare),
-#     procps (sysctl), tcpdump (--pcap), gcc/make/libc headers (the native probe);
+#     procps (sysctl), tcpdump (--pcap, --report), gcc/make/libc headers (the native probe),
+#     chromium (the report suite opens the HTML reports in a headless browser);
 #   - npm dependencies (npm ci) and the build (the C probe and the TypeScript, npm run build);
 #   - with --docker: Docker's engine (docker.io, started when not running) and the images the
 #     container targets use (scripts/docker-setup.sh, npm run images).
@@ -16,7 +17,7 @@ with_docker=false
 for a in "$@"; do
   case "$a" in
     --docker) with_docker=true ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) die "unknown option $a (known: --docker)" ;;
   esac
 done
@@ -27,6 +28,7 @@ done
 declare -A need=(
   [ip]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
   [sysctl]=procps [tcpdump]=tcpdump [gcc]=gcc [make]=make
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -113,7 +113,7 @@ export function renderRunPage(r: Result, seq: Sequence, opts: PageOptions = {}):
     text(
       'p',
       { class: 'caption' },
-      'Drawn to scale. Each lane is a socket the state watchers saw (sampled every few ms), coloured by state; hatched bands are the windows the model predicts from the sysctls in force. ' +
+      'Drawn to scale. Each lane is a socket the state watchers saw (sampled every few ms), coloured by state; the shaded bands with dashed edges are the windows the model predicts from the sysctls in force. ' +
         'A band across every lane is when a step should end; one on a socket\'s lane is when that socket should leave its state.',
     ),
     el('div', { class: 'figure' }, timelineSvg(r, seq)),

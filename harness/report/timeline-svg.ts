@@ -168,7 +168,11 @@ export function timelineSvg(r: Result, seq: Sequence): string {
         ),
       );
     }
-    if (b.kind === 'step') out.push(text('text', { x: x(b.hiMs) + 3, y: 38, class: 'band-label' }, `${b.dataLabel}() predicted`));
+    if (b.kind === 'step') {
+      // Beside the band, on whichever side has room (a window at the end of the run is the common case).
+      const right = x(b.hiMs) + 130 < W;
+      out.push(text('text', { x: right ? x(b.hiMs) + 3 : x(b.loMs) - 3, y: 38, 'text-anchor': right ? 'start' : 'end', class: 'band-label' }, `${b.dataLabel}() predicted`));
+    }
   }
 
   // Steps: a bar from start to end, its outcome after it.
