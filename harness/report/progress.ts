@@ -16,16 +16,18 @@ import type { Expectation } from '../verdict/expectation.js';
 import { fmtMs } from './markup.js';
 
 /**
- * When the client's script should be over, from the model: its steps run one after another, so the
- * ends of their windows add up; a state predicted to end later (from a step's start or t = 0)
- * extends it. A sum of upper bounds: an estimate for a progress line, not a check.
+ * When the client's script should be over, from the model: its steps run one after another, so
+ * their windows add up; a state predicted to end later (from a step's start or t = 0) extends it.
+ * `[lo, hi]` like the windows: nominal timers, and those plus timer-wheel granularity. A sum of
+ * windows: an estimate for a progress line, not a check.
  */
-export function predictedEndMs(e: Expectation): number | undefined {
-  const windows = Object.values(e.steps).flatMap((s) => (s.windowMs ? [s.windowMs[1]] : []));
-  const stepsMs = windows.reduce((a, b) => a + b, 0);
-  const statesMs = Math.max(0, ...(e.stateLeft ?? []).map((s) => s.windowMs[1]), ...(e.spans ?? []).flatMap((s) => (s.lastsMs ? [s.lastsMs[1]] : [])));
-  const end = Math.max(stepsMs, statesMs);
-  return windows.length || statesMs ? end : undefined;
+export function predictedEndMs(e: Expectation): [number, number] | undefined {
+  const windows = Object.values(e.steps).flatMap((s) => (s.windowMs ? [s.windowMs] : []));
+  const states = [...(e.stateLeft ?? []).map((s) => s.windowMs), ...(e.spans ?? []).flatMap((s) => (s.lastsMs ? [s.lastsMs] : []))];
+  if (!windows.length && !states.length) return undefined;
+  const sum = (i: 0 | 1) => windows.reduce((a, w) => a + w[i], 0);
+  const latest = (i: 0 | 1) => Math.max(0, ...states.map((w) => w[i]));
+  return [Math.max(sum(0), latest(0)), Math.max(sum(1), latest(1))];
 }
 
 export interface RunProgress {
@@ -33,7 +35,7 @@ export interface RunProgress {
   stage: StageName;
   /** performance.now() when the client's script started. */
   clientStartMs?: number;
-  predictedEndMs?: number;
+  predictedEndMs?: [number, number];
 }
 
 const STAGE_TEXT: Record<RunProgress['stage'], string> = {
@@ -57,11 +59,14 @@ export function progressLine(p: RunProgress, nowMs: number, nameWidth = 18): str
   if (p.stage !== 'client' || p.clientStartMs === undefined) return `  ${name} ${STAGE_TEXT[p.stage]}…`;
   const elapsed = nowMs - p.clientStartMs;
   if (p.predictedEndMs === undefined) return `  ${name} client running  ${fmtSeconds(elapsed)}`;
-  const frac = p.predictedEndMs > 0 ? Math.min(1, elapsed / p.predictedEndMs) : 1;
+  const [lo, hi] = p.predictedEndMs;
+  // The bar fills at the nominal end; the window's far edge is when the run is late.
+  const frac = lo > 0 ? Math.min(1, elapsed / lo) : 1;
   const full = Math.round(frac * BAR_WIDTH);
   const bar = `${'█'.repeat(full)}${'░'.repeat(BAR_WIDTH - full)}`;
-  const over = elapsed > p.predictedEndMs ? ' (past the prediction: waiting for the kernel)' : '';
-  return `  ${name} client running  ${fmtSeconds(elapsed)} of ~${fmtSeconds(p.predictedEndMs)} predicted  ${bar}${over}`;
+  const over = elapsed > hi ? ' (past the prediction: waiting for the kernel)' : '';
+  const window = hi - lo >= 100 ? `${fmtSeconds(lo).replace(/ s$/, '')}–${fmtSeconds(hi)}` : fmtSeconds(hi);
+  return `  ${name} client running  ${fmtSeconds(elapsed)} of ${window} predicted  ${bar}${over}`;
 }
 
 function fmtSeconds(ms: number): string {
