@@ -28,7 +28,7 @@ export default defineConfig({
           name: 'suites',
           sequence: { groupOrder: 1 },
           include: ['suites/**/*.test.ts'],
-          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/package.test.ts'],
+          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/package.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
           // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
@@ -42,10 +42,12 @@ export default defineConfig({
       {
         // The CLI suite proves "nothing changed on the machine" by comparing snapshots of the
         // host, so it runs alone, after every other suite (a later group), one file at a time.
+        // The report suite runs the CLI too, with --all (twelve scenarios at once, 24 watchers):
+        // here, so its load never lands on another suite's timing windows.
         extends: true,
         test: {
           name: 'cli',
-          include: ['suites/cli.test.ts', 'suites/plan.test.ts'],
+          include: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           sequence: { groupOrder: 2 },
           fileParallelism: false,

@@ -53,7 +53,9 @@ async function main(all: string[]): Promise<number> {
     .option('--set <param=value>', "set a scenario parameter (repeatable; see harness list)", collect)
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
     .option('--json', 'print one Result object per line (NDJSON)')
-    .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
+    .option('--pcap <dir>', 'write packet captures of both namespaces (client and server) into <dir>')
+    .option('--report <dir>', 'write an HTML page per run (sequence diagram, states against the prediction, checks) and an index into <dir>')
+    .option('--junit <file>', 'write a JUnit XML report (one testcase per scenario run) to <file>')
     .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
     .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
@@ -76,6 +78,8 @@ async function main(all: string[]): Promise<number> {
           set: (opts.set as string[] | undefined) ?? [],
           json: Boolean(opts.json),
           ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
+          ...(opts.report !== undefined ? { report: String(opts.report) } : {}),
+          ...(opts.junit !== undefined ? { junit: String(opts.junit) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
           ...(opts.config ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),

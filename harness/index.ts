@@ -29,3 +29,5 @@ export { builtinTargets } from '../targets/index.js';
 export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
 export * as model from './model/tcp.js';
 export type { ClientStep } from './core/probe.js';
+export { writeRunPage, writeIndex, renderRunPage, loadSequence } from './report/html.js';
+export { junitXml, writeJunit } from './report/junit.js';

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a Debian/Ubuntu machine to run the harness, idempotently, and says what it did:
 #   - Debian packages it needs: iproute2 (ip netns), iptables, util-linux (nsenter, unshare),
-#     procps (sysctl), tcpdump (--pcap), gcc/make/libc headers (the native probe);
+#     procps (sysctl), tcpdump (--pcap, --report), gcc/make/libc headers (the native probe),
+#     with --docker also chromium (the report suite opens the HTML reports in a headless browser);
 #   - npm dependencies (npm ci) and the build (the C probe and the TypeScript, npm run build);
 #   - with --docker: Docker's engine (docker.io, started when not running) and the images the
 #     container targets use (scripts/docker-setup.sh, npm run images);
@@ -23,7 +24,7 @@ while (($#)); do
       bin_dir=$2
       shift
       ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) die "unknown option $1 (known: --docker, --bin-dir DIR)" ;;
   esac
   shift
@@ -39,6 +40,8 @@ declare -A need=(
   [ip]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
   [sysctl]=procps [tcpdump]=tcpdump [gcc]=gcc [make]=make
 )
+# The tests also open HTML reports in a real browser: with --docker (everything the tests need).
+$with_docker && need[chromium]=chromium
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")

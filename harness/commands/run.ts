@@ -10,6 +10,7 @@ import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
 import { parseDuration, parseExpectExit, parseStrike, type ClientSpec } from '../engine/client-spec.js';
 import { formatResult } from '../report/text.js';
+import { prepareOutputs } from '../report/outputs.js';
 
 export interface RunCommandOptions {
   scenarios: string[];
@@ -19,6 +20,9 @@ export interface RunCommandOptions {
   set?: string[];
   json?: boolean;
   pcap?: string;
+  /** `--report DIR`: an HTML page per run (and an index); `--junit FILE`: a JUnit XML report. */
+  report?: string;
+  junit?: string;
   kernelDefaults?: boolean;
   /** Config file with the user's targets (default: harness.config.json/.yaml/… in the cwd). */
   config?: string;
@@ -87,8 +91,12 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
+<<<<<<< HEAD
   const client = clientSpecOf(opts);
   if (client && names.length > 1) throw new UsageError('--', 'a client command runs under one scenario at a time', 'name one scenario');
+=======
+  const out = await prepareOutputs(opts, env.write, env.log);
+>>>>>>> h4
   // With several scenarios, --set applies to those whose schema has the parameter.
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
@@ -96,7 +104,7 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
     ...(opts.target ? { target: opts.target } : {}),
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
-    ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
+    ...(out.pcapDir ? { pcapDir: out.pcapDir } : {}),
     ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
     ...(client ? { client } : {}),
@@ -114,6 +122,7 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   }
   await assertRoot();
   // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
+<<<<<<< HEAD
   const runEnv = { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) };
   return runPrepared(prepared, prepared.length, runEnv, opts, env);
 }
@@ -156,6 +165,20 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   const { concurrency, watchIntervalMs, why } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
   env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
   return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, env);
+=======
+  const runEnv = out.start({ ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) }, prepared.map((p) => ({ runId: p.runId, scenario: p.fault.name })));
+  const results = await Promise.all(
+    prepared.map(async (p) => {
+      const r = await execute(p, runEnv);
+      out.print(r.runId, opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+      await out.afterRun(r);
+      return r;
+    }),
+  ).finally(() => out.stop());
+  await out.finish(results);
+  const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
+  return { exitCode, results };
+>>>>>>> h4
 }
 
 function pick(scenario: string, params: Record<string, string>): Record<string, string> {

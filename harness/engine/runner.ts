@@ -18,6 +18,7 @@ import { Session } from '../core/session.js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchLagMs } from '../model/watch.js';
 import { clientChecks, connectionsOf, explainConnection, summarize } from '../verdict/client.js';
 import { evaluate } from '../verdict/checks.js';
+import type { Expectation } from '../verdict/expectation.js';
 import type { Result } from '../verdict/result.js';
 import { startObservers } from './observers/index.js';
 import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepare.js';
@@ -48,6 +49,8 @@ export interface RunEnv {
    */
   /** Told when a run enters each stage (progress lines; tests that interrupt a run at a given stage). */
   onStage?(stage: StageName, runId: string): void;
+  /** Told the model's expectation as soon as it is derived (a progress line's predicted end). */
+  onExpected?(runId: string, expected: Expectation): void;
   duringFault?(run: { runId: string; target: StartedTarget; result: Omit<Result, 'revert' | 'timing'> }): Promise<void>;
 }
 
@@ -157,6 +160,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
       // the revert below undoes it too.
       if (s.signal.aborted) throw new HarnessError('E_INTERRUPTED', `interrupted before stage ${name}`, { exitCode: 3 });
       await stage(s);
+      if (name === 'expect') env.onExpected?.(p.runId, s.expected!);
       if (name === 'fault') s.t.setupDone = performance.now();
       if (name === 'client') s.t.scenarioDone = performance.now();
     }

@@ -32,26 +32,27 @@ const FIX = 'give a directory you can write to (it is created if missing)';
 
 /**
  * Checks `--pcap DIR` before anything runs: a directory (or a path whose nearest existing parent
- * is one) on a real file system, writable. Changes nothing. Returns the absolute path.
+ * is one) on a real file system, writable. Changes nothing. Returns the absolute path. `flag`
+ * names the option in the error (`--report DIR` is checked the same way).
  */
-export async function checkCaptureDir(raw: string): Promise<string> {
-  if (!raw.trim()) throw new UsageError('--pcap', 'an empty directory name', FIX);
+export async function checkCaptureDir(raw: string, flag = '--pcap'): Promise<string> {
+  if (!raw.trim()) throw new UsageError(flag, 'an empty directory name', FIX);
   const dir = resolve(raw);
   let existing = dir;
   for (;;) {
     const st = await stat(existing).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : e));
-    if (st instanceof Error) throw new UsageError('--pcap', `${existing}: ${st.message}`, FIX);
+    if (st instanceof Error) throw new UsageError(flag, `${existing}: ${st.message}`, FIX);
     if (st) {
-      if (!st.isDirectory()) throw new UsageError('--pcap', `${existing} is not a directory`, FIX);
+      if (!st.isDirectory()) throw new UsageError(flag, `${existing} is not a directory`, FIX);
       break;
     }
     existing = dirname(existing);
   }
   const fs = PSEUDO_FS[(await statfs(existing)).type];
-  if (fs) throw new UsageError('--pcap', `${dir} is on ${fs}, a pseudo file system`, FIX);
+  if (fs) throw new UsageError(flag, `${dir} is on ${fs}, a pseudo file system`, FIX);
   // As root, access(W_OK) still fails on an immutable directory and a read-only mount (EPERM/EROFS).
   await access(existing, constants.W_OK | constants.X_OK).catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError('--pcap', `${existing} is not writable (${e.code})`, FIX);
+    throw new UsageError(flag, `${existing} is not writable (${e.code})`, FIX);
   });
   return dir;
 }
