@@ -10,7 +10,7 @@ import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
 import { parseDuration, parseExpectExit, parseStrike, type ClientSpec } from '../engine/client-spec.js';
 import { formatResult } from '../report/text.js';
-import { prepareOutputs } from '../report/outputs.js';
+import { prepareOutputs, type Outputs } from '../report/outputs.js';
 
 export interface RunCommandOptions {
   scenarios: string[];
@@ -91,12 +91,9 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
-<<<<<<< HEAD
   const client = clientSpecOf(opts);
   if (client && names.length > 1) throw new UsageError('--', 'a client command runs under one scenario at a time', 'name one scenario');
-=======
   const out = await prepareOutputs(opts, env.write, env.log);
->>>>>>> h4
   // With several scenarios, --set applies to those whose schema has the parameter.
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
@@ -122,17 +119,19 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   }
   await assertRoot();
   // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
-<<<<<<< HEAD
-  const runEnv = { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) };
-  return runPrepared(prepared, prepared.length, runEnv, opts, env);
+  return runPrepared(prepared, prepared.length, { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) }, opts, out);
 }
 
-async function runPrepared(prepared: readonly PreparedRun[], concurrency: number, runEnv: RunEnv, opts: RunCommandOptions, env: CommandEnv): Promise<{ exitCode: ExitCode; results: Result[] }> {
+/** Runs the prepared runs, at most `concurrency` at once; results, pages, JUnit and progress lines as they end. */
+async function runPrepared(prepared: readonly PreparedRun[], concurrency: number, env: CommandEnv, opts: RunCommandOptions, out: Outputs): Promise<{ exitCode: ExitCode; results: Result[] }> {
+  const runEnv = out.start(env, prepared.map((p) => ({ runId: p.runId, scenario: p.name ?? p.fault.name })));
   const results = await pool(prepared, concurrency, async (p) => {
     const r = await execute(p, runEnv);
-    env.write(opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+    out.print(r.runId, opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
+    await out.afterRun(r);
     return r;
-  });
+  }).finally(() => out.stop());
+  await out.finish(results);
   return { exitCode: exitCodeOf(results), results };
 }
 
@@ -147,13 +146,14 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   const shard = opts.shard !== undefined ? parseShard(opts.shard) : undefined;
   const file = opts.plan!;
   const entries = await loadPlan(file);
+  const out = await prepareOutputs(opts, env.write, env.log);
   const { loadConfig } = await import('../engine/config.js');
   const config = await loadConfig(opts.config);
   const targets = { ...env.targets, ...config.targets };
   const prepared: PreparedRun[] = [];
   for (const [i, e] of entries.entries()) {
     const label = entryLabel(e, i);
-    const req = { ...requestOf(e, i, file), ...(opts.pcap ? { pcapDir: opts.pcap } : {}) };
+    const req = { ...requestOf(e, i, file), ...(out.pcapDir ? { pcapDir: out.pcapDir } : {}) };
     prepared.push({ ...(await prepareEntry(label, file, () => prepare(req, { targets }))), name: label });
   }
   const estimates = await Promise.all(prepared.map((p) => estimateMs(p)));
@@ -164,21 +164,7 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   await assertRoot();
   const { concurrency, watchIntervalMs, why } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
   env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
-  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, env);
-=======
-  const runEnv = out.start({ ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) }, prepared.map((p) => ({ runId: p.runId, scenario: p.fault.name })));
-  const results = await Promise.all(
-    prepared.map(async (p) => {
-      const r = await execute(p, runEnv);
-      out.print(r.runId, opts.json ? `${JSON.stringify(r)}\n` : formatResult(r));
-      await out.afterRun(r);
-      return r;
-    }),
-  ).finally(() => out.stop());
-  await out.finish(results);
-  const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
-  return { exitCode, results };
->>>>>>> h4
+  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }
 
 function pick(scenario: string, params: Record<string, string>): Record<string, string> {
