@@ -1,6 +1,13 @@
 /**
  * The one place that spawns processes. Every command is an argv array (never a shell string);
  * `inNetns` prefixes nsenter so a command acts inside a namespace without touching the host's.
+ *
+ * Every child starts in a process group of its own (`detached`: setsid). A terminal's Ctrl-C is
+ * sent to the whole foreground process group; children in ours would die with it — among them
+ * the `docker`, `ip` and `iptables` commands the revert is running at that moment — and the
+ * cleanup would fail. In their own group only the harness gets the signal, and the revert decides
+ * what stops and when. What must not outlive a killed harness dies with it by other means: the
+ * probe sets PR_SET_PDEATHSIG (HARNESS_DIE_WITH_PARENT), the rest is journaled for `harness gc`.
  */
 import { execa, type ResultPromise } from 'execa';
 import { CommandError } from './errors.js';
@@ -31,6 +38,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
     ...(opts.env ? { env: opts.env } : {}),
     stripFinalNewline: false,
+    detached: true,
   });
   const res: RunResult = {
     stdout: String(r.stdout ?? ''),
@@ -68,8 +76,10 @@ export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}):
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',
-    cleanup: true,
-    // The probe (and anything else that honours it) dies with us, even on SIGKILL.
+    // Own process group (see above). execa's `cleanup` does not apply to detached children: the
+    // probe (and anything else that honours it) dies with us through PR_SET_PDEATHSIG, even on
+    // SIGKILL; servers, watchers and tcpdump are journaled and killed by the revert.
+    detached: true,
     env: { HARNESS_DIE_WITH_PARENT: '1' },
   });
   onLines(proc.stdout, handlers.stdout ?? (() => undefined));
