@@ -2,28 +2,44 @@
 /**
  * The CLI only wires commands; each command is a typed function that tests call directly. One
  * top-level catch maps errors to exit codes: 0 pass, 1 a verdict failed, 2 bad usage/config,
- * 3 environment. stdout carries results only; logs go to stderr.
+ * 3 environment; 130 after SIGINT (Ctrl-C), 143 after SIGTERM, once everything is reverted.
+ * stdout carries results only; logs go to stderr.
+ *
+ * The signal handlers are installed before anything else is loaded: importing the CLI's
+ * dependencies takes 50-200 ms (more on a loaded machine), and a SIGTERM in that time would
+ * otherwise kill the process with Node's default action instead of exiting 143. So this file
+ * imports nothing statically but types; everything else is loaded lazily below.
  */
-import { Command, CommanderError, Option } from 'commander';
-import { formatError, HarnessError } from './core/errors.js';
-import { createLogger } from './core/log.js';
-import { Session } from './core/session.js';
+import type { Logger } from './core/log.js';
+import type { Session } from './core/session.js';
+
+const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
+type Signal = keyof typeof EXIT_ON_SIGNAL;
+
+/** Until a run can have changed anything there is nothing to revert: exit at once. */
+const onSignal: { handle: (sig: Signal) => void } = { handle: (sig) => process.exit(EXIT_ON_SIGNAL[sig]) };
+for (const sig of Object.keys(EXIT_ON_SIGNAL) as Signal[]) process.on(sig, () => onSignal.handle(sig));
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 async function main(argv: string[]): Promise<number> {
-  const log = createLogger();
-  const session = new Session();
+  const [{ Command, CommanderError, Option }, { formatError, HarnessError }, { createLogger }, { Session }] = await Promise.all([
+    import('commander'),
+    import('./core/errors.js'),
+    import('./core/log.js'),
+    import('./core/session.js'),
+  ]);
+  const log: Logger = createLogger();
+  const session: Session = new Session();
   let exitCode = 0;
   const write = (s: string) => process.stdout.write(s);
 
-  // Revert on Ctrl-C and SIGTERM: the journals of every run in flight, then exit 130/143.
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.on(sig, () => {
-      log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
-      void session.revertAll().finally(() => process.exit(code));
-    });
-  }
+  // From here on a signal reverts the journals of every run in flight, then exits 130/143.
+  let reverting: Promise<unknown> | undefined;
+  onSignal.handle = (sig) => {
+    log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
+    reverting ??= session.revertAll().finally(() => process.exit(EXIT_ON_SIGNAL[sig]));
+  };
 
   const program = new Command('harness')
     .description('Fault-injection test harness: reproduce TCP failures in real network namespaces and prove what happened.')
@@ -41,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
     .option('--json', 'print one Result object per line (NDJSON)')
     .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
-    .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
+    .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory; .js/.mjs only when named here)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
     .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
     .action(async (scenarios: string[], opts: Record<string, unknown>) => {
@@ -50,15 +66,16 @@ async function main(argv: string[]): Promise<number> {
         {
           scenarios,
           all: Boolean(opts.all),
-          ...(opts.target ? { target: String(opts.target) } : {}),
+          // Passed on even when empty: `--target ''` is a mistake to report, not the default.
+          ...(opts.target !== undefined ? { target: String(opts.target) } : {}),
           sysctl: (opts.sysctl as string[] | undefined) ?? [],
           set: (opts.set as string[] | undefined) ?? [],
           json: Boolean(opts.json),
-          ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
+          ...(opts.pcap !== undefined ? { pcap: String(opts.pcap) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
-          ...(opts.config ? { config: String(opts.config) } : {}),
+          ...(opts.config !== undefined ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
-          ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
+          ...(opts.sysctlsFrom !== undefined ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
         },
         { log, session, write },
       );
@@ -103,14 +120,11 @@ async function main(argv: string[]): Promise<number> {
     .command('gc')
     .description('remove everything a killed run left behind (namespaces, rules, processes, containers)')
     .action(async () => {
-      const { gcCommand } = await import('./commands/gc.js');
+      const { gcCommand, formatGcReport } = await import('./commands/gc.js');
       const r = await gcCommand(log);
-      write(
-        `replayed journals: ${r.journalsReplayed.length}, namespaces deleted: ${r.namespacesDeleted.length}, ` +
-          `containers removed: ${r.containersRemoved.length}, networks removed: ${r.networksRemoved.length}\n` +
-          r.failed.map((f) => `could not clean: ${f}\n`).join(''),
-      );
-      exitCode = r.failed.length ? 3 : 0;
+      write(formatGcReport(r));
+      // A refused journal needs a person to look at it: not a clean result.
+      exitCode = r.failed.length || r.journalsRefused.length ? 3 : 0;
     });
 
   try {

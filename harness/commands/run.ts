@@ -30,6 +30,11 @@ export function parsePortFlag(raw: string): number {
   return Number(raw);
 }
 
+/** A flag given with an empty value (`--target ''`) is a mistake, not a request for the default. */
+export function assertNonEmpty(flag: string, value: string | undefined, fix: string): void {
+  if (value !== undefined && value.trim() === '') throw new UsageError(flag, 'is empty', fix);
+}
+
 export function parseSetFlags(raw: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of raw) {
@@ -47,13 +52,16 @@ export async function runCommand(
   const names = opts.all ? Object.keys(faults) : opts.scenarios;
   if (names.length === 0) throw new UsageError('scenario', 'no scenario given', 'name one (harness list) or pass --all');
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
+  assertNonEmpty('--target', opts.target, 'name a target (harness list shows them), or leave --target out for the built-in one');
+  assertNonEmpty('--pcap', opts.pcap, 'give a folder for the capture, or leave --pcap out');
+  assertNonEmpty('--sysctls-from', opts.sysctlsFrom, 'give the path of a file holding `sysctl -a` output, or leave --sysctls-from out');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
   // With several scenarios, --set applies to those whose schema has the parameter.
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
     params: names.length > 1 ? pick(scenario, params) : params,
-    ...(opts.target ? { target: opts.target } : {}),
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
     ...(opts.pcap ? { pcapDir: opts.pcap } : {}),
