@@ -18,6 +18,8 @@ export interface RunResult {
   stderr: string;
   exitCode: number | undefined;
   failed: boolean;
+  /** The signal that killed it, if one did (e.g. SIGINT). */
+  signal?: string;
 }
 
 export interface RunOptions {
@@ -45,6 +47,7 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     stderr: String(r.stderr ?? ''),
     exitCode: r.exitCode,
     failed: r.failed,
+    ...(r.signal ? { signal: r.signal } : {}),
   };
   if (res.failed && opts.reject !== false) throw new CommandError(argv, r.exitCode, res.stderr || String(r.message ?? ''));
   return res;

@@ -66,6 +66,15 @@ describe('journal', () => {
     expect((await j.revertAll()).failed).toEqual([]);
   });
 
+  it('runs a revert again when a signal killed it (a Ctrl-C in the moment between fork and setsid)', async () => {
+    const j = await create();
+    const once = join(dir, 'interrupted-once');
+    const done = join(dir, 'done');
+    await j.record('interrupted the first time', { kind: 'argv', argv: ['sh', '-c', `if [ ! -e ${once} ]; then touch ${once}; kill -INT $$; fi; touch ${done}`] });
+    expect((await j.revertAll()).failed).toEqual([]);
+    expect(await readFile(done, 'utf8')).toBe('');
+  });
+
   it('leaves no temp file behind, and names it after its writer while it exists', async () => {
     const j = await create();
     await j.record('x', { kind: 'argv', argv: ['true'] });

@@ -11,7 +11,7 @@
 import { access, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run, type RunResult } from './exec.js';
 import { isAlive, processStartTicks, selfIdentity } from './liveness.js';
 import type { Logger } from './log.js';
 import { assertNotHost, NETNS_DIR } from './netns.js';
@@ -225,14 +225,14 @@ async function exists(path: string): Promise<boolean> {
 /** Kills every process in namespace `name` (each checked by start time), then deletes it and its marker. */
 export async function deleteNetns(name: string): Promise<void> {
   if ((await exists(join(NETNS_DIR, name))) || (await nsListed(name))) {
-    const pids = await run(['ip', 'netns', 'pids', name], { reject: false });
+    const pids = await runRevert(['ip', 'netns', 'pids', name]);
     for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
       const pid = Number(p);
       const ticks = await processStartTicks(pid);
       if (ticks !== undefined) await killAndWait(pid, ticks);
     }
-    const r = await run(['ip', 'netns', 'del', name], { reject: false });
-    if (r.failed && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`);
+    const r = await runRevert(['ip', 'netns', 'del', name]);
+    if (r.failed && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${name}: ${failure(r)}`);
   }
   await rm(join(markerDir(), name), { force: true });
 }
@@ -254,6 +254,24 @@ async function writeMarker(name: string, runId: string): Promise<void> {
   }
 }
 
+/**
+ * Runs a revert command, again if a terminal's signal killed it (up to three times: reverts are
+ * idempotent). A child is in its own process group only from setsid() on, a moment after fork(): a
+ * Ctrl-C to the foreground group in that moment still reaches it. A revert started just as the
+ * user presses Ctrl-C is exactly such a moment.
+ */
+async function runRevert(argv: readonly string[]): Promise<RunResult> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await run(argv, { reject: false, timeoutMs: 30_000 });
+    if (!r.failed || !r.signal || !INTERRUPTS.has(r.signal) || attempt === 3) return r;
+  }
+}
+const INTERRUPTS = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
+
+function failure(r: RunResult): string {
+  return r.stderr.trim() || (r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`);
+}
+
 async function undo(revert: Revert): Promise<void> {
   switch (revert.kind) {
     case 'kill':
@@ -263,19 +281,19 @@ async function undo(revert: Revert): Promise<void> {
     case 'docker': {
       const argv =
         revert.object === 'container' ? ['docker', 'rm', '-f', '-v', revert.id] : ['docker', 'network', 'rm', revert.id];
-      const r = await run(argv, { reject: false, timeoutMs: 30_000 });
-      if (r.failed && !/No such|not found/i.test(r.stderr)) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
+      const r = await runRevert(argv);
+      if (r.failed && !/No such|not found/i.test(r.stderr)) throw new Error(`${argv.join(' ')}: ${failure(r)}`);
       return;
     }
     case 'argv': {
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return; // namespace gone: so is the change
       // A /proc/<pid>/ns/net whose pid was reused could now be the host's namespace: never act there.
       if (revert.netnsPath) await assertNotHost({ name: revert.netnsPath, path: revert.netnsPath });
-      const r = await run(revert.argv, { reject: false, timeoutMs: 30_000 });
+      const r = await runRevert(revert.argv);
       if (!r.failed) return;
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return;
       if (revert.absent && new RegExp(revert.absent, 'i').test(r.stderr)) return;
-      throw new Error(`${revert.argv.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+      throw new Error(`${revert.argv.join(' ')}: ${failure(r)}`);
     }
   }
 }
