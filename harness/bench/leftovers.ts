@@ -73,13 +73,18 @@ async function journalOf(path: string, pids: ReadonlySet<number>): Promise<boole
 }
 
 export async function leftovers(mine: Mine): Promise<Leftovers> {
-  const ids = [...mine.runIds];
-  const ofMine = (name: string) => ids.some((id) => name.includes(id));
   const state = await list(stateDir());
   const journals: string[] = [];
+  const ids = [...mine.runIds];
   for (const f of state.filter((n) => n.endsWith('.json'))) {
-    if (ofMine(f) || (await journalOf(join(stateDir(), f), mine.pids))) journals.push(f);
+    // A journal written by one of our processes makes its run ours, even if its runId was never logged.
+    if (ids.some((id) => f.includes(id))) journals.push(f);
+    else if (await journalOf(join(stateDir(), f), mine.pids)) {
+      journals.push(f);
+      ids.push(f.replace(/\.json$/, ''));
+    }
   }
+  const ofMine = (name: string) => ids.some((id) => name.includes(id));
   const pidPrefix = (n: string) => [...mine.pids].some((p) => n.startsWith(`${p}-`) || n.includes(`.${p}-`));
   const procs = await processes();
   const inUse = (path: string) => procs.some((p) => p.cmd.includes(path));
