@@ -30,7 +30,7 @@ export interface Leftovers {
   networks: string[];
   /** Lines of the host's iptables-save that carry a harness comment or chain (never allowed). */
   hostRules: string[];
-  /** /tmp/harness-* folders made since `sinceMs` that no live process uses. */
+  /** /tmp/harness-script-* folders (what runs of older versions made there) since `sinceMs` that no live process uses. */
   tmp: string[];
   /** Processes stopped (state T) whose command line mentions the harness or its probe. */
   stopped: string[];
@@ -89,7 +89,9 @@ export async function leftovers(mine: Mine): Promise<Leftovers> {
   const procs = await processes();
   const inUse = (path: string) => procs.some((p) => p.cmd.includes(path));
   const tmp: string[] = [];
-  for (const n of (await list('/tmp')).filter((x) => x.startsWith('harness-'))) {
+  // Only the runner's script folders: other /tmp/harness-* (tests' own temp dirs, other people's)
+  // are not a run's leftovers.
+  for (const n of (await list('/tmp')).filter((x) => x.startsWith('harness-script-'))) {
     const st = await stat(join('/tmp', n)).catch(() => undefined);
     if (st && st.mtimeMs >= mine.sinceMs && !inUse(join('/tmp', n))) tmp.push(n);
   }
