@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnvironmentError } from '../core/errors.js';
 import { run } from '../core/exec.js';
-import { deleteNetns, scanJournals, type JournalRefused } from '../core/journal.js';
+import { deleteNetns, Journal, scanJournals, type JournalRefused } from '../core/journal.js';
 import { isAlive, parseIdentity } from '../core/liveness.js';
 import type { Logger } from '../core/log.js';
 import { CONTAINER_ROLES, dockerObjectName, isRunId, runIdOfNetns } from '../core/names.js';
@@ -58,7 +58,9 @@ export async function gcCommand(log: Logger, opts: GcOptions = {}): Promise<GcRe
     report.journalsReplayed.push(j.runId);
     report.failed.push(...r.failed.map((f) => `${j.runId}: ${f.describe}: ${f.error}`));
   }
-  const live = scan.live;
+  // A run that starts while gc works is not in the scan: before anything is removed, its run is
+  // looked up again (its journal exists before it makes anything).
+  const live = new LiveRuns(scan.live, log);
   const liveWhy = (runId: string) =>
     scan.refused.some((r) => r.path.endsWith(`/${runId}.json`)) ? `its run's journal was refused (${runId})` : `run ${runId} is live`;
 
@@ -68,7 +70,31 @@ export async function gcCommand(log: Logger, opts: GcOptions = {}): Promise<GcRe
   return report;
 }
 
-async function gcNamespaces(live: ReadonlyMap<string, number>, liveWhy: (id: string) => string, report: GcReport): Promise<void> {
+/** The scan's live runs, plus any run whose journal appeared since. */
+class LiveRuns {
+  constructor(
+    private readonly known: Map<string, number>,
+    private readonly log: Logger,
+  ) {}
+
+  async has(runId: string): Promise<boolean> {
+    if (this.known.has(runId)) return true;
+    const path = join(stateDir(), `${runId}.json`);
+    if (!(await lstat(path).then(() => true, () => false))) return false;
+    const alive = await Journal.load(path, this.log).then(
+      (j) => j.ownerAlive(),
+      () => true, // there, but unreadable or refused: the safe side
+    );
+    if (alive) this.known.set(runId, Number.NEGATIVE_INFINITY);
+    return alive;
+  }
+
+  values(): number[] {
+    return [...this.known.values()];
+  }
+}
+
+async function gcNamespaces(live: LiveRuns, liveWhy: (id: string) => string, report: GcReport): Promise<void> {
   const names = (await readdir(NETNS_DIR).catch(() => [] as string[])).filter((n) => n.startsWith('harness'));
   for (const name of names) {
     const runId = runIdOfNetns(name);
@@ -76,7 +102,7 @@ async function gcNamespaces(live: ReadonlyMap<string, number>, liveWhy: (id: str
       report.spared.push({ what: `namespace ${name}`, why: 'not a name the harness makes (harness-<runId>-t|c|n)' });
       continue;
     }
-    if (live.has(runId)) {
+    if (await live.has(runId)) {
       report.spared.push({ what: `namespace ${name}`, why: liveWhy(runId) });
       continue;
     }
@@ -95,7 +121,7 @@ async function gcNamespaces(live: ReadonlyMap<string, number>, liveWhy: (id: str
   // Markers whose namespace is gone (the run's revert deleted it, the marker's removal was cut short).
   for (const name of await readdir(markerDir()).catch(() => [] as string[])) {
     const runId = runIdOfNetns(name);
-    if (runId && !live.has(runId) && !names.includes(name)) await rm(join(markerDir(), name), { force: true });
+    if (runId && !names.includes(name) && !(await live.has(runId))) await rm(join(markerDir(), name), { force: true });
   }
 }
 
@@ -108,7 +134,7 @@ async function readMarker(name: string): Promise<string | undefined> {
   return (await readFile(path, 'utf8')).trim();
 }
 
-async function gcDocker(live: ReadonlyMap<string, number>, liveWhy: (id: string) => string, report: GcReport): Promise<void> {
+async function gcDocker(live: LiveRuns, liveWhy: (id: string) => string, report: GcReport): Promise<void> {
   const docker = await run(['docker', 'info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 10_000 }).catch(() => undefined);
   if (!docker || docker.failed) return;
   for (const kind of ['container', 'network'] as const) {
@@ -126,7 +152,7 @@ async function gcDocker(live: ReadonlyMap<string, number>, liveWhy: (id: string)
         report.spared.push({ what, why });
         continue;
       }
-      if (live.has(runId!)) {
+      if (await live.has(runId!)) {
         report.spared.push({ what, why: liveWhy(runId!) });
         continue;
       }
@@ -147,7 +173,7 @@ export function dockerNotOurs(kind: 'container' | 'network', name: string, runId
   return undefined;
 }
 
-async function gcFiles(live: ReadonlyMap<string, number>, report: GcReport, scriptTmpDir: string): Promise<void> {
+async function gcFiles(live: LiveRuns, report: GcReport, scriptTmpDir: string): Promise<void> {
   // Private temp dirs of processes that are gone.
   for (const name of await readdir(privateTmpBase()).catch(() => [] as string[])) {
     const id = parseIdentity(name);
@@ -160,7 +186,7 @@ async function gcFiles(live: ReadonlyMap<string, number>, report: GcReport, scri
     const m = /^([0-9a-z]{6})(?:\.(\d+-\d+))?\.json\.tmp$/.exec(name);
     if (!m) continue;
     const id = m[2] ? parseIdentity(m[2]) : undefined;
-    const dead = id ? !(await isAlive(id.pid, id.startTicks)) : !live.has(m[1]!);
+    const dead = id ? !(await isAlive(id.pid, id.startTicks)) : !(await live.has(m[1]!));
     if (dead) await removeOwned(join(stateDir(), name), report);
   }
   // Script folders the runner made in a shared /tmp (older versions; runs now write theirs in the
