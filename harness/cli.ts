@@ -2,12 +2,23 @@
 /**
  * The CLI only wires commands; each command is a typed function that tests call directly. One
  * top-level catch maps errors to exit codes: 0 pass, 1 a verdict failed, 2 bad usage/config,
- * 3 environment. stdout carries results only; logs go to stderr.
+ * 3 environment; 130 after SIGINT (Ctrl-C), 143 after SIGTERM, once everything is reverted.
+ * stdout carries results only; logs go to stderr.
+ *
+ * The signal handlers are installed before anything else is loaded: importing the CLI's
+ * dependencies takes 50-200 ms (more on a loaded machine), and a SIGTERM in that time would
+ * otherwise kill the process with Node's default action instead of exiting 143. So this file
+ * imports nothing statically but types; everything else is loaded lazily below.
  */
-import { Command, CommanderError, Option } from 'commander';
-import { formatError, HarnessError } from './core/errors.js';
-import { createLogger } from './core/log.js';
-import { Session } from './core/session.js';
+import type { Logger } from './core/log.js';
+import type { Session } from './core/session.js';
+
+const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
+type Signal = keyof typeof EXIT_ON_SIGNAL;
+
+/** Until a run can have changed anything there is nothing to revert: exit at once. */
+const onSignal: { handle: (sig: Signal) => void } = { handle: (sig) => process.exit(EXIT_ON_SIGNAL[sig]) };
+for (const sig of Object.keys(EXIT_ON_SIGNAL) as Signal[]) process.on(sig, () => onSignal.handle(sig));
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -17,26 +28,30 @@ async function main(all: string[]): Promise<number> {
   const dd = all.indexOf('--');
   const argv = dd >= 0 ? all.slice(0, dd) : all;
   const clientArgv = dd >= 0 ? all.slice(dd + 1) : undefined;
-  const log = createLogger();
-  const session = new Session();
+  const [{ Command, CommanderError, Option }, { formatError, HarnessError }, { createLogger }, { Session }] = await Promise.all([
+    import('commander'),
+    import('./core/errors.js'),
+    import('./core/log.js'),
+    import('./core/session.js'),
+  ]);
+  const log: Logger = createLogger();
+  const session: Session = new Session();
   let exitCode = 0;
   const write = (s: string) => process.stdout.write(s);
 
-  // Ctrl-C and SIGTERM: every run in flight stops setting up and reverts what it journaled (also
-  // what a stage in flight creates after the signal); then whatever is left, then exit 130/143.
-  let interrupted = false;
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.on(sig, () => {
-      if (interrupted) return log.warn({ signal: sig }, 'still reverting; `harness gc` cleans up after a kill -9');
-      interrupted = true;
-      log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
-      session.interrupt(sig);
-      void session
-        .idle(60_000)
-        .then(() => session.revertAll())
-        .finally(() => process.exit(code));
-    });
-  }
+  // From here on a signal stops every run in flight at its next stage; each reverts what it
+  // journaled (also what a stage in flight created after the signal); then whatever is left is
+  // reverted and the process exits 130/143. A second signal only says that it is still reverting.
+  let reverting: Promise<unknown> | undefined;
+  onSignal.handle = (sig) => {
+    if (reverting) return log.warn({ signal: sig }, 'still reverting; `harness gc` cleans up after a kill -9');
+    log.warn({ signal: sig, runs: session.active }, 'interrupted: reverting');
+    session.interrupt(sig);
+    reverting = session
+      .idle(60_000)
+      .then(() => session.revertAll())
+      .finally(() => process.exit(EXIT_ON_SIGNAL[sig]));
+  };
 
   const program = new Command('harness')
     .description('Fault-injection test harness: reproduce TCP failures in real network namespaces and prove what happened.')
@@ -56,7 +71,7 @@ async function main(all: string[]): Promise<number> {
     .option('--pcap <dir>', 'write packet captures of both namespaces (client and server) into <dir>')
     .option('--report <dir>', 'write an HTML page per run (sequence diagram, states against the prediction, checks) and an index into <dir>')
     .option('--junit <file>', 'write a JUnit XML report (one testcase per scenario run) to <file>')
-    .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
+    .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory; .js/.mjs only when named here)')
     .option('--port <port>', 'port of the built-in target (default 9000)')
     .option('--sysctls-from <file>', "apply a production machine's `sysctl -a` TCP settings in both namespaces")
     .option('--plan <file>', 'run the runs of a plan file (YAML or JSON list) instead of scenario names')
@@ -73,17 +88,18 @@ async function main(all: string[]): Promise<number> {
         {
           scenarios,
           all: Boolean(opts.all),
-          ...(opts.target ? { target: String(opts.target) } : {}),
+          // Passed on even when empty: `--target ''` is a mistake to report, not the default.
+          ...(opts.target !== undefined ? { target: String(opts.target) } : {}),
           sysctl: (opts.sysctl as string[] | undefined) ?? [],
           set: (opts.set as string[] | undefined) ?? [],
           json: Boolean(opts.json),
-          ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
+          ...(opts.pcap !== undefined ? { pcap: String(opts.pcap) } : {}),
           ...(opts.report !== undefined ? { report: String(opts.report) } : {}),
           ...(opts.junit !== undefined ? { junit: String(opts.junit) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
-          ...(opts.config ? { config: String(opts.config) } : {}),
+          ...(opts.config !== undefined ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
-          ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
+          ...(opts.sysctlsFrom !== undefined ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),
           ...(clientArgv ? { clientArgv } : {}),
           ...(opts.plan !== undefined ? { plan: String(opts.plan) } : {}),
           ...(opts.shard !== undefined ? { shard: String(opts.shard) } : {}),
@@ -147,14 +163,11 @@ async function main(all: string[]): Promise<number> {
     .command('gc')
     .description('remove everything a killed run left behind (namespaces, rules, processes, containers)')
     .action(async () => {
-      const { gcCommand } = await import('./commands/gc.js');
+      const { gcCommand, formatGcReport } = await import('./commands/gc.js');
       const r = await gcCommand(log);
-      write(
-        `replayed journals: ${r.journalsReplayed.length}, namespaces deleted: ${r.namespacesDeleted.length}, ` +
-          `containers removed: ${r.containersRemoved.length}, networks removed: ${r.networksRemoved.length}\n` +
-          r.failed.map((f) => `could not clean: ${f}\n`).join(''),
-      );
-      exitCode = r.failed.length ? 3 : 0;
+      write(formatGcReport(r));
+      // A refused journal needs a person to look at it: not a clean result.
+      exitCode = r.failed.length || r.journalsRefused.length ? 3 : 0;
     });
 
   try {

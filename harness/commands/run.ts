@@ -71,6 +71,11 @@ export function clientSpecOf(opts: RunCommandOptions): ClientSpec | undefined {
   };
 }
 
+/** A flag given with an empty value (`--target ''`) is a mistake, not a request for the default. */
+export function assertNonEmpty(flag: string, value: string | undefined, fix: string): void {
+  if (value !== undefined && value.trim() === '') throw new UsageError(flag, 'is empty', fix);
+}
+
 export function parseSetFlags(raw: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const s of raw) {
@@ -89,6 +94,9 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   const names = opts.all ? Object.keys(faults) : opts.scenarios;
   if (names.length === 0) throw new UsageError('scenario', 'no scenario given', 'name one (harness list) or pass --all');
   if (opts.all && opts.scenarios.length) throw new UsageError('--all', 'give scenario names or --all, not both', 'drop the names or --all');
+  assertNonEmpty('--target', opts.target, 'name a target (harness list shows them), or leave --target out for the built-in one');
+  assertNonEmpty('--pcap', opts.pcap, 'give a folder for the capture, or leave --pcap out');
+  assertNonEmpty('--sysctls-from', opts.sysctlsFrom, 'give the path of a file holding `sysctl -a` output, or leave --sysctls-from out');
   const sysctls = (opts.sysctl ?? []).map((s) => parseSysctlFlag(s));
   const params = parseSetFlags(opts.set ?? []);
   const client = clientSpecOf(opts);
@@ -98,7 +106,7 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   const requests: RunRequest[] = names.map((scenario) => ({
     scenario,
     params: names.length > 1 ? pick(scenario, params) : params,
-    ...(opts.target ? { target: opts.target } : {}),
+    ...(opts.target !== undefined ? { target: opts.target } : {}),
     sysctls,
     ...(opts.kernelDefaults ? { kernelDefaults: true } : {}),
     ...(out.pcapDir ? { pcapDir: out.pcapDir } : {}),

@@ -1,6 +1,13 @@
 /**
  * The one place that spawns processes. Every command is an argv array (never a shell string);
  * `inNetns` prefixes nsenter so a command acts inside a namespace without touching the host's.
+ *
+ * Every child starts in a process group of its own (`detached`: setsid). A terminal's Ctrl-C is
+ * sent to the whole foreground process group; children in ours would die with it — among them
+ * the `docker`, `ip` and `iptables` commands the revert is running at that moment — and the
+ * cleanup would fail. In their own group only the harness gets the signal, and the revert decides
+ * what stops and when. What must not outlive a killed harness dies with it by other means: the
+ * probe sets PR_SET_PDEATHSIG (HARNESS_DIE_WITH_PARENT), the rest is journaled for `harness gc`.
  */
 import { execa, type ResultPromise } from 'execa';
 import { CommandError } from './errors.js';
@@ -11,6 +18,8 @@ export interface RunResult {
   stderr: string;
   exitCode: number | undefined;
   failed: boolean;
+  /** The signal that killed it, if one did (e.g. SIGINT). */
+  signal?: string;
 }
 
 export interface RunOptions {
@@ -37,12 +46,14 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.onLine ? { stdout: tapLines(opts.onLine, 'stdout'), stderr: tapLines(opts.onLine, 'stderr') } : {}),
     stripFinalNewline: false,
+    detached: true,
   });
   const res: RunResult = {
     stdout: String(r.stdout ?? ''),
     stderr: String(r.stderr ?? ''),
     exitCode: r.exitCode,
     failed: r.failed,
+    ...(r.signal ? { signal: r.signal } : {}),
   };
   if (res.failed && opts.reject !== false) throw new CommandError(argv, r.exitCode, res.stderr || String(r.message ?? ''));
   return res;
@@ -93,9 +104,11 @@ export function spawnLong(argv: readonly string[], handlers: LineHandlers = {}):
     reject: false,
     // `input3` goes to the child's descriptor 3, which is then closed.
     stdio: handlers.input3 === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'],
-    cleanup: true,
     ...(handlers.signal ? { cancelSignal: handlers.signal, killSignal: 'SIGTERM' as const } : {}),
-    // The probe (and anything else that honours it) dies with us, even on SIGKILL.
+    // Own process group (see above). execa's `cleanup` does not apply to detached children: the
+    // probe (and anything else that honours it) dies with us through PR_SET_PDEATHSIG, even on
+    // SIGKILL; servers, watchers and tcpdump are journaled and killed by the revert.
+    detached: true,
     env: { ...handlers.env, HARNESS_DIE_WITH_PARENT: '1' },
   }) as unknown as LongProcess;
   if (handlers.input3 !== undefined) (proc.stdio[3] as unknown as NodeJS.WritableStream).end(handlers.input3);

@@ -3,66 +3,73 @@
  * that is interrupted (Ctrl-C, SIGTERM, a crash, even SIGKILL via `harness gc`) can be undone.
  * Reverts run newest first, each at most once, carry on past failures and report what they
  * could not undo. Running `revertAll` twice is harmless.
+ *
+ * A journal holds argv that root runs, so one read back from disk (by `harness gc`) is replayed
+ * only if its directory and file belong to root and nobody else can write them, and every entry
+ * has exactly a shape the engine writes (journal-schema.ts); anything else is refused, never run.
  */
-import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run, type RunResult } from './exec.js';
+import { isAlive, processStartTicks, selfIdentity } from './liveness.js';
 import type { Logger } from './log.js';
-import { NETNS_DIR } from './netns.js';
+import { assertNotHost, NETNS_DIR } from './netns.js';
+import { journalFileSchema, describeIssue, type JournalFile, type Revert } from './journal-schema.js';
+import { runIdOfNetns } from './names.js';
+import { acquirePrivateTmp } from './private-tmp.js';
+import { ensureStateDir, markerDir, stateDir, stateOwners } from './state-dir.js';
 
-/** How to undo one change. Each kind knows when there is nothing left to undo. */
-export type Revert =
-  /** Run an argv. `absent` is a regex on stderr meaning "already undone"; `netnsPath`: moot once that namespace is gone. */
-  | { kind: 'argv'; argv: string[]; absent?: string; netnsPath?: string; input?: string }
-  /** Kill every process in a named namespace, then delete it. */
-  | { kind: 'netns'; name: string }
-  /** Kill one process (and verify its start time so a reused pid is never hit). */
-  | { kind: 'kill'; pid: number; startTicks: string }
-  /** Remove a docker object the run made. */
-  | { kind: 'docker'; object: 'container' | 'network'; id: string };
-
-export interface JournalEntry {
-  seq: number;
-  describe: string;
-  revert: Revert;
-  done: boolean;
-}
-
-export interface JournalFile {
-  version: 1;
-  runId: string;
-  pid: number;
-  startedAt: string;
-  entries: JournalEntry[];
-}
+export type { JournalEntry, JournalFile, Revert } from './journal-schema.js';
+export { processStartTicks } from './liveness.js';
+export { stateDir } from './state-dir.js';
 
 export interface RevertReport {
   reverted: number;
   failed: { describe: string; error: string }[];
 }
 
-export function stateDir(): string {
-  return process.env.HARNESS_STATE_DIR ?? '/run/harness';
+/** A journal that `harness gc` will not replay, and why. */
+export class JournalRefused extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    /** The writer it names, when the file parsed that far: to tell whether its run is live. */
+    readonly owner?: { pid: number; startTicks: string | undefined },
+  ) {
+    super(`journal ${path} refused: ${reason}`);
+  }
 }
 
+/** Journals are small (a run writes tens of entries); a bigger file is not one of ours. */
+const MAX_JOURNAL_BYTES = 1 << 20;
+
 export class Journal {
+  private releaseTmp: (() => void) | undefined;
+
   private constructor(
     readonly path: string,
     private readonly file: JournalFile,
     private readonly log: Logger,
   ) {}
 
+  /**
+   * A new journal for `runId`. The first thing every run does, before any target starts: it also
+   * gives the process its private temp dir (private-tmp.ts) for as long as the run is in flight.
+   */
   static async create(runId: string, log: Logger): Promise<Journal> {
-    await mkdir(stateDir(), { recursive: true, mode: 0o700 });
-    const file: JournalFile = { version: 1, runId, pid: process.pid, startedAt: new Date().toISOString(), entries: [] };
+    await ensureStateDir();
+    const [pid, startTicks] = selfIdentity().split('-') as [string, string];
+    const file: JournalFile = { version: 1, runId, pid: Number(pid), startTicks, startedAt: new Date().toISOString(), entries: [] };
     const j = new Journal(join(stateDir(), `${runId}.json`), file, log);
     await j.flush();
+    j.releaseTmp = acquirePrivateTmp();
     return j;
   }
 
+  /** Reads a journal back, refusing (JournalRefused) one that is not trusted or not well formed. */
   static async load(path: string, log: Logger): Promise<Journal> {
-    const file = JSON.parse(await readFile(path, 'utf8')) as JournalFile;
-    return new Journal(path, file, log);
+    return new Journal(path, await readJournalFile(path), log);
   }
 
   get runId(): string {
@@ -73,12 +80,28 @@ export class Journal {
     return this.file.pid;
   }
 
-  get pending(): readonly JournalEntry[] {
+  get startedAt(): string {
+    return this.file.startedAt;
+  }
+
+  /** Whether the process that wrote this journal still runs. */
+  async ownerAlive(): Promise<boolean> {
+    return ownerAlive(this.file.pid, this.file.startTicks);
+  }
+
+  get pending(): readonly JournalFile['entries'][number][] {
     return this.file.entries.filter((e) => !e.done);
   }
 
   /** Durably records a revert. Call before making the change it undoes. */
   async record(describe: string, revert: Revert): Promise<void> {
+    if (revert.kind === 'kill' && !/^\d+$/.test(revert.startTicks)) {
+      // No start time: the process was gone when its pid was read. Nothing to kill, and a kill
+      // that cannot check the pid's identity could hit whoever reuses it: not recorded.
+      this.log.debug({ describe, pid: revert.pid }, 'not journaled: process already gone');
+      return;
+    }
+    if (revert.kind === 'netns' && runIdOfNetns(revert.name)) await writeMarker(revert.name, this.file.runId);
     this.file.entries.push({ seq: this.file.entries.length, describe, revert, done: false });
     await this.flush();
   }
@@ -92,26 +115,33 @@ export class Journal {
 
   async revertAll(): Promise<RevertReport> {
     const report: RevertReport = { reverted: 0, failed: [] };
-    for (const entry of [...this.file.entries].reverse()) {
-      if (entry.done) continue;
-      try {
-        await undo(entry.revert);
-        entry.done = true;
-        report.reverted++;
-        this.log.debug({ revert: entry.describe }, 'reverted');
-      } catch (err) {
-        report.failed.push({ describe: entry.describe, error: err instanceof Error ? err.message : String(err) });
-        this.log.warn({ revert: entry.describe, err }, 'could not revert');
+    try {
+      for (const entry of [...this.file.entries].reverse()) {
+        if (entry.done) continue;
+        try {
+          await undo(entry.revert);
+          entry.done = true;
+          report.reverted++;
+          this.log.debug({ revert: entry.describe }, 'reverted');
+        } catch (err) {
+          report.failed.push({ describe: entry.describe, error: err instanceof Error ? err.message : String(err) });
+          this.log.warn({ revert: entry.describe, err }, 'could not revert');
+        }
       }
+      if (report.failed.length === 0) await rm(this.path, { force: true });
+      else await this.flush();
+    } finally {
+      this.releaseTmp?.();
+      this.releaseTmp = undefined;
     }
-    if (report.failed.length === 0) await rm(this.path, { force: true });
-    else await this.flush();
     return report;
   }
 
   private async flush(): Promise<void> {
-    const tmp = `${this.path}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
+    // The temp file is named after its writer, so `harness gc` can tell a dead writer's leftover
+    // (a SIGKILL mid-write) from a live run's write in progress.
+    const tmp = `${this.path.replace(/\.json$/, '')}.${selfIdentity()}.json.tmp`;
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
     try {
       await fh.writeFile(JSON.stringify(this.file, null, 1));
       await fh.sync();
@@ -122,32 +152,62 @@ export class Journal {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
+/** Reads, checks (owner, mode, size) and validates one journal file. Throws JournalRefused. */
+export async function readJournalFile(path: string): Promise<JournalFile> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new JournalRefused(path, (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symlink' : String((e as Error).message));
+  }
+  let text: string;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new JournalRefused(path, 'not a regular file');
+    if (!stateOwners().includes(st.uid)) throw new JournalRefused(path, `owned by uid ${st.uid}, not root`);
+    if ((st.mode & 0o022) !== 0) throw new JournalRefused(path, `writable by others (mode ${(st.mode & 0o7777).toString(8)})`);
+    if (st.size > MAX_JOURNAL_BYTES) throw new JournalRefused(path, `${st.size} bytes: larger than any journal the harness writes`);
+    text = await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new JournalRefused(path, `not JSON: ${(e as Error).message}`);
+  }
+  const parsed = journalFileSchema.safeParse(raw);
+  const { pid, startTicks } = (raw ?? {}) as { pid?: unknown; startTicks?: unknown };
+  const owner = Number.isInteger(pid) && (pid as number) > 0 ? { pid: pid as number, startTicks: typeof startTicks === 'string' ? startTicks : undefined } : undefined;
+  if (!parsed.success) throw new JournalRefused(path, describeIssue(raw, parsed.error), owner);
+  if (!path.endsWith(`/${parsed.data.runId}.json`)) throw new JournalRefused(path, `its runId ${parsed.data.runId} does not match its file name`, owner);
+  return parsed.data;
+}
+
+async function ownerAlive(pid: number, startTicks: string | undefined): Promise<boolean> {
+  if (startTicks !== undefined) return isAlive(pid, startTicks);
+  // A journal from before start times were recorded: a node process with that pid is taken as
+  // its owner (a reused pid keeps it from being replayed: the safe side).
+  return readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+    (c) => c.includes('node'),
+    () => false,
   );
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined if gone. */
-export async function processStartTicks(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-async function killAndWait(pid: number, startTicks: string | undefined): Promise<void> {
-  if (startTicks !== undefined && (await processStartTicks(pid)) !== startTicks) return;
+/**
+ * Kills `pid` only if it is still the process that started at `startTicks`, and waits until it
+ * is gone. Never kills without a start time to check: a pid alone may have been reused.
+ */
+async function killAndWait(pid: number, startTicks: string): Promise<void> {
+  if (!/^\d+$/.test(startTicks) || (await processStartTicks(pid)) !== startTicks) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
     throw e;
   }
-  for (let i = 0; i < 200 && (await processStartTicks(pid)) !== undefined; i++) {
+  for (let i = 0; i < 200 && (await processStartTicks(pid)) === startTicks; i++) {
     // A zombie child keeps its /proc entry until reaped; its parent (us, or init) reaps it.
     const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     if (/\) Z /.test(st)) return;
@@ -155,12 +215,26 @@ async function killAndWait(pid: number, startTicks: string | undefined): Promise
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => e.code !== 'ENOENT',
+  );
+}
+
+/** Kills every process in namespace `name` (each checked by start time), then deletes it and its marker. */
 export async function deleteNetns(name: string): Promise<void> {
-  if (!(await exists(join(NETNS_DIR, name))) && !(await nsListed(name))) return;
-  const pids = await run(['ip', 'netns', 'pids', name], { reject: false });
-  for (const p of pids.stdout.split(/\s+/).filter(Boolean)) await killAndWait(Number(p), undefined);
-  const r = await run(['ip', 'netns', 'del', name], { reject: false });
-  if (r.failed && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`);
+  if ((await exists(join(NETNS_DIR, name))) || (await nsListed(name))) {
+    const pids = await runRevert(['ip', 'netns', 'pids', name]);
+    for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
+      const pid = Number(p);
+      const ticks = await processStartTicks(pid);
+      if (ticks !== undefined) await killAndWait(pid, ticks);
+    }
+    const r = await runRevert(['ip', 'netns', 'del', name]);
+    if (r.failed && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${name}: ${failure(r)}`);
+  }
+  await rm(join(markerDir(), name), { force: true });
 }
 
 async function nsListed(name: string): Promise<boolean> {
@@ -169,6 +243,33 @@ async function nsListed(name: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function writeMarker(name: string, runId: string): Promise<void> {
+  const fh = await open(join(markerDir(), name), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    await fh.writeFile(`${runId}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Runs a revert command, again if a terminal's signal killed it (up to three times: reverts are
+ * idempotent). A child is in its own process group only from setsid() on, a moment after fork(): a
+ * Ctrl-C to the foreground group in that moment still reaches it. A revert started just as the
+ * user presses Ctrl-C is exactly such a moment.
+ */
+async function runRevert(argv: readonly string[], input?: string): Promise<RunResult> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await run(argv, { reject: false, timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) });
+    if (!r.failed || !r.signal || !INTERRUPTS.has(r.signal) || attempt === 3) return r;
+  }
+}
+const INTERRUPTS = new Set(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']);
+
+function failure(r: RunResult): string {
+  return r.stderr.trim() || (r.signal ? `killed by ${r.signal}` : `exit ${r.exitCode}`);
 }
 
 async function undo(revert: Revert): Promise<void> {
@@ -180,38 +281,62 @@ async function undo(revert: Revert): Promise<void> {
     case 'docker': {
       const argv =
         revert.object === 'container' ? ['docker', 'rm', '-f', '-v', revert.id] : ['docker', 'network', 'rm', revert.id];
-      const r = await run(argv, { reject: false, timeoutMs: 30_000 });
-      if (r.failed && !/No such|not found/i.test(r.stderr)) throw new Error(`${argv.join(' ')}: ${r.stderr.trim()}`);
+      const r = await runRevert(argv);
+      if (r.failed && !/No such|not found/i.test(r.stderr)) throw new Error(`${argv.join(' ')}: ${failure(r)}`);
       return;
     }
     case 'argv': {
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return; // namespace gone: so is the change
-      const r = await run(revert.argv, { reject: false, timeoutMs: 30_000, ...(revert.input !== undefined ? { input: revert.input } : {}) });
+      // A /proc/<pid>/ns/net whose pid was reused could now be the host's namespace: never act there.
+      if (revert.netnsPath) await assertNotHost({ name: revert.netnsPath, path: revert.netnsPath });
+      const r = await runRevert(revert.argv, revert.input);
       if (!r.failed) return;
       if (revert.netnsPath && !(await exists(revert.netnsPath))) return;
       if (revert.absent && new RegExp(revert.absent, 'i').test(r.stderr)) return;
-      throw new Error(`${revert.argv.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+      throw new Error(`${revert.argv.join(' ')}: ${failure(r)}`);
     }
   }
 }
 
-/** Journals left by runs whose process is gone (SIGKILL, crash): what `harness gc` replays. */
-export async function orphanJournals(log: Logger): Promise<Journal[]> {
+/** What `harness gc` finds in the state directory. */
+export interface JournalScan {
+  /** Journals whose process is gone (SIGKILL, crash): to replay. */
+  orphans: Journal[];
+  /**
+   * Runs in flight (their journal's writer still runs), with when each started (ms since the
+   * epoch; -Infinity when it cannot be told, e.g. a refused journal: the safe side).
+   */
+  live: Map<string, number>;
+  /** Journals not replayed, and why; their runs' objects are spared too. */
+  refused: JournalRefused[];
+}
+
+export async function scanJournals(log: Logger): Promise<JournalScan> {
+  const scan: JournalScan = { orphans: [], live: new Map(), refused: [] };
   let names: string[];
   try {
     names = await readdir(stateDir());
   } catch {
-    return [];
+    return scan;
   }
-  const out: Journal[] = [];
   for (const n of names.filter((f) => f.endsWith('.json'))) {
-    const j = await Journal.load(join(stateDir(), n), log).catch(() => undefined);
-    if (!j) continue;
-    const alive = await readFile(`/proc/${j.ownerPid}/cmdline`, 'utf8').then(
-      (c) => c.includes('node'),
-      () => false,
-    );
-    if (!alive) out.push(j);
+    const path = join(stateDir(), n);
+    try {
+      const j = await Journal.load(path, log);
+      if (await j.ownerAlive()) scan.live.set(j.runId, Date.parse(j.startedAt) || Number.NEGATIVE_INFINITY);
+      else scan.orphans.push(j);
+    } catch (e) {
+      if (!(e instanceof JournalRefused)) throw e;
+      scan.refused.push(e);
+      // Spare what such a run made while its writer may live (or when that cannot be told): the
+      // safe side. Its objects are found by name and marker or label, never through its entries.
+      if (!e.owner || (await ownerAlive(e.owner.pid, e.owner.startTicks))) scan.live.set(n.replace(/\.json$/, ''), Number.NEGATIVE_INFINITY);
+    }
   }
-  return out;
+  return scan;
+}
+
+/** Journals left by runs whose process is gone: what `harness gc` replays. */
+export async function orphanJournals(log: Logger): Promise<Journal[]> {
+  return (await scanJournals(log)).orphans;
 }

@@ -4,8 +4,8 @@
  * with production's timers. What cannot be applied is reported, never silently dropped: keys this
  * kernel does not have, host-global keys a namespace only sees read-only, values that are not numbers.
  */
-import { readFile } from 'node:fs/promises';
 import { UsageError } from './errors.js';
+import { readInputFile } from './input-file.js';
 import type { NamespacedKeys, SysctlMap } from './sysctl.js';
 
 export interface DumpEntry {
@@ -49,13 +49,15 @@ export function selectSettings(entries: readonly DumpEntry[], keys: NamespacedKe
   return report;
 }
 
+/** `sysctl -a` prints ~100 KB on a busy machine; far more is not a dump. */
+export const MAX_DUMP_BYTES = 4 << 20;
+
 export async function readSysctlsFrom(path: string, keys: NamespacedKeys): Promise<SysctlsFromReport> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UsageError('--sysctls-from', `cannot read ${path}: ${(e as Error).message}`, 'give the path of a file holding the output of `sysctl -a` from the machine to reproduce');
-  }
+  const text = await readInputFile(path, {
+    flag: '--sysctls-from',
+    maxBytes: MAX_DUMP_BYTES,
+    expected: 'a file holding the output of `sysctl -a` from the machine to reproduce',
+  });
   const entries = parseSysctlDump(text);
   if (entries.length === 0) throw new UsageError('--sysctls-from', `${path} has no "key = value" lines`, 'save it with: sysctl -a > prod-host.txt');
   const report = selectSettings(entries, keys, path);

@@ -1,7 +1,7 @@
-import { mkdtemp, mkdir, writeFile, chmod, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, chmod, chown, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { loadConfig, targetsFromConfig } from './config.js';
 import { UsageError } from '../core/errors.js';
 
@@ -89,5 +89,78 @@ describe('config file', () => {
     } finally {
       await rm(ydir, { recursive: true, force: true });
     }
+  });
+
+  test.each([
+    [null, /holds nothing \(null\), not an object/],
+    [[1], /holds a list, not an object/],
+    ['x', /holds a string, not an object/],
+  ])('a config holding %j is a usage error naming the file', async (raw, says) => {
+    const e = await usageError(raw);
+    expect(e.flag).toBe('config');
+    expect(e.message).toContain(file);
+    expect(e.message).toMatch(says);
+  });
+
+  test.each(['builtin', 'echo', 'nginx'])('a config cannot redefine the built-in target %s', async (name) => {
+    const e = await usageError({ targets: { [name]: { process: ['/bin/sh', '-c', 'id'], port: 9000 } } });
+    expect(e.flag).toBe(`targets.${name}`);
+    expect(e.message).toContain(`"${name}" is a built-in target and cannot be redefined`);
+    expect(e.hint).toContain('another name');
+  });
+});
+
+describe('whose config file is loaded', () => {
+  let d: string;
+  beforeEach(async () => {
+    d = await mkdtemp(join(tmpdir(), 'harness-config-trust-'));
+  });
+  afterEach(() => rm(d, { recursive: true, force: true }));
+  const good = '{"targets": {"web": {"image": "nginx:1", "port": 80}}}';
+
+  test('a code config in the working directory is never loaded without --config, even alone', async () => {
+    const marker = join(d, 'ran');
+    await writeFile(join(d, 'harness.config.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(marker)}, 'x'); export default { targets: {} };\n`);
+    expect(await loadConfig(undefined, d)).toEqual({ targets: {} });
+    await expect(import('node:fs/promises').then((f) => f.access(marker))).rejects.toThrow(/ENOENT/);
+    // Named explicitly, it is the user's choice.
+    await loadConfig('harness.config.mjs', d);
+    await expect(import('node:fs/promises').then((f) => f.access(marker))).resolves.toBeUndefined();
+  });
+
+  test('a config others can write is refused with the file and chmod go-w; so is one in a folder others can write', async () => {
+    const f = join(d, 'harness.config.json');
+    await writeFile(f, good);
+    await chmod(f, 0o666);
+    const e = await loadConfig(undefined, d).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(UsageError);
+    expect((e as UsageError).message).toContain(`refusing ${f}: ${f} is writable by everyone`);
+    expect((e as UsageError).hint).toBe(`chmod go-w ${f}`);
+    await chmod(f, 0o644);
+    expect(Object.keys((await loadConfig(undefined, d)).targets)).toEqual(['web']);
+    await chmod(d, 0o1777);
+    await expect(loadConfig(undefined, d)).rejects.toThrow(`${d} is writable by everyone`);
+    await expect(loadConfig(f, '/')).rejects.toThrow(/^--config: refusing/);
+  });
+
+  test.skipIf(process.geteuid?.() !== 0)('a config owned by another user is refused, unless that user invoked sudo', async () => {
+    const f = join(d, 'harness.config.json');
+    await writeFile(f, good);
+    await chown(f, 4242, 4242);
+    await expect(loadConfig(undefined, d)).rejects.toThrow(`${f} is owned by uid 4242, not by root`);
+    const saved = process.env.SUDO_UID;
+    process.env.SUDO_UID = '4242';
+    try {
+      expect(Object.keys((await loadConfig(undefined, d)).targets)).toEqual(['web']);
+    } finally {
+      if (saved === undefined) delete process.env.SUDO_UID;
+      else process.env.SUDO_UID = saved;
+    }
+  });
+
+  test('an empty --config and an empty YAML file are usage errors', async () => {
+    await expect(loadConfig('', d)).rejects.toThrow(/--config: is empty/);
+    await writeFile(join(d, 'harness.config.yaml'), '');
+    await expect(loadConfig(undefined, d)).rejects.toThrow(/holds nothing \(null\)/);
   });
 });

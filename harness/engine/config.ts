@@ -1,6 +1,13 @@
 /**
- * The config file: your own targets, by name. `harness.config.json`, `.yaml`/`.yml`, or a
- * `.js`/`.mjs` default export, found in the working directory or given with `--config FILE`.
+ * The config file: your own targets, by name. `harness.config.json`, `.yaml`/`.yml` found in the
+ * working directory, or any of those or a `.js`/`.mjs` default export given with `--config FILE`.
+ *
+ * The harness runs as root and a config names commands to run, so a config file is trusted like
+ * ssh trusts its files: it, its folder and every folder above must belong to root or the invoking
+ * user (SUDO_UID under sudo) and be writable by nobody else (a sticky /tmp above is fine), or it is
+ * refused with the fix. Code (`.js`/`.mjs`) is never loaded unless named with `--config`: a plain
+ * `harness run` in a folder someone else prepared runs no one's code. Built-in target names cannot
+ * be redefined, so `--target builtin` always means the harness's own.
  *
  *   { "targets": {
  *       "my-svc": { "build": "./svc", "port": 8080, "env": {"K": "v"}, "ready": {"log": "listening"} },
@@ -11,7 +18,7 @@
  * error names the field (`targets.my-svc.port: must be 1-65535`) and exits 2, nothing changed.
  */
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -20,9 +27,16 @@ import { containerTarget } from '../../targets/container.js';
 import { processTarget } from '../../targets/process.js';
 import type { ReadySpec } from '../../targets/ready.js';
 import type { TargetSpec } from '../../targets/target.js';
+import { builtinTargets } from '../../targets/index.js';
 import { UsageError } from '../core/errors.js';
+import { readInputFile } from '../core/input-file.js';
+import { checkTrustedPath } from '../core/ownership.js';
 
-export const CONFIG_NAMES = ['harness.config.json', 'harness.config.yaml', 'harness.config.yml', 'harness.config.mjs', 'harness.config.js'] as const;
+/** Looked for in the working directory. Data only: code configs load only when named with --config. */
+export const CONFIG_NAMES = ['harness.config.json', 'harness.config.yaml', 'harness.config.yml'] as const;
+
+/** A config is a few targets; a megabyte is not one. */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
 const PORT_MSG = 'must be 1-65535';
 const port = z.number({ error: 'must be a number (1-65535)' }).int(PORT_MSG).min(1, PORT_MSG).max(65535, PORT_MSG);
@@ -98,12 +112,18 @@ function fail(file: string, prefix: (string | number)[], err: z.ZodError): never
 /** Validates a parsed config object and turns each entry into a TargetSpec. Pure but for file checks. */
 export async function targetsFromConfig(raw: unknown, file: string): Promise<Record<string, TargetSpec>> {
   const base = dirname(file);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new UsageError('config', `${file} holds ${raw === null || raw === undefined ? 'nothing (null)' : Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}, not an object`, `write {"targets": {"my-svc": {...}}} in ${file} (README: the config file)`);
+  }
   const top = configSchema.safeParse(raw);
   if (!top.success) fail(file, [], top.error);
   const out: Record<string, TargetSpec> = {};
   for (const [name, value] of Object.entries(top.data.targets)) {
     const where = ['targets', name];
     if (!TARGET_NAME.test(name)) throw new UsageError(`targets.${name}`, 'target names are lowercase letters, digits, "-", "_", "." (max 40)', `in ${file}`);
+    if (Object.hasOwn(builtinTargets, name)) {
+      throw new UsageError(`targets.${name}`, `"${name}" is a built-in target and cannot be redefined`, `give yours another name in ${file} (built-in: ${Object.keys(builtinTargets).join(', ')})`);
+    }
     const isProcess = typeof value === 'object' && value !== null && 'process' in value;
     if (isProcess) {
       const t = processTargetSchema.safeParse(value);
@@ -146,9 +166,25 @@ function opt(t: { env?: Record<string, string> | undefined; ready?: ReadySpec | 
   };
 }
 
-/** Reads and parses one config file (JSON, YAML, or a JS module's default export). */
-export async function readConfigFile(file: string): Promise<unknown> {
+/**
+ * Refuses a config file that someone other than root or the invoking user could have written (or
+ * could still swap): see the top of this file. `flag` names where it came from.
+ */
+export async function assertTrustedConfig(file: string, flag: string): Promise<void> {
+  const why = await checkTrustedPath(file, { strictParent: true });
+  if (!why) return;
+  if (why.problem === 'unreadable') {
+    throw new UsageError(flag, `cannot read ${file}: ${why.message.split(': ').pop()}`, 'give the path of an existing harness.config.json/.yaml');
+  }
+  throw new UsageError(flag, `refusing ${file}: ${why.message}; the harness runs as root and would do what it says`, why.fix);
+}
+
+/** Reads and parses one config file (JSON, YAML, or — only when `explicit` — a JS module's default export). */
+export async function readConfigFile(file: string, explicit = true): Promise<unknown> {
+  const flag = explicit ? '--config' : 'config';
+  await assertTrustedConfig(file, flag);
   if (/\.(m?js)$/.test(file)) {
+    if (!explicit) throw new UsageError(flag, `${file} is code and is loaded only when named with --config`, `run with --config ${file}`);
     try {
       const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
       return mod.default;
@@ -156,22 +192,20 @@ export async function readConfigFile(file: string): Promise<unknown> {
       throw new UsageError('--config', `${file}: could not load: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new UsageError('--config', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 'give the path of an existing harness.config.json/.yaml');
-  }
+  const text = await readInputFile(file, { flag, maxBytes: MAX_CONFIG_BYTES, expected: 'a harness.config.json/.yaml' });
   try {
     return /\.ya?ml$/.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    throw new UsageError('--config', `${file} is not valid ${/\.ya?ml$/.test(file) ? 'YAML' : 'JSON'}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(flag, `${file} is not valid ${/\.ya?ml$/.test(file) ? 'YAML' : 'JSON'}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
 /** The explicit file, or the first of CONFIG_NAMES in `cwd`, or none. */
 export async function findConfig(explicit: string | undefined, cwd = process.cwd()): Promise<string | undefined> {
-  if (explicit) return resolve(cwd, explicit);
+  if (explicit !== undefined) {
+    if (explicit.trim() === '') throw new UsageError('--config', 'is empty', 'give the path of a harness.config.json/.yaml, or leave --config out');
+    return resolve(cwd, explicit);
+  }
   for (const n of CONFIG_NAMES) {
     const p = resolve(cwd, n);
     if (await stat(p).then((s) => s.isFile(), () => false)) return p;
@@ -182,6 +216,6 @@ export async function findConfig(explicit: string | undefined, cwd = process.cwd
 export async function loadConfig(explicit?: string, cwd = process.cwd()): Promise<LoadedConfig> {
   const file = await findConfig(explicit, cwd);
   if (!file) return { targets: {} };
-  const raw = await readConfigFile(file);
-  return { path: file, targets: await targetsFromConfig(raw ?? {}, file) };
+  const raw = await readConfigFile(file, explicit !== undefined);
+  return { path: file, targets: await targetsFromConfig(raw, file) };
 }

@@ -6,6 +6,7 @@
  */
 import { HarnessError } from '../../core/errors.js';
 import { inNetns, spawnLong } from '../../core/exec.js';
+import { dockerObjectName } from '../../core/names.js';
 import { fillPlaceholders } from '../client-spec.js';
 import type { RunState } from '../run-state.js';
 import { fireTrigger } from './fault.js';
@@ -41,10 +42,11 @@ export async function driveUserClient(s: RunState): Promise<void> {
   if (spec.image) {
     const c = s.target!.containers;
     if (!c) throw new HarnessError('E_CLIENT_IMAGE', 'a client image needs a container target', { exitCode: 2 });
-    const name = `harness-${s.p.runId}-cli`;
+    const name = dockerObjectName(s.p.runId, 'cli');
     await s.journal.record(`client container ${name}`, { kind: 'docker', object: 'container', id: name });
+    const labels = { 'harness.run': s.p.runId, 'harness.role': 'cli', 'harness.target': s.target!.name };
     full = [
-      'docker', 'run', '--rm', '--name', name, '--label', `harness.run=${s.p.runId}`, '--network', `container:${c.client}`,
+      'docker', 'run', '--rm', '--name', name, ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', `container:${c.client}`,
       ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       spec.image, ...argv,
     ];
