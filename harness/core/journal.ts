@@ -116,8 +116,25 @@ export class Journal {
   async revertAll(): Promise<RevertReport> {
     const report: RevertReport = { reverted: 0, failed: [] };
     try {
-      for (const entry of [...this.file.entries].reverse()) {
-        if (entry.done) continue;
+      const pending = [...this.file.entries].reverse().filter((e) => !e.done);
+      for (let i = 0; i < pending.length; i++) {
+        // Containers journaled one after another go in one `docker rm -f` (one engine round trip,
+        // and the daemon stops them in parallel); one by one if that fails.
+        let k = i;
+        while (k < pending.length && isContainer(pending[k]!.revert)) k++;
+        if (k - i > 1) {
+          const group = pending.slice(i, k);
+          if (await removeContainers(group.map((e) => (e.revert as { id: string }).id))) {
+            for (const e of group) {
+              e.done = true;
+              report.reverted++;
+              this.log.debug({ revert: e.describe }, 'reverted');
+            }
+            i = k - 1;
+            continue;
+          }
+        }
+        const entry = pending[i]!;
         try {
           await undo(entry.revert);
           entry.done = true;
@@ -260,6 +277,19 @@ async function writeMarker(name: string, runId: string): Promise<void> {
  * Ctrl-C to the foreground group in that moment still reaches it. A revert started just as the
  * user presses Ctrl-C is exactly such a moment.
  */
+function isContainer(r: Revert): boolean {
+  return r.kind === 'docker' && r.object === 'container';
+}
+
+/** `docker rm -f -v` of several containers at once; false when it failed (the caller goes one by one). */
+async function removeContainers(ids: readonly string[]): Promise<boolean> {
+  const r = await runRevert(['docker', 'rm', '-f', '-v', ...ids]);
+  if (!r.failed) return true;
+  // Containers already gone are fine; any other error means: go one by one, and report it.
+  const errors = r.stderr.split('\n').filter((l) => l.trim());
+  return errors.length > 0 && errors.every((l) => /No such container/i.test(l));
+}
+
 async function runRevert(argv: readonly string[], input?: string): Promise<RunResult> {
   for (let attempt = 1; ; attempt++) {
     const r = await run(argv, { reject: false, timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) });
