@@ -18,7 +18,9 @@ import { kernelFacts } from '../core/kernel.js';
 import { namedNetns } from '../core/netns.js';
 import { probeArgv } from '../core/probe.js';
 import { replaceSection } from '../commands/readme.js';
-import { assertRoot, execute, prepare } from '../engine/runner.js';
+import { assertRoot, execute, prepare, type PreparedRun } from '../engine/runner.js';
+import { chooseConcurrency, entryLabel, estimateMs, loadPlan, pool, requestOf } from '../engine/plan.js';
+import { dockerAvailable } from '../../docker/engine.js';
 import type { Result } from '../verdict/result.js';
 
 interface Row {
@@ -94,19 +96,51 @@ async function watcher(rows: Row[]): Promise<void> {
 }
 
 async function overhead(rows: Row[]): Promise<void> {
-  const samples: Result[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(await execute(await prepare({ scenario: 'syn-drop', sysctls: [{ side: 'client', key: 'net.ipv4.tcp_syn_retries', value: '1' }] })));
-  }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const setup = med(samples.map((s) => s.timing.setupMs));
-  const teardown = med(samples.map((s) => s.timing.teardownMs));
-  const scenario = med(samples.map((s) => s.timing.scenarioMs));
+  const targets: { target?: string; what: string }[] = [{ what: 'netns (built-in target)' }];
+  if ((await dockerAvailable()).ok) targets.push({ target: 'probe-echo', what: 'container (probe-echo)' });
+  for (const t of targets) {
+    const samples: Result[] = [];
+    for (let i = 0; i < 5; i++) {
+      const req = { scenario: 'syn-drop', ...(t.target ? { target: t.target } : {}), sysctls: [{ side: 'client' as const, key: 'net.ipv4.tcp_syn_retries', value: '1' }] };
+      samples.push(await execute(await prepare(req)));
+    }
+    const setup = med(samples.map((s) => s.timing.setupMs));
+    const teardown = med(samples.map((s) => s.timing.teardownMs));
+    const scenario = med(samples.map((s) => s.timing.scenarioMs));
+    rows.push({
+      what: `harness overhead per run, ${t.what} (syn-drop, retries=1; median of 5): setup + teardown vs the scenario's kernel time`,
+      baseline: `${scenario.toFixed(0)} ms scenario`,
+      measured: `${setup.toFixed(0)} ms setup + ${teardown.toFixed(0)} ms teardown`,
+      ratio: `${((setup + teardown) / scenario).toFixed(3)}×`,
+    });
+  }
+}
+
+/**
+ * plans/catalogue.yaml as `harness run --plan` runs it (longest first, concurrency chosen from the
+ * watchers' cost): its wall time against its longest run and against the sum of its runs, both
+ * measured in the same run (each run's own set-up + scenario + teardown).
+ */
+async function plan(rows: Row[]): Promise<void> {
+  const entries = await loadPlan('plans/catalogue.yaml');
+  const prepared: PreparedRun[] = [];
+  for (const [i, e] of entries.entries()) prepared.push({ ...(await prepare(requestOf(e, i, 'catalogue.yaml'))), name: entryLabel(e, i) });
+  const est = new Map(await Promise.all(prepared.map(async (p) => [p, await estimateMs(p)] as const)));
+  const ordered = [...prepared].sort((a, b) => est.get(b)! - est.get(a)!);
+  const { concurrency, watchIntervalMs } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
+  const t = performance.now();
+  const results = await pool(ordered, concurrency, (p) => execute(p, { watchIntervalMs }));
+  const wall = performance.now() - t;
+  const each = results.map((r) => r.timing.setupMs + r.timing.scenarioMs + r.timing.teardownMs);
+  const sum = each.reduce((a, x) => a + x, 0);
+  const longest = Math.max(...each);
+  const failed = results.filter((r) => r.verdict !== 'pass').map((r) => r.name ?? r.scenario);
   rows.push({
-    what: 'harness overhead per run (syn-drop, retries=1; median of 5): setup + teardown vs the scenario',
-    baseline: `${scenario.toFixed(0)} ms scenario`,
-    measured: `${setup.toFixed(0)} ms setup + ${teardown.toFixed(0)} ms teardown`,
-    ratio: `${((setup + teardown) / scenario).toFixed(3)}×`,
+    what: `plans/catalogue.yaml, ${results.length} runs (${concurrency} at a time, watchers every ${watchIntervalMs} ms): wall time vs its runs`,
+    baseline: `${fmtS(longest)} longest run; ${fmtS(sum)} their sum`,
+    measured: fmtS(wall),
+    ratio: `${(wall / longest).toFixed(2)}× the longest, ${(wall / sum).toFixed(2)}× the sum; ${failed.length ? `NOT PASSED: ${failed.join(', ')}` : 'every verdict passes'}`,
   });
 }
 
@@ -119,6 +153,7 @@ async function main(): Promise<void> {
   if (want('watcher')) await watcher(rows);
   if (want('overhead')) await overhead(rows);
   if (want('catalogue')) await catalogue(rows);
+  if (want('plan')) await plan(rows);
   const table = [
     `Measured on Linux ${k.release} (HZ=${k.hz}), ${new Date().toISOString().slice(0, 10)}.`,
     '',

@@ -117,6 +117,9 @@ export class Journal {
     const report: RevertReport = { reverted: 0, failed: [] };
     try {
       const pending = [...this.file.entries].reverse().filter((e) => !e.done);
+      // A rule or sysctl inside a namespace this same revert deletes goes with the namespace: no
+      // process to undo it one by one (if the deletion fails, gc deletes the namespace later).
+      const deleted = new Set(pending.flatMap((e) => (e.revert.kind === 'netns' ? [join(NETNS_DIR, e.revert.name)] : [])));
       for (let i = 0; i < pending.length; i++) {
         // Containers journaled one after another go in one `docker rm -f` (one engine round trip,
         // and the daemon stops them in parallel); one by one if that fails.
@@ -135,6 +138,12 @@ export class Journal {
           }
         }
         const entry = pending[i]!;
+        if (entry.revert.kind === 'argv' && entry.revert.netnsPath && deleted.has(entry.revert.netnsPath)) {
+          entry.done = true;
+          report.reverted++;
+          this.log.debug({ revert: entry.describe }, 'moot: its namespace is deleted by this revert');
+          continue;
+        }
         try {
           await undo(entry.revert);
           entry.done = true;
