@@ -92,6 +92,14 @@ export function resolveTarget(target: TargetSpec | string | undefined, extra: Re
   return t;
 }
 
+/** A fault that depends on how the server behaves refuses a target whose server cannot play the part. */
+export function refuseTarget(fault: AnyFault, params: Record<string, unknown>, target: TargetSpec): void {
+  const why = fault.refuseTarget?.(target, params);
+  if (!why) return;
+  const fit = Object.values(builtinTargets).filter((t) => !fault.refuseTarget!(t, params)).map((t) => t.name);
+  throw new UsageError('--target', `${fault.name} cannot run on target ${target.name}: ${why}`, fit.length ? `targets it runs on: ${fit.join(', ')}` : undefined);
+}
+
 /**
  * The sysctls of each side, by precedence: the fault's fast values < a production dump < explicit
  * --sysctl flags; every key checked against /proc/sys and every value tried before anything runs.
@@ -114,7 +122,10 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const fault = resolveFault(req.scenario);
   const params = parseParams(fault, req.params);
   const target = resolveTarget(req.target, env.targets);
-  // Docker up, image present (or built): checked now, before anything of the run exists.
+  refuseTarget(fault, params, target);
+  // What the fault needs of this machine, and Docker up, image present (or built): checked now,
+  // before anything of the run exists.
+  await fault.check?.(params);
   await target.check?.();
   const port = req.port === undefined ? undefined : parsePort(req.port, '--port', 'give a whole number from 1 to 65535 (default 9000)');
   const { sysctls, prod } = await resolveSysctls(fault, params, req);
