@@ -90,8 +90,8 @@ describe('addr-in-use', () => {
     expect(refuse('probe-container', { serverReuseport: 'true' })).toBeUndefined();
     expect(refuse('nginx')).toBeUndefined();
     expect(refuse('nginx', { reuse: 'both', variant: 'second-listener' })).toBeUndefined();
-    expect(refuse('nginx', { serverReuseaddr: 'false' })).toMatch(/^--set serverReuseaddr=false: nginx's listener sets SO_REUSEADDR/);
-    expect(refuse('nginx', { serverReuseport: 'true' })).toMatch(/^--set serverReuseport=true: nginx's listener does not set SO_REUSEPORT/);
+    expect(refuse('nginx', { serverReuseaddr: 'false' })).toEqual({ param: 'serverReuseaddr', why: expect.stringMatching(/^false on target nginx, whose listener sets SO_REUSEADDR/) });
+    expect(refuse('nginx', { serverReuseport: 'true' })).toEqual({ param: 'serverReuseport', why: expect.stringMatching(/^true on target nginx, whose listener does not set SO_REUSEPORT/) });
     for (const t of ['redis', 'probe-echo', 'echo']) expect(refuse(t)).toMatch(/closes first/);
   });
   it('rejects bad values', () => {

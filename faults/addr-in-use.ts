@@ -73,8 +73,8 @@ export const addrInUse = defineFault({
       return "it needs a server that closes first (after answering an HTTP/1.0 request) and whose listener's SO_REUSEADDR/SO_REUSEPORT are known: the built-in server or nginx";
     }
     const { reuseaddr, reuseport } = traits.listener;
-    const differs = (key: string, want: boolean, has: boolean, opt: string) =>
-      want === has ? undefined : `--set ${key}=${want}: ${name}'s listener ${has ? 'sets' : 'does not set'} ${opt} (only the built-in server takes ${key}; use --set ${key}=${has})`;
+    const differs = (param: string, want: boolean, has: boolean, opt: string) =>
+      want === has ? undefined : { param, why: `${want} on target ${name}, whose listener ${has ? 'sets' : 'does not set'} ${opt}: only the built-in server takes ${param} (leave it ${has}, or pick another target)` };
     return differs('serverReuseaddr', p.serverReuseaddr, reuseaddr, 'SO_REUSEADDR') ?? differs('serverReuseport', p.serverReuseport, reuseport, 'SO_REUSEPORT');
   },
   triggers: {

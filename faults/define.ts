@@ -58,11 +58,12 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
    */
   connection?(ctx: FaultContext<z.infer<S>>, expected: Expectation): ConnectionPrediction;
   /**
-   * Why this fault cannot mean anything on a target (undefined: it can). For a fault whose outcome
-   * depends on how the server behaves, not only on the kernel: the run is refused before anything
-   * is made. Absent: every target.
+   * Why this fault cannot mean anything on a target (undefined: it can): a reason about the target,
+   * or about one of its parameters there (`{param, why}`: the error names `--set param`). For a
+   * fault whose outcome depends on how the server behaves, not only on the kernel: the run is
+   * refused before anything is made. Absent: every target.
    */
-  refuseTarget?(target: { name: string; traits?: TargetTraits }, params: z.infer<S>): string | undefined;
+  refuseTarget?(target: { name: string; traits?: TargetTraits }, params: z.infer<S>): string | { param: string; why: string } | undefined;
   /**
    * What this machine must have for the fault (a kernel feature, a sysctl the model reads): throws
    * an EnvironmentError saying what is missing and the fix, before anything runs.

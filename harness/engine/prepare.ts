@@ -94,10 +94,12 @@ export function resolveTarget(target: TargetSpec | string | undefined, extra: Re
 
 /** A fault that depends on how the server behaves refuses a target whose server cannot play the part. */
 export function refuseTarget(fault: AnyFault, params: Record<string, unknown>, target: TargetSpec): void {
-  const why = fault.refuseTarget?.(target, params);
-  if (!why) return;
+  const refused = fault.refuseTarget?.(target, params);
+  if (!refused) return;
   const fit = Object.values(builtinTargets).filter((t) => !fault.refuseTarget!(t, params)).map((t) => t.name);
-  throw new UsageError('--target', `${fault.name} cannot run on target ${target.name}: ${why}`, fit.length ? `targets it runs on: ${fit.join(', ')}` : undefined);
+  const runsOn = fit.length ? `targets it runs on${typeof refused === 'string' ? '' : ' with that value'}: ${fit.join(', ')}` : undefined;
+  if (typeof refused === 'string') throw new UsageError('--target', `${fault.name} cannot run on target ${target.name}: ${refused}`, runsOn);
+  throw new UsageError('--set', `${fault.name}: ${refused.param}: ${refused.why}`, runsOn);
 }
 
 /**
