@@ -92,13 +92,16 @@ export function resolveTarget(target: TargetSpec | string | undefined, extra: Re
   return t;
 }
 
+/** A scenario refused on a target whose server cannot play its part (`--all` skips it instead). */
+export class TargetRefusedError extends UsageError {}
+
 /** A fault that depends on how the server behaves refuses a target whose server cannot play the part. */
 export function refuseTarget(fault: AnyFault, params: Record<string, unknown>, target: TargetSpec): void {
   const refused = fault.refuseTarget?.(target, params);
   if (!refused) return;
   const fit = Object.values(builtinTargets).filter((t) => !fault.refuseTarget!(t, params)).map((t) => t.name);
   const runsOn = fit.length ? `targets it runs on${typeof refused === 'string' ? '' : ' with that value'}: ${fit.join(', ')}` : undefined;
-  if (typeof refused === 'string') throw new UsageError('--target', `${fault.name} cannot run on target ${target.name}: ${refused}`, runsOn);
+  if (typeof refused === 'string') throw new TargetRefusedError('--target', `${fault.name} cannot run on target ${target.name}: ${refused}`, runsOn);
   throw new UsageError('--set', `${fault.name}: ${refused.param}: ${refused.why}`, runsOn);
 }
 
