@@ -52,7 +52,7 @@ export function predictBind(sk: ReuseOptions, holders: readonly PortHolder[]): B
   const b = what(blocker);
   const why =
     blocker.state === 'LISTEN' && sk.reuseaddr && blocker.reuseaddr
-      ? `SO_REUSEADDR never shares a port with ${b}${sk.reuseport ? '' : '; SO_REUSEPORT on both would'}`
+      ? `SO_REUSEADDR never shares a port with ${b}${sk.reuseport ? ', and it lacks SO_REUSEPORT' : '; SO_REUSEPORT on both would'}`
       : sk.reuseaddr && !blocker.reuseaddr
         ? `${b} lack SO_REUSEADDR (${blocker.state === 'TIME_WAIT' ? 'the old listener did not set it' : 'not set'}), so the new socket's does not count`.replace('listener lack', 'listener lacks')
         : sk.reuseport && !blocker.reuseport
