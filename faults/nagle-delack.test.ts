@@ -43,17 +43,17 @@ describe('nagle-delack', () => {
     const e = nagleDelack.expect(c);
     const m = predictRequestReply({ variant: 'nagle', requests: 4, pingpongThresh: 1, rtoMinMs: 200 }, c.clock);
     for (let k = 1; k <= 4; k++) expect(e.steps[`reply-${k}`]).toEqual({ ok: true, eof: false, windowMs: m.windowsMs[k - 1], fromStep: `request-${k}` });
-    expect(e.steps['reply-2']!.windowMs).toEqual([40, 52]);
+    expect(e.steps['reply-2']!.windowMs).toEqual([40, 60]);
     expect(e.counters!.server).toEqual({ TcpExtDelayedACKs: 3 });
     expect(e.rulesHit).toEqual({ 'client-data': 8 });
     // The read waits past the window's end before giving up.
     const read = script(c).find((s) => s.label === 'reply-2');
-    expect(read?.op === 'read' && read.timeoutMs).toBeGreaterThan(52);
+    expect(read?.op === 'read' && read.timeoutMs).toBeGreaterThan(60);
   });
   it('follows tcp_pingpong_thresh on the server: 3 → only request 4 of 4 waits', () => {
     const e = nagleDelack.expect(ctx({}, { 'net.ipv4.tcp_pingpong_thresh': '3' }));
     expect(e.steps['reply-2']!.windowMs![1]).toBeLessThan(40);
-    expect(e.steps['reply-4']!.windowMs).toEqual([40, 52]);
+    expect(e.steps['reply-4']!.windowMs).toEqual([40, 60]);
     expect(e.counters!.server).toEqual({ TcpExtDelayedACKs: 1 });
   });
   it('nodelay and cork: no wait, no delayed ACK; cork sends one segment per request; cork-held waits ~204 ms', () => {
@@ -62,7 +62,7 @@ describe('nagle-delack', () => {
     expect(cork).toMatchObject({ counters: { server: { TcpExtDelayedACKs: 0 } }, rulesHit: { 'client-data': 4 } });
     expect(cork.steps['reply-3']!.windowMs![1]).toBeLessThan(40);
     const held = nagleDelack.expect(ctx({ variant: 'cork-held' }));
-    expect(held.steps['reply-1']!.windowMs).toEqual([204, 216]);
+    expect(held.steps['reply-1']!.windowMs).toEqual([204, 224]);
     expect(held.rulesHit).toEqual({ 'client-data': 4 });
   });
   it('runs on the built-in server in any mode and on HTTP servers; refuses the others, saying why', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { delayedAckJiffies, predictRequestReply, probe0Jiffies, type RequestReplyOptions } from './ack.js';
 import { initialRtoJiffies } from './data.js';
-import { immediateWindowMs, wakeupSlackMs } from './tcp.js';
+import { wakeupSlackMs } from './tcp.js';
 import { chainWindowMs } from './timer-wheel.js';
 
 const clock = { hz: 250 };
@@ -22,11 +22,12 @@ describe('predictRequestReply', () => {
     expect(m.holds).toEqual(['none', 'delayed-ack', 'delayed-ack', 'delayed-ack']);
     expect(m.delayedAcks).toBe(3);
     expect(m.segmentsPerRequest).toBe(2);
-    expect(m.windowsMs[0]).toEqual(immediateWindowMs(clock));
-    // A level-0 wheel timer of 10 jiffies fires 10-11 jiffies after it was armed, plus the wake-up.
+    // No timer: the server's application and the probe each wake once.
+    expect(m.windowsMs[0]).toEqual([0, 2 * wakeupSlackMs(clock)]);
+    // A level-0 wheel timer of 10 jiffies fires 10-11 jiffies after it was armed, plus the two wake-ups.
     const [lo, hi] = chainWindowMs([40], clock);
-    expect(m.windowsMs[1]).toEqual([lo, hi + wakeupSlackMs(clock)]);
-    expect(m.windowsMs[1]).toEqual([40, 52]);
+    expect(m.windowsMs[1]).toEqual([lo, hi + 2 * wakeupSlackMs(clock)]);
+    expect(m.windowsMs[1]).toEqual([40, 60]);
   });
   it('the pingpong threshold spaces the stalls: the delayed ACK leaves pingpong mode, the next replies count again (measured on 6.18)', () => {
     // Measured with 12 requests: thresh 2 → 3, 5, 7, 9, 11; thresh 3 → 4, 7, 10.
@@ -48,7 +49,7 @@ describe('predictRequestReply', () => {
     expect(m.probeTimerMs).toBe(204);
     expect(probe0Jiffies(200, clock)).toBe(initialRtoJiffies(200, clock));
     const [lo, hi] = chainWindowMs([204], clock);
-    expect(m.windowsMs[0]).toEqual([lo, hi + wakeupSlackMs(clock)]);
+    expect(m.windowsMs[0]).toEqual([lo, hi + 2 * wakeupSlackMs(clock)]);
     expect(m.delayedAcks).toBe(0);
     expect(m.segmentsPerRequest).toBe(1);
     // A 5 ms rto_min makes the RTO 2 jiffies; tcp_probe0_base still floors it at TCP_RTO_MIN.
@@ -56,6 +57,6 @@ describe('predictRequestReply', () => {
     // A 300 ms rto_min: 76 jiffies, wheel level 1 (8-jiffy granularity).
     const slow = predictRequestReply(opts({ variant: 'cork-held', rtoMinMs: 300 }), clock);
     expect(slow.probeTimerMs).toBe(304);
-    expect(slow.windowsMs[0]).toEqual([304, 304 + 32 + wakeupSlackMs(clock)]);
+    expect(slow.windowsMs[0]).toEqual([304, 304 + 32 + 2 * wakeupSlackMs(clock)]);
   });
 });

@@ -26,7 +26,7 @@
  *   tcp_write_wakeup sends it regardless of the cork: the "200 ms ceiling" of tcp(7).
  */
 import { initialRtoJiffies } from './data.js';
-import { TCP_RTO_MIN_MS, immediateWindowMs, wakeupSlackMs } from './tcp.js';
+import { TCP_RTO_MIN_MS, wakeupSlackMs } from './tcp.js';
 import { chainWindowMs, jiffiesToMs, msToJiffies, type KernelClock } from './timer-wheel.js';
 
 export const NAGLE_VARIANTS = ['nagle', 'nodelay', 'cork', 'cork-held'] as const;
@@ -47,7 +47,7 @@ export type RequestHold = 'none' | 'delayed-ack' | 'probe-timer';
 export interface RequestReplyPrediction {
   /** Per request, in order: what holds it (its second write, or both while corked). */
   holds: RequestHold[];
-  /** Per request: from its first write's start to its reply, ms. */
+  /** Per request: from its first write's start to its reply, ms (the timer, its wheel lateness, two wake-ups). */
   windowsMs: [number, number][];
   /** The server's TcpExtDelayedACKs: one per request held by a delayed ACK. */
   delayedAcks: number;
@@ -69,9 +69,12 @@ export interface RequestReplyOptions {
 export function predictRequestReply(o: RequestReplyOptions, clock: KernelClock): RequestReplyPrediction {
   const delayedAckMs = jiffiesToMs(delayedAckJiffies(clock), clock.hz);
   const probeTimerMs = jiffiesToMs(probe0Jiffies(o.rtoMinMs, clock), clock.hz);
+  // Two processes are on a reply's path, each woken once: the server's application (it reads the
+  // completed request and writes the reply) and then the probe (it reads the reply).
+  const wakeupsMs = 2 * wakeupSlackMs(clock);
   const timed = (ms: number): [number, number] => {
     const [lo, hi] = chainWindowMs([ms], clock);
-    return [lo, hi + wakeupSlackMs(clock)];
+    return [lo, hi + wakeupsMs];
   };
   const holds: RequestHold[] = [];
   let pingpong = 0;
@@ -87,7 +90,7 @@ export function predictRequestReply(o: RequestReplyOptions, clock: KernelClock):
   }
   return {
     holds,
-    windowsMs: holds.map((h) => (h === 'delayed-ack' ? timed(delayedAckMs) : h === 'probe-timer' ? timed(probeTimerMs) : immediateWindowMs(clock))),
+    windowsMs: holds.map((h) => (h === 'delayed-ack' ? timed(delayedAckMs) : h === 'probe-timer' ? timed(probeTimerMs) : [0, wakeupsMs])),
     delayedAcks: holds.filter((h) => h === 'delayed-ack').length,
     segmentsPerRequest: o.variant === 'cork' || o.variant === 'cork-held' ? 1 : 2,
     delayedAckMs,
