@@ -28,7 +28,7 @@ export default defineConfig({
           name: 'suites',
           sequence: { groupOrder: 1 },
           include: ['suites/**/*.test.ts'],
-          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/package.test.ts'],
+          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/package.test.ts', 'suites/nagle-delack.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
           // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
@@ -55,6 +55,22 @@ export default defineConfig({
         },
       },
       {
+        // Round trips timed to a few ms (a 40 ms delayed ACK plus the wake-ups of the server and
+        // the probe): these runs go alone, last, so no container start or other run's watchers
+        // take the CPU those wake-ups need — a server that answers late leaves pingpong mode and
+        // changes what the kernel does, not just the timing.
+        extends: true,
+        test: {
+          name: 'timing',
+          include: ['suites/nagle-delack.test.ts'],
+          setupFiles: ['suites/support/setup.ts'],
+          sequence: { groupOrder: 3 },
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         // npm pack + npm install into a fresh project (tens of seconds of both cores): alone,
         // last, so its CPU never lands on another suite's timing windows.
         extends: true,
@@ -62,7 +78,7 @@ export default defineConfig({
           name: 'package',
           include: ['suites/package.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
           testTimeout: 120_000,
         },
       },

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Side, SidedSysctls } from '../harness/core/sysctl.js';
-import type { Endpoints, ServerNeeds } from '../targets/target.js';
+import type { Endpoints, ServerNeeds, TargetTraits } from '../targets/target.js';
 import type { ConnectionPrediction, Expectation, StepExpectation } from '../harness/verdict/expectation.js';
 import type { FaultStep } from '../harness/core/step.js';
 import type { Rule } from './iptables.js';
@@ -16,7 +16,7 @@ import type { Rule } from './iptables.js';
 // Fault authors import everything from here; each contract lives beside its interpreter.
 export type { FaultStep } from '../harness/core/step.js';
 export type { ConnectionPrediction, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
-export type { Endpoints, ServerNeeds } from '../targets/target.js';
+export type { Endpoints, ServerNeeds, TargetTraits } from '../targets/target.js';
 
 export interface FaultContext<P> {
   runId: string;
@@ -57,6 +57,18 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
    * without it cannot drive a client command (its outcome depends on the probe's script).
    */
   connection?(ctx: FaultContext<z.infer<S>>, expected: Expectation): ConnectionPrediction;
+  /**
+   * Why this fault cannot mean anything on a target (undefined: it can): a reason about the target,
+   * or about one of its parameters there (`{param, why}`: the error names `--set param`). For a
+   * fault whose outcome depends on how the server behaves, not only on the kernel: the run is
+   * refused before anything is made. Absent: every target.
+   */
+  refuseTarget?(target: { name: string; traits?: TargetTraits }, params: z.infer<S>): string | { param: string; why: string } | undefined;
+  /**
+   * What this machine must have for the fault (a kernel feature, a sysctl the model reads): throws
+   * an EnvironmentError saying what is missing and the fix, before anything runs.
+   */
+  check?(params: z.infer<S>): Promise<void>;
 }
 
 export type Trigger =
@@ -64,6 +76,13 @@ export type Trigger =
   | { kind: 'rules'; rules: Rule[] }
   /** Signal the server process. */
   | { kind: 'kill-server'; signal: NodeJS.Signals }
+  /**
+   * Run probe steps in the server's namespace, e.g. a server restarting on its port (options,
+   * bind, listen). The trigger is done once that script reaches a barrier (or ends); the rest of
+   * it — closing what it holds — runs after the client's script. Its steps join the Result's,
+   * with `side: 'server'`.
+   */
+  | { kind: 'server-script'; steps: ClientStep[] }
   /** Several of the above, in order. */
   | { kind: 'all'; triggers: Trigger[] };
 

@@ -11,6 +11,8 @@ import { appCrash } from './app-crash.js';
 import { hostCrash } from './host-crash.js';
 import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
+import { nagleDelack } from './nagle-delack.js';
+import { addrInUse } from './addr-in-use.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -25,6 +27,8 @@ export const faults = {
   'host-crash': hostCrash,
   reject,
   'rst-close': rstClose,
+  'nagle-delack': nagleDelack,
+  'addr-in-use': addrInUse,
 } as const;
 
 export type FaultName = keyof typeof faults;

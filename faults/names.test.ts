@@ -51,6 +51,7 @@ const SYSCTL_VARIANTS: Partial<SidedSysctls>[] = [
   { client: { 'net.ipv4.tcp_retries2': '1' } },
   { client: { 'net.ipv4.tcp_tw_reuse': '1' } },
   { client: { 'net.ipv4.ip_local_port_range': '40000 40010' } },
+  { server: { 'net.ipv4.tcp_pingpong_thresh': '3' } },
 ];
 const PARAM_VARIANTS: Record<string, Record<string, unknown>[]> = {
   'syn-drop': [{ syncnt: '3' }],
@@ -59,6 +60,8 @@ const PARAM_VARIANTS: Record<string, Record<string, unknown>[]> = {
   'time-wait': [{ connections: 12 }, { reuseAfterMs: 1100 }, { connections: 1, observeMs: 63_000 }, { connections: 21, reuseAfterMs: 150 }],
   'host-crash': [{ variant: 'user-timeout', userTimeoutMs: '1500' }, { variant: 'keepalive', keepCnt: '2' }],
   'rst-close': [{ how: 'linger', lingerS: '3' }],
+  'nagle-delack': [{ requests: '1' }],
+  'addr-in-use': [{ serverReuseaddr: 'false', reuse: 'reuseaddr' }, { variant: 'second-listener', serverReuseport: 'true', reuse: 'reuseport' }],
 };
 
 /** Contexts as a run would build them: the fault's fast sysctls, then each variant's. */

@@ -26,7 +26,7 @@ export { defineFault, type FaultDefinition, type Expectation, type FaultContext,
 export { planRules, ruleSpec, type Rule } from '../faults/iptables.js';
 export { faultContext } from '../faults/context.js';
 export { builtinTargets } from '../targets/index.js';
-export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
+export type { TargetSpec, StartedTarget, TargetContext, TargetTraits } from '../targets/target.js';
 export * as model from './model/tcp.js';
 export type { ClientStep } from './core/probe.js';
 export { writeRunPage, writeIndex, renderRunPage, loadSequence } from './report/html.js';

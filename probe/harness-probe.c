@@ -1,6 +1,6 @@
 /* harness-probe: native TCP probe for the harness.
  *   harness-probe client [--script FILE]
- *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] | --list-modes
+ *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1] | --list-modes
  *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin]
  */
 #define _GNU_SOURCE
@@ -20,7 +20,7 @@ static int usage(FILE *f)
 {
     fputs("usage:\n"
           "  harness-probe client [--script FILE]          step script (JSON) on stdin or FILE; JSON result on stdout\n"
-          "  harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
+          "  harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1]\n"
           "        MODE: ", f);
     server_mode_names(f, " | ");
     fputs("\n"

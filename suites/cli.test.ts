@@ -52,6 +52,11 @@ describe.skipIf(!isRoot)('harness CLI', { tags: ['cli', 'netns'] }, () => {
     { args: ['run', 'syn-drop', '--expect-exit', '1'], flag: '--expect-exit', says: /goes with a client command/, fix: /after --/ },
     { args: ['run', 'fin-drop', '--', 'true'], flag: '--', says: /cannot drive your own client/, fix: /your client/ },
     { args: ['run', 'syn-drop', 'app-crash', '--', 'true'], flag: '--', says: /one scenario at a time/, fix: /name one/ },
+    { args: ['run', 'addr-in-use', '--target', 'redis'], flag: '--target', says: /addr-in-use cannot run on target redis: it needs a server that closes first/, fix: /targets it runs on: builtin, nginx, probe-container/ },
+    { args: ['run', 'addr-in-use', '--target', 'nginx', '--set', 'serverReuseaddr=false'], flag: '--set', says: /serverReuseaddr: false on target nginx/, fix: /builtin, probe-container/ },
+    { args: ['run', 'addr-in-use', '--set', 'connections=65'], flag: '--set', says: /connections/, fix: /parameters of addr-in-use/ },
+    { args: ['run', 'nagle-delack', '--target', 'echo'], flag: '--target', says: /built-in echo mode/, fix: /targets it runs on/ },
+    { args: ['run', 'nagle-delack', '--set', 'variant=quickack'], flag: '--set', says: /variant/, fix: /parameters of nagle-delack/ },
   ])('bad input $args.3: exit 2, names $flag, changes nothing', async ({ args, flag, says, fix }) => {
     const before = await hostSnapshot();
     const r = await harness(args);

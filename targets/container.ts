@@ -29,7 +29,7 @@ import { processStartTicks } from '../harness/core/journal.js';
 import { assertNotHost, pidNetns, type Netns } from '../harness/core/netns.js';
 import { builtinServerArgv } from './netns.js';
 import { assertListening, describeReady, readListeners, waitNetworkReady, type ReadySpec } from './ready.js';
-import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec } from './target.js';
+import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec, TargetTraits } from './target.js';
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
@@ -49,6 +49,8 @@ export interface ContainerTargetOptions {
   /** Default: `{tcp: true}`. */
   ready?: ReadySpec;
   readyTimeoutMs?: number;
+  /** What its server does (faults that depend on it refuse a target without the trait). */
+  traits?: TargetTraits;
 }
 
 export type { ContainerHandles };
@@ -231,6 +233,7 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
     name: opts.name,
     backend: 'container',
     describe: opts.describe ?? `${opts.image ?? `built from ${opts.build}`}, port ${opts.port}`,
+    ...(opts.traits ? { traits: opts.traits } : {}),
 
     async check() {
       // Loading testcontainers costs ~250 ms of this thread: start it while prepare() waits on
@@ -367,15 +370,25 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
 /** Real third-party servers and the probe, in containers (need Docker and `harness images build`). */
 export function builtinContainerTargets(): Record<string, TargetSpec> {
   return {
-    nginx: containerTarget({ name: 'nginx', image: images.nginx.name, port: 80, ready: { log: images.nginx.readyLog.source }, describe: "Debian's nginx in a container (port 80)" }),
-    redis: containerTarget({ name: 'redis', image: images.redis.name, port: 6379, ready: { log: images.redis.readyLog.source }, describe: "Debian's redis-server in a container (port 6379)" }),
-    'probe-echo': containerTarget({ name: 'probe-echo', image: images.probe.name, port: 9000, ready: { log: images.probe.readyLog.source }, describe: "the probe's echo server in a FROM-scratch container (port 9000)" }),
+    nginx: containerTarget({
+      name: 'nginx',
+      image: images.nginx.name,
+      port: 80,
+      ready: { log: images.nginx.readyLog.source },
+      describe: "Debian's nginx in a container (port 80)",
+      // nginx sets SO_REUSEADDR on every listening socket (ngx_open_listening_sockets), SO_REUSEPORT
+      // only with `listen … reuseport`, which docker/nginx/nginx.conf does not use.
+      traits: { builtinModes: [], http: true, listener: { reuseaddr: true, reuseport: false } },
+    }),
+    redis: containerTarget({ name: 'redis', image: images.redis.name, port: 6379, ready: { log: images.redis.readyLog.source }, describe: "Debian's redis-server in a container (port 6379)", traits: { builtinModes: [] } }),
+    'probe-echo': containerTarget({ name: 'probe-echo', image: images.probe.name, port: 9000, ready: { log: images.probe.readyLog.source }, describe: "the probe's echo server in a FROM-scratch container (port 9000)", traits: { builtinModes: ['echo'] } }),
     'probe-container': containerTarget({
       name: 'probe-container',
       image: images.probe.name,
       port: 9000,
       command: (server) => builtinServerArgv(server, 9000),
       ready: { log: images.probe.readyLog.source },
+      traits: { builtinModes: 'any' },
       describe: "the probe's server in the mode the fault wants, in a container (port 9000)",
     }),
   };

@@ -100,7 +100,11 @@ export async function startServer(ctx: TargetContext, ns: Netns, argv: string[],
 }
 
 export function builtinServerArgv(server: ServerNeeds, port: number): string[] {
-  return ['server', '--mode', server.mode, '--listen', `0.0.0.0:${port}`, '--backlog', String(server.backlog ?? 128)];
+  const reuse = [
+    ...(server.reuseaddr === false ? ['--reuseaddr', '0'] : []),
+    ...(server.reuseport ? ['--reuseport', '1'] : []),
+  ];
+  return ['server', '--mode', server.mode, '--listen', `0.0.0.0:${port}`, '--backlog', String(server.backlog ?? 128), ...reuse];
 }
 
 /** A built-in target: the probe's server mode `mode` (or the fault's choice) in a fresh namespace. */
@@ -109,6 +113,7 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
     name,
     backend: 'netns',
     describe,
+    traits: { builtinModes: forcedMode ? [forcedMode] : 'any' },
     async start(ctx: TargetContext): Promise<StartedTarget> {
       const pair = await createNetnsPair(ctx);
       const needs: ServerNeeds = forcedMode ? { ...ctx.server, mode: forcedMode } : ctx.server;

@@ -13,6 +13,26 @@ import type { Netns } from '../harness/core/netns.js';
 export interface ServerNeeds {
   mode: ServerMode;
   backlog?: number;
+  /**
+   * SO_REUSEADDR (default on, as most servers) and SO_REUSEPORT (default off) on the listener:
+   * every connection it accepts inherits them, and so does that connection's TIME_WAIT.
+   */
+  reuseaddr?: boolean;
+  reuseport?: boolean;
+}
+
+/**
+ * What a fault may count on from a target's server. Most faults act on the kernel and need
+ * nothing; one whose outcome depends on how the server behaves (replies only to a complete
+ * request, closes first, restarts) refuses a target that does not behave so.
+ */
+export interface TargetTraits {
+  /** The built-in server modes it runs: `any` (it honours ServerNeeds), one forced mode, or none (another server). */
+  builtinModes: 'any' | readonly ServerMode[];
+  /** An HTTP/1.1 server: replies once a request is complete, keeps the connection; closes first after an HTTP/1.0 request. */
+  http?: boolean;
+  /** SO_REUSEADDR / SO_REUSEPORT on its listener, when fixed by the server (a built-in server takes ServerNeeds'). */
+  listener?: { reuseaddr: boolean; reuseport: boolean };
 }
 
 export interface Endpoints {
@@ -67,6 +87,8 @@ export interface TargetSpec {
   name: string;
   backend: 'netns' | 'container';
   describe: string;
+  /** What its server does (absent: unknown — a user's own server). */
+  traits?: TargetTraits;
   /**
    * Optional: checks what the target needs (Docker up, image present or built) while the run is
    * prepared, before anything of it exists. Throws a HarnessError with the fix.

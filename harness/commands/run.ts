@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { Result } from '../verdict/result.js';
 import { assertRoot, execute, prepare, type PreparedRun, type RunEnv, type RunRequest } from '../engine/runner.js';
 import { chooseConcurrency, entryLabel, estimateMs, loadPlan, parseShard, pool, prepareEntry, requestOf, shardOf } from '../engine/plan.js';
+import { TargetRefusedError } from '../engine/prepare.js';
 import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
@@ -119,7 +120,16 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   const config = await loadConfig(opts.config);
   if (Object.keys(config.targets).length) env = { ...env, targets: { ...env.targets, ...config.targets } };
   const prepared = [];
-  for (const r of requests) prepared.push(await prepare(r, env));
+  for (const r of requests) {
+    try {
+      prepared.push(await prepare(r, env));
+    } catch (err) {
+      // --all on a target some scenarios cannot mean anything on: run the others, say which not.
+      if (!(opts.all && err instanceof TargetRefusedError)) throw err;
+      env.log.warn({ scenario: r.scenario }, `skipped: ${err.message}`);
+    }
+  }
+  if (prepared.length === 0) throw new UsageError('--target', `no scenario runs on target ${opts.target}`, 'pick another target (harness list)');
   const report = prepared[0]?.sysctlsFrom;
   if (report) {
     env.log.info({ file: report.file, applied: Object.keys(report.applied).length }, 'production sysctls applied in both namespaces');

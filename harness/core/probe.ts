@@ -22,14 +22,20 @@ export type SockOpt =
   | 'LINGER'
   | 'NODELAY'
   | 'RCVBUF'
-  | 'SNDBUF';
+  | 'SNDBUF'
+  | 'CORK'
+  | 'REUSEADDR'
+  | 'REUSEPORT';
 
 /** One step of a client script. `label` names the step in results and expectations. */
 export type ClientStep = { label?: string; sock?: number } & (
   | { op: 'socket' }
   | { op: 'setsockopt'; opt: SockOpt; value: number; onoff?: 0 | 1 }
   | { op: 'connect'; timeoutMs: number; host?: string; port?: number; bindPort?: number }
-  | { op: 'write'; bytes: number; timeoutMs: number }
+  /** `bytes` of filler, or `data`: those exact bytes (a request a real server parses). */
+  | ({ op: 'write'; timeoutMs: number } & ({ bytes: number; data?: never } | { data: string; bytes?: never }))
+  /** bind() + listen() (default address 0.0.0.0, port the script's): a server (re)starting on a port. */
+  | { op: 'listen'; host?: string; port?: number; backlog?: number }
   | { op: 'read'; bytes?: number; timeoutMs: number }
   | { op: 'wait'; timeoutMs: number }
   | { op: 'shutdown'; how: 'rd' | 'wr' | 'rdwr' }

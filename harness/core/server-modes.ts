@@ -11,6 +11,7 @@ export const SERVER_MODES = [
   'close-on-accept',
   'close-unread',
   'linger0',
+  'request-reply',
 ] as const;
 
 export type ServerMode = (typeof SERVER_MODES)[number];
@@ -24,4 +25,5 @@ export const SERVER_MODE_SUMMARIES: Readonly<Record<ServerMode, string>> = {
   'close-on-accept': 'closes each connection as soon as it is accepted',
   'close-unread': 'closes without reading once data or EOF arrives: a RST if data was unread',
   'linger0': 'SO_LINGER {1,0}; once data or EOF arrives, reads everything, then closes: a RST with nothing unread',
+  'request-reply': 'HTTP-like: replies once a request is complete (CRLF CRLF), never before; closes first after an HTTP/1.0 request',
 };

@@ -93,6 +93,19 @@ export function resolveTarget(target: TargetSpec | string | undefined, extra: Re
   return t;
 }
 
+/** A scenario refused on a target whose server cannot play its part (`--all` skips it instead). */
+export class TargetRefusedError extends UsageError {}
+
+/** A fault that depends on how the server behaves refuses a target whose server cannot play the part. */
+export function refuseTarget(fault: AnyFault, params: Record<string, unknown>, target: TargetSpec): void {
+  const refused = fault.refuseTarget?.(target, params);
+  if (!refused) return;
+  const fit = Object.values(builtinTargets).filter((t) => !fault.refuseTarget!(t, params)).map((t) => t.name);
+  const runsOn = fit.length ? `targets it runs on${typeof refused === 'string' ? '' : ' with that value'}: ${fit.join(', ')}` : undefined;
+  if (typeof refused === 'string') throw new TargetRefusedError('--target', `${fault.name} cannot run on target ${target.name}: ${refused}`, runsOn);
+  throw new UsageError('--set', `${fault.name}: ${refused.param}: ${refused.why}`, runsOn);
+}
+
 /**
  * The sysctls of each side, by precedence: the fault's fast values < a production dump < explicit
  * --sysctl flags; every key checked against /proc/sys and every value tried before anything runs.
@@ -115,7 +128,10 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const fault = resolveFault(req.scenario);
   const params = parseParams(fault, req.params);
   const target = resolveTarget(req.target, env.targets);
-  // Docker up, image present (or built): checked now, before anything of the run exists.
+  refuseTarget(fault, params, target);
+  // What the fault needs of this machine, and Docker up, image present (or built): checked now,
+  // before anything of the run exists.
+  await fault.check?.(params);
   await target.check?.();
   const port = req.port === undefined ? undefined : parsePort(req.port, '--port', 'give a whole number from 1 to 65535 (default 9000)');
   const { sysctls, prod } = await resolveSysctls(fault, params, req);

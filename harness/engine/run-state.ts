@@ -17,6 +17,14 @@ import type { Observations, Observers } from './observers/index.js';
 import type { SocketEvent } from './observers/states.js';
 import type { PreparedRun } from './prepare.js';
 
+/** A probe script run in the server's namespace by a trigger: held at its barrier until the client's script ends. */
+export interface ServerScriptRun {
+  steps: ClientStep[];
+  output?: ProbeClientOutput;
+  release(): void;
+  done: Promise<void>;
+}
+
 /** The stages of a run, in order; a failed run says at which one it broke. */
 export type StageName = 'target' | 'sysctls' | 'expect' | 'observe' | 'fault' | 'client' | 'collect' | 'check' | 'hook';
 
@@ -41,6 +49,8 @@ export interface RunState {
   script?: ClientStep[];
   observers?: Observers;
   probe?: ProbeClientOutput;
+  /** Scripts triggers ran in the server's namespace (stages/server-script.ts). */
+  serverScripts?: ServerScriptRun[];
   /** The clock (CLOCK_MONOTONIC µs) of t = 0: the first probe step, or the user's client start. */
   t0Us?: number;
   /** The user's own client: what the kernel would do to its connections, how it ended, when the fault struck. */
@@ -75,10 +85,11 @@ export function toSamples(events: readonly SocketEvent[], t0Us: number): StateSa
 }
 
 /** The probe's steps on the Result's clock (ms from the first step), with the script's labels. */
-export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t0Us: number): StepResult[] {
+export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t0Us: number, side?: 'server'): StepResult[] {
   return out.steps.map((s) => {
     const label = script[s.i]?.label;
     const r: StepResult = {
+      ...(side ? { side } : {}),
       ...(label ? { label } : {}),
       op: s.op,
       ...(s.sock !== undefined ? { sock: s.sock } : {}),
@@ -100,7 +111,10 @@ export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t
 /** The observations on the Result's time axis: t = 0 is the first client step. */
 export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters'> & { rulesHit: Record<string, number> } {
   const t0Us = s.t0Us ?? s.probe?.steps[0]?.startUs ?? 0;
-  const steps = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
+  const client = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
+  const server = (s.serverScripts ?? []).flatMap((r) => (r.output ? toSteps(r.output, r.steps, t0Us, 'server') : []));
+  // One time line: a server script's steps fall between the client steps around its barrier.
+  const steps = server.length ? [...client, ...server].sort((a, b) => a.startMs - b.startMs) : client;
   const ev = s.observed?.events;
   return {
     steps,

@@ -25,6 +25,7 @@ import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepar
 import { observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
 import { driveClient } from './stages/client.js';
 import { applyPlan, deriveExpectation } from './stages/fault.js';
+import { finishServerScripts } from './stages/server-script.js';
 import { configureSysctls, startTarget } from './stages/target.js';
 import { driveUserClient } from './stages/user-client.js';
 
@@ -178,6 +179,9 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     // Keep what the observers saw up to the failure.
     if (s.observers && !s.observed) s.observed = await s.observers.stop().catch(() => undefined);
   }
+  // A server script a trigger left holding (a run that broke before its client finished) ends
+  // before its namespace goes.
+  await finishServerScripts(s).catch((err: unknown) => log.warn({ err }, 'a script in the server namespace failed'));
   // Reached on success, failure and interruption alike; the session reverts each journal once.
   const revert = await session.revert(journal);
   if (revert.failed.length) log.error({ failed: revert.failed }, 'some changes could not be reverted: run `harness gc`');

@@ -15,7 +15,7 @@ export function formatResult(r: Result): string {
   for (const s of r.steps) {
     const what = s.ok ? 'ok' : s.timedOut ? 'still waiting (step timeout)' : (s.errno ?? 'failed');
     const extra = [s.bytes ? `${s.bytes} B` : '', s.eof ? 'EOF' : '', s.tcp ? `tcp ${s.tcp.state} retrans ${s.tcp.totalRetrans}` : ''].filter(Boolean).join(', ');
-    L.push(`  step      ${(s.label ?? s.op).padEnd(14)} ${what.padEnd(12)} ${s.durationMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
+    L.push(`  ${s.side === 'server' ? 'srv step ' : 'step     '} ${(s.label ?? s.op).padEnd(14)} ${what.padEnd(12)} ${s.durationMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
   }
   for (const side of ['client', 'server'] as const) {
     const seq = r.states[side].map((s) => `${s.state}@${s.tMs.toFixed(0)}`);

@@ -41,6 +41,21 @@ describe('evaluate', () => {
     }
   });
 
+  it('fromStep: the window spans from that step\'s start to this one\'s end (a request written in two steps, then its reply)', () => {
+    const steps = [
+      { label: 'req', op: 'write', ok: true, errno: null, startMs: 10, endMs: 10.01, durationMs: 0.01, tcp: null },
+      { op: 'write', ok: true, errno: null, startMs: 10.02, endMs: 10.03, durationMs: 0.01, tcp: null },
+      { label: 'reply', op: 'read', ok: true, errno: null, startMs: 10.04, endMs: 50.05, durationMs: 40.01, tcp: null },
+    ];
+    const e = (lo: number, fromStep = 'req'): Expectation => ({ steps: { reply: { windowMs: [lo, 44], fromStep } } });
+    const ok = evaluate(e(40.04), observed({ steps }));
+    expect(ok.checks).toEqual([{ name: 'reply ends after req starts', expected: '40.0..44.0 ms', actual: '40.0 ms', pass: true }]);
+    // 40.05 ms from the request's start: more than the read's own 40.01 ms, so a bound the read alone would miss.
+    expect(evaluate(e(40.02), observed({ steps })).verdict).toBe('pass');
+    expect(evaluate(e(40.06), observed({ steps })).verdict).toBe('fail');
+    expect(evaluate(e(0, 'nope'), observed({ steps })).checks[0]).toMatchObject({ actual: 'no step nope', pass: false });
+  });
+
   it('fails when a fault did not fire (rule never hit) or a counter is off', () => {
     expect(evaluate(expected, observed({ rulesHit: {} })).verdict).toBe('fail');
     expect(evaluate(expected, observed({ counters: { client: { TcpExtTCPSynRetrans: 4 }, server: {} } })).verdict).toBe('fail');

@@ -24,7 +24,7 @@ function fmtCounter(e: CounterExpectation): string | number {
   return e.min !== undefined ? `>= ${e.min}` : `<= ${e.max}`;
 }
 
-function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined): Check[] {
+function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined, byLabel: ReadonlyMap<string, StepResult>): Check[] {
   if (!s) return [{ name: `${label}: step ran`, expected: true, actual: false, pass: false }];
   const out: Check[] = [];
   const eq = (what: string, expected: unknown, actual: unknown) =>
@@ -39,11 +39,13 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.rtoUs !== undefined) eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
+    const from = e.fromStep === undefined ? undefined : byLabel.get(e.fromStep);
+    const ms = e.fromStep === undefined ? s.durationMs : from ? Math.round((s.endMs - from.startMs) * 100) / 100 : undefined;
     out.push({
-      name: `${label} duration`,
+      name: e.fromStep === undefined ? `${label} duration` : `${label} ends after ${e.fromStep} starts`,
       expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms`,
-      actual: `${s.durationMs.toFixed(1)} ms`,
-      pass: s.durationMs >= lo && s.durationMs <= hi,
+      actual: ms === undefined ? `no step ${e.fromStep}` : `${ms.toFixed(1)} ms`,
+      pass: ms !== undefined && ms >= lo && ms <= hi,
     });
   }
   return out;
@@ -68,7 +70,7 @@ function countCheck(name: string, e: CounterExpectation, observed: Record<string
 export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict } {
   const checks: Check[] = [];
   const byLabel = new Map(observed.steps.filter((s) => s.label).map((s) => [s.label!, s]));
-  for (const [label, e] of Object.entries(expected.steps)) checks.push(...stepChecks(label, e, byLabel.get(label)));
+  for (const [label, e] of Object.entries(expected.steps)) checks.push(...stepChecks(label, e, byLabel.get(label), byLabel));
   for (const side of SIDES) {
     const seen = [...new Set(observed.states[side].map((s) => s.state))];
     for (const st of expected.states?.[side] ?? []) {

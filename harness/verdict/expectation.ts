@@ -9,8 +9,13 @@ export type CounterExpectation = number | { min?: number; max?: number };
 export interface StepExpectation {
   ok?: boolean;
   errno?: string | null;
-  /** durationMs must fall in [lo, hi]. */
+  /** durationMs must fall in [lo, hi] — or, with `fromStep`, the time from that step's start to this one's end. */
   windowMs?: [number, number];
+  /**
+   * Measure `windowMs` from the start of the step with this label (e.g. a request's first write)
+   * to the end of this one (its reply): a span several steps make together.
+   */
+  fromStep?: string;
   timedOut?: boolean;
   bytes?: number;
   eof?: boolean;

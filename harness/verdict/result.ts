@@ -8,6 +8,8 @@ import type { Side, SidedSysctls } from '../core/sysctl.js';
 export type Counters = Record<string, number>;
 
 export interface StepResult {
+  /** Set on steps a fault ran in the server's namespace (a restarting server); absent: the client's. */
+  side?: 'server';
   label?: string;
   op: string;
   sock?: number;

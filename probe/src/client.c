@@ -156,7 +156,9 @@ static void do_write(const struct step *st, struct result *r)
     long long left = st->bytes;
     while (left > 0) {
         size_t chunk = left > IOBUF ? IOBUF : (size_t)left;
-        ssize_t n = send(fds[s], wbuf, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* `data`: the exact bytes (a request a real server parses); else filler. */
+        const char *src = st->data ? st->data + (st->bytes - left) : wbuf;
+        ssize_t n = send(fds[s], src, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
         int saved_errno = errno;
         if (n > 0) { r->bytes += n; left -= n; continue; }
         if (n < 0 && saved_errno == EINTR) continue;
@@ -232,6 +234,9 @@ static void do_setsockopt(const struct step *st, struct result *r)
     case SOPT_NODELAY: name = TCP_NODELAY; break;
     case SOPT_RCVBUF: level = SOL_SOCKET; name = SO_RCVBUF; break;
     case SOPT_SNDBUF: level = SOL_SOCKET; name = SO_SNDBUF; break;
+    case SOPT_CORK: name = TCP_CORK; break;
+    case SOPT_REUSEADDR: level = SOL_SOCKET; name = SO_REUSEADDR; break;
+    case SOPT_REUSEPORT: level = SOL_SOCKET; name = SO_REUSEPORT; break;
     case SOPT_LINGER:
         level = SOL_SOCKET; name = SO_LINGER;
         lg.l_onoff = st->onoff; lg.l_linger = st->value;
@@ -241,6 +246,25 @@ static void do_setsockopt(const struct step *st, struct result *r)
     if (setsockopt(fds[s], level, name, val, len) < 0) {
         int saved_errno = errno;
         set_err(r, "setsockopt", saved_errno);
+        return;
+    }
+    r->ok = 1;
+}
+
+/* bind() + listen(): a server (re)starting on a port, e.g. run in the target's namespace while
+ * that port still has TIME_WAIT connections. `call` says which of the two failed. */
+static void do_listen(const struct step *st, struct result *r)
+{
+    int s = st->sock;
+    if (ensure_socket(s, r) < 0) return;
+    if (bind(fds[s], (const struct sockaddr *)&st->dst, sizeof st->dst) < 0) {
+        int saved_errno = errno;
+        set_err(r, "bind", saved_errno);
+        return;
+    }
+    if (listen(fds[s], st->backlog) < 0) {
+        int saved_errno = errno;
+        set_err(r, "listen", saved_errno);
         return;
     }
     r->ok = 1;
@@ -294,6 +318,7 @@ static void run_step(const struct step *st, struct result *r)
         break;
     case OP_SETSOCKOPT: do_setsockopt(st, r); break;
     case OP_CONNECT: do_connect(st, r); break;
+    case OP_LISTEN: do_listen(st, r); break;
     case OP_WRITE: do_write(st, r); break;
     case OP_READ: do_read(st, r); break;
     case OP_WAIT: do_wait(st, r); break;

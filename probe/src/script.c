@@ -12,19 +12,21 @@ static const char *const opnames[] = {
     [OP_SOCKET] = "socket", [OP_SETSOCKOPT] = "setsockopt", [OP_CONNECT] = "connect",
     [OP_WRITE] = "write", [OP_READ] = "read", [OP_WAIT] = "wait", [OP_SHUTDOWN] = "shutdown",
     [OP_CLOSE] = "close", [OP_SLEEP] = "sleep", [OP_TCPINFO] = "tcpinfo", [OP_BARRIER] = "barrier",
+    [OP_LISTEN] = "listen",
 };
 static const char *const optnames[] = {
     [SOPT_SYNCNT] = "SYNCNT", [SOPT_USER_TIMEOUT] = "USER_TIMEOUT", [SOPT_KEEPALIVE] = "KEEPALIVE",
     [SOPT_KEEPIDLE] = "KEEPIDLE", [SOPT_KEEPINTVL] = "KEEPINTVL", [SOPT_KEEPCNT] = "KEEPCNT",
     [SOPT_LINGER] = "LINGER", [SOPT_NODELAY] = "NODELAY", [SOPT_RCVBUF] = "RCVBUF",
-    [SOPT_SNDBUF] = "SNDBUF",
+    [SOPT_SNDBUF] = "SNDBUF", [SOPT_CORK] = "CORK", [SOPT_REUSEADDR] = "REUSEADDR",
+    [SOPT_REUSEPORT] = "REUSEPORT",
 };
 /* Allowed keys per op (besides "op" and "label"). */
 static const char *const allowed[][6] = {
     [OP_SOCKET] = { "sock" },
     [OP_SETSOCKOPT] = { "sock", "opt", "value", "onoff" },
     [OP_CONNECT] = { "sock", "timeoutMs", "host", "port", "bindPort" },
-    [OP_WRITE] = { "sock", "bytes", "timeoutMs" },
+    [OP_WRITE] = { "sock", "bytes", "data", "timeoutMs" },
     [OP_READ] = { "sock", "bytes", "timeoutMs" },
     [OP_WAIT] = { "sock", "timeoutMs" },
     [OP_SHUTDOWN] = { "sock", "how" },
@@ -32,6 +34,7 @@ static const char *const allowed[][6] = {
     [OP_SLEEP] = { "ms" },
     [OP_TCPINFO] = { "sock" },
     [OP_BARRIER] = { "name" },
+    [OP_LISTEN] = { "sock", "host", "port", "backlog" },
 };
 
 const char *op_name(enum op op) { return opnames[op]; }
@@ -86,7 +89,7 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
     for (size_t i = 0; i < sizeof opnames / sizeof opnames[0]; i++)
         if (strcmp(opv->u.str.s, opnames[i]) == 0) op = (int)i;
     if (op < 0)
-        return fail(err, errlen, "%s: unknown op \"%s\" (expected socket, setsockopt, connect, write, read, wait, shutdown, close, sleep, tcpinfo)",
+        return fail(err, errlen, "%s: unknown op \"%s\" (expected socket, setsockopt, connect, listen, write, read, wait, shutdown, close, sleep, tcpinfo, barrier)",
                     ctx, opv->u.str.s);
     snprintf(ctx, sizeof ctx, "steps[%zu] (%s)", idx, opnames[op]);
     memset(st, 0, sizeof *st);
@@ -134,7 +137,7 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
         for (size_t i = 0; i < sizeof optnames / sizeof optnames[0]; i++)
             if (!strcmp(ov->u.str.s, optnames[i])) found = (int)i;
         if (found < 0)
-            return fail(err, errlen, "%s: unknown opt \"%s\" (expected SYNCNT, USER_TIMEOUT, KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, LINGER, NODELAY, RCVBUF, SNDBUF)",
+            return fail(err, errlen, "%s: unknown opt \"%s\" (expected SYNCNT, USER_TIMEOUT, KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, LINGER, NODELAY, RCVBUF, SNDBUF, CORK, REUSEADDR, REUSEPORT)",
                         ctx, ov->u.str.s);
         st->opt = (enum sockopt_id)found;
         const jvalue *vv = json_get(o, "value");
@@ -178,13 +181,45 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
         if (r) st->bind_port = (int)v;
         break;
     }
-    case OP_WRITE:
+    case OP_WRITE: {
+        /* Either `bytes` of filler or the exact `data` (a request a real server parses). */
+        const jvalue *dv = json_get(o, "data");
         r = get_int(o, "bytes", 0, LLONG_MAX / 2, &v, ctx, err, errlen);
         if (r < 0) return -1;
-        if (!r) return fail(err, errlen, "%s: missing required field \"bytes\"", ctx);
-        st->bytes = v;
+        if (r && dv) return fail(err, errlen, "%s: give \"bytes\" or \"data\", not both", ctx);
+        if (dv) {
+            if (dv->type != JV_STRING) return fail(err, errlen, "%s: \"data\" must be a string", ctx);
+            st->data = malloc(dv->u.str.len ? dv->u.str.len : 1);
+            if (!st->data) return fail(err, errlen, "out of memory");
+            memcpy(st->data, dv->u.str.s, dv->u.str.len);
+            st->data_len = dv->u.str.len;
+            st->bytes = (long long)dv->u.str.len;
+        } else if (!r) {
+            return fail(err, errlen, "%s: missing required field \"bytes\" (or \"data\")", ctx);
+        } else {
+            st->bytes = v;
+        }
         st->has_bytes = 1;
         break;
+    }
+    case OP_LISTEN: {
+        /* bind() + listen(): by default on the wildcard address and the script's port. */
+        struct in_addr a = { .s_addr = htonl(INADDR_ANY) };
+        long long p = port;
+        r = get_host(o, &a, ctx, err, errlen);
+        if (r < 0) return -1;
+        r = get_int(o, "port", 1, 65535, &p, ctx, err, errlen);
+        if (r < 0) return -1;
+        if (!r && !have_port) return fail(err, errlen, "%s: no \"port\" (neither in the step nor at top level)", ctx);
+        st->dst.sin_family = AF_INET;
+        st->dst.sin_addr = a;
+        st->dst.sin_port = htons((uint16_t)p);
+        st->backlog = 128;
+        r = get_int(o, "backlog", 0, 65535, &v, ctx, err, errlen);
+        if (r < 0) return -1;
+        if (r) st->backlog = (int)v;
+        break;
+    }
     case OP_READ:
         r = get_int(o, "bytes", 1, LLONG_MAX / 2, &v, ctx, err, errlen);
         if (r < 0) return -1;
@@ -248,6 +283,7 @@ int script_from_json(const jvalue *doc, struct script *out, char *err, size_t er
                        err, errlen) < 0) {
             free(out->steps[i].label);
             free(out->steps[i].name);
+            free(out->steps[i].data);
             script_free(out);
             return -1;
         }
@@ -269,7 +305,7 @@ int script_parse(const char *text, size_t len, struct script *out, char *err, si
 void script_free(struct script *s)
 {
     if (!s->steps) return;
-    for (size_t i = 0; i < s->n; i++) { free(s->steps[i].label); free(s->steps[i].name); }
+    for (size_t i = 0; i < s->n; i++) { free(s->steps[i].label); free(s->steps[i].name); free(s->steps[i].data); }
     free(s->steps);
     s->steps = NULL;
     s->n = 0;

@@ -10,24 +10,27 @@
 #define MAX_STEPS 100000
 
 enum op { OP_SOCKET, OP_SETSOCKOPT, OP_CONNECT, OP_WRITE, OP_READ, OP_WAIT,
-          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO, OP_BARRIER };
+          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO, OP_BARRIER, OP_LISTEN };
 
 enum sockopt_id { SOPT_SYNCNT, SOPT_USER_TIMEOUT, SOPT_KEEPALIVE, SOPT_KEEPIDLE,
                   SOPT_KEEPINTVL, SOPT_KEEPCNT, SOPT_LINGER, SOPT_NODELAY,
-                  SOPT_RCVBUF, SOPT_SNDBUF };
+                  SOPT_RCVBUF, SOPT_SNDBUF, SOPT_CORK, SOPT_REUSEADDR, SOPT_REUSEPORT };
 
 struct step {
     enum op op;
     int sock;                 /* 0..255; -1 for sleep */
     long long timeout_ms;     /* connect/write/read/wait */
-    long long bytes;          /* write (required), read (optional) */
+    long long bytes;          /* write (this or data), read (optional) */
     int has_bytes;
     enum sockopt_id opt;      /* setsockopt */
     int value;
     int onoff;                /* LINGER only, default 1 */
     int how;                  /* SHUT_RD/SHUT_WR/SHUT_RDWR */
     long long ms;             /* sleep */
-    struct sockaddr_in dst;   /* connect: effective host/port */
+    char *data;               /* write: these bytes instead of `bytes` of 'x' (data_len of them) */
+    size_t data_len;
+    int backlog;              /* listen */
+    struct sockaddr_in dst;   /* connect: effective host/port; listen: the address bound */
     int bind_port;            /* connect: -1 = none */
     char *label;              /* optional, echoed back */
     char *name;               /* barrier: the trigger the harness fires */

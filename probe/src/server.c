@@ -225,6 +225,64 @@ static void linger0_readable(struct conn *c, uint32_t ev)
     close_conn(c, x);
 }
 
+/* request-reply: an HTTP-like request/response server. It reads until a request is complete (its
+ * blank line, CRLF CRLF) and only then writes one reply — so while a request is incomplete it has
+ * nothing to send, and its kernel may delay the ACK (what Nagle on the client waits for). A
+ * request whose first line says HTTP/1.0 gets its reply and then the server closes first: the
+ * TIME_WAIT lands on the server's port. */
+#define REQUEST_MAX 65536
+static const char REPLY_KEEP[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+static const char REPLY_CLOSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/* Answers every complete request in c->pend; returns -1 if the connection was closed. */
+static int reply_complete_requests(struct conn *c)
+{
+    for (;;) {
+        char *end = memmem(c->pend, c->pend_len, "\r\n\r\n", 4);
+        if (!end) return 0;
+        size_t reqlen = (size_t)(end + 4 - c->pend);
+        char *eol = memmem(c->pend, reqlen, "\r\n", 2);
+        int close_after = eol && memmem(c->pend, (size_t)(eol - c->pend), "HTTP/1.0", 8) != NULL;
+        memmove(c->pend, c->pend + reqlen, c->pend_len - reqlen);
+        c->pend_len -= reqlen;
+        const char *reply = close_after ? REPLY_CLOSE : REPLY_KEEP;
+        size_t len = strlen(reply);
+        /* A reply this small always fits an empty send buffer: one send, one segment. */
+        ssize_t n = send(c->fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int saved_errno = errno;
+        if (n != (ssize_t)len) {
+            emit_errno("error", c, n < 0 ? saved_errno : EAGAIN);
+            conn_close(c, "error");
+            return -1;
+        }
+        if (close_after) { conn_close(c, "replied"); return -1; }
+    }
+}
+
+static void request_reply_readable(struct conn *c, uint32_t ev)
+{
+    (void)ev;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        int saved_errno = errno;
+        if (n == 0) { emit("eof", c, NULL); conn_close(c, "eof"); return; }
+        if (n < 0) {
+            if (saved_errno == EINTR) continue;
+            if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
+            emit_errno("error", c, saved_errno);
+            conn_close(c, "error");
+            return;
+        }
+        if (c->pend_len + (size_t)n > REQUEST_MAX) { conn_close(c, "request-too-long"); return; }
+        char *p = realloc(c->pend, c->pend_len + (size_t)n);
+        if (!p) { conn_close(c, "nomem"); return; }
+        c->pend = p;
+        memcpy(p + c->pend_len, buf, (size_t)n);
+        c->pend_len += (size_t)n;
+        if (reply_complete_requests(c) < 0) return;
+    }
+}
+
 /* The built-in targets. A new mode is one row here plus its handlers. on_accept NULL: the
  * listener is never watched, so connections wait in the accept queue; on_readable NULL: the mode
  * never watches a connection. --list-modes prints name and summary. */
@@ -243,6 +301,8 @@ static const struct server_mode MODES[] = {
       watch_conn, close_unread_readable },
     { "linger0", "SO_LINGER {1,0}; once data or EOF arrives, reads everything, then closes: a RST with nothing unread",
       linger0_accept, linger0_readable },
+    { "request-reply", "HTTP-like: replies once a request is complete (CRLF CRLF), never before; closes first after an HTTP/1.0 request",
+      watch_conn, request_reply_readable },
 };
 #define NMODES (sizeof MODES / sizeof MODES[0])
 
@@ -314,7 +374,7 @@ static void on_conn_event(struct conn *c, uint32_t ev)
 
 static int usage(void)
 {
-    fputs("usage: harness-probe server --mode MODE --listen ADDR:PORT [--backlog N]\n"
+    fputs("usage: harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1]\n"
           "       harness-probe server --list-modes     the modes as one JSON array of {name, summary}\n"
           "  MODE: ", stderr);
     server_mode_names(stderr, " | ");
@@ -324,16 +384,16 @@ static int usage(void)
 
 int server_main(int argc, char **argv)
 {
-    const char *mode_s = NULL, *listen_s = NULL, *backlog_s = NULL;
+    const char *mode_s = NULL, *listen_s = NULL, *backlog_s = NULL, *reuseaddr_s = NULL, *reuseport_s = NULL;
     int list_modes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL;
         const char *val = NULL;
-        const char *flags[] = { "--mode", "--listen", "--backlog" };
-        const char **dsts[] = { &mode_s, &listen_s, &backlog_s };
+        const char *flags[] = { "--mode", "--listen", "--backlog", "--reuseaddr", "--reuseport" };
+        const char **dsts[] = { &mode_s, &listen_s, &backlog_s, &reuseaddr_s, &reuseport_s };
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         if (!strcmp(a, "--list-modes")) { list_modes = 1; continue; }
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 5; k++) {
             size_t fl = strlen(flags[k]);
             if (!strcmp(a, flags[k])) {
                 if (i + 1 >= argc) { fprintf(stderr, "harness-probe server: %s needs a value\n", a); return usage(); }
@@ -346,7 +406,7 @@ int server_main(int argc, char **argv)
         *dst = val;
     }
     if (list_modes) {
-        if (mode_s || listen_s || backlog_s) { fputs("harness-probe server: --list-modes takes no other flag\n", stderr); return usage(); }
+        if (mode_s || listen_s || backlog_s || reuseaddr_s || reuseport_s) { fputs("harness-probe server: --list-modes takes no other flag\n", stderr); return usage(); }
         server_list_modes(stdout);
         return fflush(stdout) == 0 ? 0 : 1;
     }
@@ -370,6 +430,18 @@ int server_main(int argc, char **argv)
         return usage();
     }
 
+    /* SO_REUSEADDR on by default (what most servers do); both are inherited by every accepted
+     * connection, and by its TIME_WAIT: what a later bind() on the port is checked against. */
+    long long reuseaddr = 1, reuseport = 0;
+    if (reuseaddr_s && parse_int_range(reuseaddr_s, 0, 1, &reuseaddr) < 0) {
+        fprintf(stderr, "harness-probe server: --reuseaddr: '%s' is not 0 or 1\n", reuseaddr_s);
+        return usage();
+    }
+    if (reuseport_s && parse_int_range(reuseport_s, 0, 1, &reuseport) < 0) {
+        fprintf(stderr, "harness-probe server: --reuseport: '%s' is not 0 or 1\n", reuseport_s);
+        return usage();
+    }
+
     signal(SIGPIPE, SIG_IGN);
     sigset_t ss;
     sigemptyset(&ss);
@@ -384,8 +456,12 @@ int server_main(int argc, char **argv)
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd < 0) { fprintf(stderr, "harness-probe server: socket: %s\n", strerror(errno)); return 1; }
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int ra = (int)reuseaddr, rp = (int)reuseport;
+    if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &ra, sizeof ra) < 0 ||
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &rp, sizeof rp) < 0) {
+        fprintf(stderr, "harness-probe server: setsockopt: %s\n", strerror(errno));
+        return 1;
+    }
     if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         char eb[32];
         int saved_errno = errno;
@@ -409,8 +485,9 @@ int server_main(int argc, char **argv)
         e.data.u32 = TAG_LISTEN;
         epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &e);
     }
-    printf("{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u,\"backlog\":%lld,\"mode\":\"%s\",\"pid\":%d,\"tUs\":%lld}\n",
-           hostb, ntohs(bound.sin_port), backlog, mode->name, (int)getpid(), (long long)mono_us());
+    printf("{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u,\"backlog\":%lld,\"mode\":\"%s\",\"reuseaddr\":%s,\"reuseport\":%s,\"pid\":%d,\"tUs\":%lld}\n",
+           hostb, ntohs(bound.sin_port), backlog, mode->name, ra ? "true" : "false", rp ? "true" : "false",
+           (int)getpid(), (long long)mono_us());
     fflush(stdout);
 
     for (;;) {

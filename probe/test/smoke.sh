@@ -171,5 +171,34 @@ start_server sink && {
     stop_server
 }
 
+start_server request-reply && {
+    # Nothing comes back until the request is complete; keep-alive: two requests, one connection.
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","data":"HEAD / HTTP/1.1\r\nHost: h\r\n","timeoutMs":2000},{"op":"read","timeoutMs":200},{"op":"write","data":"\r\n","timeoutMs":2000},{"op":"read","timeoutMs":2000},{"op":"write","data":"HEAD / HTTP/1.1\r\n\r\n","timeoutMs":2000},{"op":"read","timeoutMs":2000}' "$TMP/m.out"
+    step 2 "$TMP/m.out" | grep -q '"ok":false,"errno":null.*"timedOut":true,"bytes":0' && ok || bad "request-reply: no reply to half a request: $(step 2 "$TMP/m.out")"
+    step 4 "$TMP/m.out" | grep -q '"ok":true.*"bytes":38,"eof":false' && ok || bad "request-reply: reply once complete: $(step 4 "$TMP/m.out")"
+    step 6 "$TMP/m.out" | grep -q '"ok":true.*"bytes":38,"eof":false' && ok || bad "request-reply: keep-alive: $(step 6 "$TMP/m.out")"
+    # HTTP/1.0: the reply, then the server closes first.
+    client '{"op":"connect","timeoutMs":2000},{"op":"write","data":"HEAD / HTTP/1.0\r\n\r\n","timeoutMs":2000},{"op":"read","bytes":100000,"timeoutMs":2000}' "$TMP/m.out"
+    step 2 "$TMP/m.out" | grep -q '"ok":true.*"bytes":57,"eof":true' && ok || bad "request-reply: HTTP/1.0 reply then EOF: $(step 2 "$TMP/m.out")"
+    check "request-reply: closed after the reply" wait_for '"reason":"replied"' "$TMP/srv.out"
+    # listen op: the server holds the port (SO_REUSEADDR alone never shares a listener), REUSEPORT does not help
+    # against a listener without it; a free port binds.
+    client '{"op":"setsockopt","opt":"REUSEADDR","value":1},{"op":"listen"},{"op":"setsockopt","sock":1,"opt":"REUSEPORT","value":1},{"op":"listen","sock":1}' "$TMP/m.out"
+    step 1 "$TMP/m.out" | grep -q '"ok":false,"errno":"EADDRINUSE","errnoNum":98,"call":"bind"' && ok || bad "listen: EADDRINUSE from bind: $(step 1 "$TMP/m.out")"
+    step 3 "$TMP/m.out" | grep -q '"errno":"EADDRINUSE"' && ok || bad "listen: REUSEPORT alone: $(step 3 "$TMP/m.out")"
+    stop_server
+}
+"$PROBE" server --mode echo --listen 127.0.0.1:0 --reuseport 1 >"$TMP/rp.out" 2>"$TMP/rp.err" &
+RP_PID=$!
+wait_for '"reuseport":true' "$TMP/rp.out" && ok || bad "--reuseport 1 in the listening line: $(cat "$TMP/rp.out" "$TMP/rp.err")"
+PORT=$(sed -n 's/.*"port":\([0-9][0-9]*\).*/\1/p' "$TMP/rp.out" | head -n 1)
+client '{"op":"setsockopt","opt":"REUSEPORT","value":1},{"op":"listen","host":"127.0.0.1"},{"op":"tcpinfo"}' "$TMP/m.out"
+step 1 "$TMP/m.out" | grep -q '"ok":true,"errno":null' && ok || bad "listen: REUSEPORT on both listeners: $(step 1 "$TMP/m.out")"
+step 2 "$TMP/m.out" | grep -q '"state":"LISTEN"' && ok || bad "listen: LISTEN: $(step 2 "$TMP/m.out")"
+kill -TERM "$RP_PID"; wait "$RP_PID" 2>/dev/null
+"$PROBE" server --mode echo --listen 127.0.0.1:0 --reuseaddr 2 >/dev/null 2>"$TMP/c7.err"
+check "bad --reuseaddr exit 2" [ $? -eq 2 ]
+check "bad --reuseaddr names the flag" grep -q -- '--reuseaddr' "$TMP/c7.err"
+
 echo "smoke: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

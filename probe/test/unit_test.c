@@ -215,6 +215,38 @@ static void test_script(void)
               sc.steps[13].bind_port == 40000 && sc.steps[13].sock == 7, "connect overrides");
         script_free(&sc);
     }
+    /* write data (exact bytes, escapes decoded), the new sockopts, listen (bind + listen). */
+    const char *more =
+        "{\"host\":\"198.18.0.1\",\"port\":9000,\"steps\":["
+        "{\"op\":\"write\",\"data\":\"GET / HTTP/1.1\\r\\n\\r\\n\",\"timeoutMs\":10},"
+        "{\"op\":\"setsockopt\",\"opt\":\"CORK\",\"value\":1},"
+        "{\"op\":\"setsockopt\",\"opt\":\"REUSEADDR\",\"value\":0},"
+        "{\"op\":\"setsockopt\",\"opt\":\"REUSEPORT\",\"value\":true},"
+        "{\"op\":\"listen\",\"sock\":3},"
+        "{\"op\":\"listen\",\"host\":\"198.18.0.1\",\"port\":80,\"backlog\":0},"
+        "{\"op\":\"write\",\"data\":\"\"}"
+        "]}";
+    if (script_ok(more, &sc) == 0) {
+        CHECK(sc.steps[0].op == OP_WRITE && sc.steps[0].data_len == 18 && sc.steps[0].bytes == 18 &&
+              !memcmp(sc.steps[0].data, "GET / HTTP/1.1\r\n\r\n", 18), "write data: exact bytes");
+        CHECK(sc.steps[1].opt == SOPT_CORK && sc.steps[1].value == 1, "CORK");
+        CHECK(sc.steps[2].opt == SOPT_REUSEADDR && sc.steps[2].value == 0, "REUSEADDR");
+        CHECK(sc.steps[3].opt == SOPT_REUSEPORT && sc.steps[3].value == 1, "REUSEPORT");
+        CHECK(sc.steps[4].op == OP_LISTEN && sc.steps[4].sock == 3 && sc.steps[4].backlog == 128 &&
+              sc.steps[4].dst.sin_addr.s_addr == htonl(INADDR_ANY) && sc.steps[4].dst.sin_port == htons(9000),
+              "listen: wildcard address, the script's port, backlog 128");
+        CHECK(sc.steps[5].dst.sin_addr.s_addr == inet_addr("198.18.0.1") && sc.steps[5].dst.sin_port == htons(80) &&
+              sc.steps[5].backlog == 0, "listen overrides");
+        CHECK(sc.steps[6].data_len == 0 && sc.steps[6].bytes == 0, "empty data");
+        script_free(&sc);
+    }
+    script_bad("{\"steps\":[{\"op\":\"write\",\"bytes\":1,\"data\":\"x\"}]}", "not both");
+    script_bad("{\"steps\":[{\"op\":\"write\",\"data\":1}]}", "\"data\" must be a string");
+    script_bad("{\"steps\":[{\"op\":\"read\",\"data\":\"x\"}]}", "unknown field \"data\"");
+    script_bad("{\"steps\":[{\"op\":\"listen\"}]}", "no \"port\"");
+    script_bad("{\"port\":1,\"steps\":[{\"op\":\"listen\",\"backlog\":70000}]}", "out of range");
+    script_bad("{\"port\":1,\"steps\":[{\"op\":\"listen\",\"timeoutMs\":1}]}", "unknown field \"timeoutMs\"");
+    script_bad("{\"port\":1,\"steps\":[{\"op\":\"listen\",\"host\":\"any\"}]}", "not a numeric IPv4");
     if (script_ok("{\"steps\":[]}", &sc) == 0) { CHECK(sc.n == 0, "empty steps"); script_free(&sc); }
     if (script_ok("{\"steps\":[{\"op\":\"connect\",\"host\":\"127.0.0.1\",\"port\":1}]}", &sc) == 0) script_free(&sc);
 
@@ -234,7 +266,7 @@ static void test_script(void)
     script_bad("{\"steps\":[{\"op\":\"close\",\"bytes\":3}]}", "unknown field \"bytes\"");
     script_bad("{\"steps\":[{\"op\":\"sleep\",\"sock\":0,\"ms\":1}]}", "unknown field \"sock\"");
     script_bad("{\"steps\":[{\"op\":\"sleep\"}]}", "missing required field \"ms\"");
-    script_bad("{\"steps\":[{\"op\":\"write\"}]}", "missing required field \"bytes\"");
+    script_bad("{\"steps\":[{\"op\":\"write\"}]}", "missing required field \"bytes\" (or \"data\")");
     script_bad("{\"steps\":[{\"op\":\"write\",\"bytes\":-1}]}", "out of range");
     script_bad("{\"steps\":[{\"op\":\"read\",\"bytes\":0}]}", "out of range");
     script_bad("{\"steps\":[{\"op\":\"shutdown\"}]}", "missing required field \"how\"");
@@ -268,7 +300,7 @@ static void test_server_modes(void)
         CHECK(server_mode_find(name) == &m[i], "server_mode_find(%s) finds its own row (names are unique)", name);
     }
     /* The modes the faults and suites start by name. */
-    const char *used[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread", "linger0" };
+    const char *used[] = { "echo", "no-accept", "no-close", "sink", "close-on-accept", "close-unread", "linger0", "request-reply" };
     for (size_t i = 0; i < sizeof used / sizeof used[0]; i++) CHECK(server_mode_find(used[i]) != NULL, "mode %s exists", used[i]);
     CHECK(server_mode_find("no-accept")->on_accept == NULL, "no-accept never accepts");
     CHECK(server_mode_find("sink")->on_readable == NULL, "sink never reads");

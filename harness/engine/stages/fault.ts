@@ -6,6 +6,7 @@ import { inNetns, run } from '../../core/exec.js';
 import { kernelFacts } from '../../core/kernel.js';
 import type { FaultStep } from '../../core/step.js';
 import type { RunState } from '../run-state.js';
+import { startServerScript } from './server-script.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
   const { p, target } = s;
@@ -48,6 +49,9 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
     case 'kill-server':
       s.applied.push(`kill -${t.signal} server`);
       return s.target!.killServer(t.signal);
+    case 'server-script':
+      s.applied.push(`script in the server's namespace: ${t.steps.map((x) => x.label ?? x.op).join(', ')}`);
+      return startServerScript(s, t.steps);
     case 'all':
       for (const x of t.triggers) await fire(s, x);
   }
