@@ -53,7 +53,11 @@ export interface Rule {
   dst?: string;
   /** Match only this fraction of packets (`-m statistic --mode random`). */
   probability?: number;
-  target: { kind: 'DROP' } | { kind: 'ACCEPT' } | { kind: 'REJECT'; with: RejectWith };
+  /** Match only every n-th packet the rest of the rule matches: the n-th, 2n-th, … (`-m statistic --mode nth --every n --packet 0`). */
+  every?: number;
+  /** Match only IP packets whose total length is in [min, max] bytes (`-m length`). */
+  length?: readonly [number, number];
+  target: { kind: 'DROP' } | { kind: 'ACCEPT' } | { kind: 'REJECT'; with: RejectWith } | { kind: 'NFQUEUE'; queue: number };
 }
 
 export const IPTABLES_ABSENT = "Bad rule|does a matching rule exist|No chain/target/match|does not exist|doesn't exist|No such file";
@@ -97,9 +101,24 @@ export function ruleSpec(runId: string, rule: Rule): string[] {
     if (!(rule.probability > 0 && rule.probability <= 1)) throw new RangeError(`rule ${rule.name}: probability must be in (0, 1]`);
     a.push('-m', 'statistic', '--mode', 'random', '--probability', String(rule.probability));
   }
+  if (rule.every !== undefined) {
+    if (rule.probability !== undefined) throw new RangeError(`rule ${rule.name}: probability and every exclude each other`);
+    if (!Number.isSafeInteger(rule.every) || rule.every < 1) throw new RangeError(`rule ${rule.name}: every must be a whole number >= 1`);
+    // The counter starts at --packet 0 and matches when it wraps: the every-th packet, then every every-th (xt_statistic.c).
+    a.push('-m', 'statistic', '--mode', 'nth', '--every', String(rule.every), '--packet', '0');
+  }
+  if (rule.length) {
+    const [lo, hi] = rule.length;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= 65535)) throw new RangeError(`rule ${rule.name}: length must be 0 <= min <= max <= 65535`);
+    a.push('-m', 'length', '--length', `${lo}:${hi}`);
+  }
   a.push('-m', 'comment', '--comment', ruleComment(runId, rule.name));
   a.push('-j', rule.target.kind);
   if (rule.target.kind === 'REJECT') a.push('--reject-with', rule.target.with);
+  if (rule.target.kind === 'NFQUEUE') {
+    if (!Number.isInteger(rule.target.queue) || rule.target.queue < 0 || rule.target.queue > 65535) throw new RangeError(`rule ${rule.name}: queue must be 0-65535`);
+    a.push('--queue-num', String(rule.target.queue));
+  }
   return a;
 }
 

@@ -84,6 +84,7 @@ function unknownCounters(e: Expectation, known: Counters): string[] {
 function triggerRules(t: Trigger): string[] {
   if (t.kind === 'rules') return t.rules.map((r) => r.name);
   if (t.kind === 'all') return t.triggers.flatMap(triggerRules);
+  if (t.kind === 'after') return triggerRules(t.trigger);
   return [];
 }
 
@@ -92,7 +93,9 @@ function triggerRules(t: Trigger): string[] {
  * barrier naming a trigger the fault lacks is reported as `trigger:<name>`).
  */
 function installedRules(f: AnyFault, ctx: Ctx, e: Expectation): { rules: Set<string>; missingTriggers: string[] } {
-  const rules = new Set((f.plan(ctx).rules ?? []).map((r) => r.name));
+  const plan = f.plan(ctx);
+  // A qdisc reports its packets, overlimits and drops among the rule hits.
+  const rules = new Set([...(plan.rules ?? []).map((r) => r.name), ...(plan.qdiscs ?? []).flatMap((q) => [q.name, `${q.name}:overlimits`, `${q.name}:drops`])]);
   const missingTriggers: string[] = [];
   for (const step of f.script(ctx, e)) {
     if (step.op !== 'barrier') continue;

@@ -23,7 +23,7 @@ import { startObservers } from './observers/index.js';
 import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepare.js';
 import { observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
 import { driveClient } from './stages/client.js';
-import { applyPlan, deriveExpectation } from './stages/fault.js';
+import { applyPlan, deriveExpectation, readQdiscHits } from './stages/fault.js';
 import { configureSysctls, startTarget } from './stages/target.js';
 import { driveUserClient } from './stages/user-client.js';
 
@@ -65,6 +65,9 @@ async function startObserving(s: RunState): Promise<void> {
 
 async function collect(s: RunState): Promise<void> {
   s.observed = await s.observers!.stop();
+  Object.assign(s.observed.rulesHit, await readQdiscHits(s));
+  s.processReports = [];
+  for (const p of s.processes) s.processReports.push({ describe: p.describe, report: await p.stop() });
 }
 
 async function check(s: RunState): Promise<void> {
@@ -101,7 +104,9 @@ async function checkClient(s: RunState): Promise<void> {
 }
 
 function triggerRules(t: Trigger): string[] {
-  return t.kind === 'rules' ? t.rules.map((r) => r.name) : t.kind === 'all' ? t.triggers.flatMap(triggerRules) : [];
+  if (t.kind === 'rules') return t.rules.map((r) => r.name);
+  if (t.kind === 'all') return t.triggers.flatMap(triggerRules);
+  return t.kind === 'after' ? triggerRules(t.trigger) : [];
 }
 
 type Stage = readonly [StageName, (s: RunState) => Promise<void>];
@@ -146,6 +151,9 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     watchIntervalMs: env.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
     stage: 'target',
     applied: [],
+    marks: [],
+    processes: [],
+    pending: [],
     configured: new Set(),
     t: { start: performance.now(), hookMs: 0 },
   };

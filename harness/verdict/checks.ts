@@ -36,7 +36,11 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.eof !== undefined) eq('eof', e.eof, Boolean(s.eof));
   if (e.tcpState !== undefined) eq('tcp state', e.tcpState, s.tcp?.state ?? null);
   if (e.totalRetrans !== undefined) eq('tcp total retransmits', e.totalRetrans, s.tcp?.totalRetrans ?? null);
-  if (e.rtoUs !== undefined) eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
+  const inRange = (what: string, [lo, hi]: [number, number], actual: number | undefined) =>
+    out.push({ name: `${label} ${what}`, expected: `${lo}..${hi}`, actual: actual ?? null, pass: actual !== undefined && actual >= lo && actual <= hi });
+  if (typeof e.rtoUs === 'number') eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
+  else if (e.rtoUs) inRange('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs);
+  if (e.rttUs) inRange('tcp rtt (us)', e.rttUs, s.tcp?.rttUs);
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
     out.push({

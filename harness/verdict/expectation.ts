@@ -18,8 +18,10 @@ export interface StepExpectation {
   tcpState?: string;
   /** TCP_INFO total retransmissions right after the step. */
   totalRetrans?: number;
-  /** TCP_INFO rto (µs) right after the step: the RTO a later timer chain starts from. */
-  rtoUs?: number;
+  /** TCP_INFO rto (µs) right after the step: the RTO a later timer chain starts from (a value, or a range). */
+  rtoUs?: number | [number, number];
+  /** TCP_INFO rtt (µs, the smoothed RTT) right after the step must fall in [lo, hi]. */
+  rttUs?: [number, number];
 }
 
 export interface StateLeftExpectation {

@@ -1,7 +1,7 @@
 /** Stage `client`: the probe runs the fault's script against the target; barriers fire the fault's triggers. */
 import { runProbeClient } from '../../core/probe.js';
 import type { RunState } from '../run-state.js';
-import { fireTrigger } from './fault.js';
+import { fireTrigger, settleTriggers } from './fault.js';
 
 export async function driveClient(s: RunState): Promise<void> {
   const { address, port } = s.target!.endpoints;
@@ -9,4 +9,5 @@ export async function driveClient(s: RunState): Promise<void> {
     onBarrier: (name) => fireTrigger(s, name),
     signal: s.signal,
   });
+  await settleTriggers(s);
 }
