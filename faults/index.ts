@@ -11,6 +11,7 @@ import { appCrash } from './app-crash.js';
 import { hostCrash } from './host-crash.js';
 import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
+import { latency } from './latency.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -25,6 +26,7 @@ export const faults = {
   'host-crash': hostCrash,
   reject,
   'rst-close': rstClose,
+  latency,
 } as const;
 
 export type FaultName = keyof typeof faults;
