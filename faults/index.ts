@@ -12,6 +12,7 @@ import { hostCrash } from './host-crash.js';
 import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
 import { latency } from './latency.js';
+import { partition } from './partition.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -27,6 +28,7 @@ export const faults = {
   reject,
   'rst-close': rstClose,
   latency,
+  partition,
 } as const;
 
 export type FaultName = keyof typeof faults;

@@ -35,6 +35,8 @@ export interface RunState {
   readonly marks: { describe: string; tUs: number }[];
   /** Processes the fault runs (the delayer): stopped at collect, their last line is their report. */
   readonly processes: { describe: string; stop(): Promise<Record<string, unknown> | undefined> }[];
+  /** Packet counts of rules a trigger removed mid-run (read as they went), added to the rule hits. */
+  readonly removedRuleHits: Record<string, number>;
   /** Timed triggers still to fire (the end of an outage): the client stage waits for them. */
   readonly pending: Promise<void>[];
   /** The plan's qdiscs and the device each went on (their statistics are read at collect). */

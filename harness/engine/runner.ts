@@ -66,6 +66,7 @@ async function startObserving(s: RunState): Promise<void> {
 async function collect(s: RunState): Promise<void> {
   s.observed = await s.observers!.stop();
   Object.assign(s.observed.rulesHit, await readQdiscHits(s));
+  for (const [name, n] of Object.entries(s.removedRuleHits)) s.observed.rulesHit[name] = (s.observed.rulesHit[name] ?? 0) + n;
   s.processReports = [];
   for (const p of s.processes) s.processReports.push({ describe: p.describe, report: await p.stop() });
 }
@@ -152,6 +153,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     stage: 'target',
     applied: [],
     marks: [],
+    removedRuleHits: {},
     processes: [],
     pending: [],
     configured: new Set(),

@@ -10,6 +10,7 @@ import { kernelFacts } from '../../core/kernel.js';
 import { probeArgv } from '../../core/probe.js';
 import type { FaultStep, ProcessStep } from '../../core/step.js';
 import { SIDES, type Side } from '../../core/sysctl.js';
+import { readRuleHits } from '../observers/rules.js';
 import type { RunState } from '../run-state.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
@@ -136,12 +137,15 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
       s.applied.push(`kill -${t.signal} server`);
       return s.target!.killServer(t.signal);
     case 'after': {
-      const due = performance.now() + t.ms;
+      const dueUs = monoUs() + t.ms * 1000;
       const later = sleep(t.ms, undefined, { signal: s.signal }).then(async () => {
+        const marks = s.marks.length;
         await fire(s, t.trigger);
-        const lateMs = performance.now() - due;
+        // Late by when the action took effect (its mark), else by when it returned.
+        const lateMs = ((s.marks.length > marks ? s.marks[marks]!.tUs : monoUs()) - dueUs) / 1000;
+        s.log.info({ lateMs }, 'timed trigger fired');
         if (lateMs > t.budgetMs) {
-          throw new HarnessError('E_TRIGGER_LATE', `a timed action came ${lateMs.toFixed(1)} ms after its due time (${t.ms} ms); the prediction allows ${t.budgetMs} ms`, {
+          throw new HarnessError('E_TRIGGER_LATE', `a timed action took effect ${lateMs.toFixed(1)} ms after its due time (${t.ms} ms); the prediction allows ${t.budgetMs} ms`, {
             exitCode: 3,
             hint: 'the machine is too loaded to time the fault; run it alone',
           });
@@ -174,7 +178,11 @@ async function removeRules(s: RunState, rules: readonly Rule[]): Promise<void> {
   await Promise.all(bySide.map((x) => undo(x[0]!)));
   const names = rules.map((r) => r.name).join(', ');
   s.marks.push({ describe: `rules ${names} removed`, tUs: monoUs() });
+  // No packet reaches the rules any more: their counters are final. Keep them for the Result
+  // (the observers read the rules still in place at the end, and these will be gone).
   await Promise.all(bySide.map(async (x) => {
+    const hits = await readRuleHits(s.ns![x[0]!.side], s.p.runId);
+    for (const r of rules) if (r.side === x[0]!.side && hits[r.name] !== undefined) s.removedRuleHits[r.name] = (s.removedRuleHits[r.name] ?? 0) + hits[r.name]!;
     for (const step of x.slice(1)) await undo(step);
   }));
   s.applied.push(`removed rules ${names}`);

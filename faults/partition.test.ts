@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { planRules } from './iptables.js';
+import { DEFAULT_OUTAGE_MS, HEAL_BUDGET_MS, partition } from './partition.js';
+import { faultContext } from './context.js';
+import { wakeupSlackMs } from '../harness/model/tcp.js';
+
+const wake = wakeupSlackMs({ hz: 250 });
+const ctx = (params: Record<string, unknown> = {}, client: Record<string, string> = {}) => faultContext(partition, { params, sysctls: { client, server: {} } });
+
+describe('partition', () => {
+  it('cuts both directions at a barrier (each namespace drops what the other sends), then heals outageMs later', () => {
+    const c = ctx({ outageMs: '5000' });
+    expect(partition.plan(c)).toEqual({});
+    const t = partition.triggers!.cut!(c);
+    expect(t.kind).toBe('all');
+    if (t.kind !== 'all') return;
+    const [cut, heal] = t.triggers;
+    expect(cut!.kind === 'rules' && planRules('abc123', cut.rules).map((s) => [s.side, ...s.apply]).filter((a) => a.includes('DROP'))).toEqual([
+      ['server', 'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.2', '--dport', '9000', '-m', 'comment', '--comment', 'harness:abc123:drop-to-server', '-j', 'DROP'],
+      ['client', 'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.1', '--sport', '9000', '-m', 'comment', '--comment', 'harness:abc123:drop-to-client', '-j', 'DROP'],
+    ]);
+    expect(heal).toEqual({ kind: 'after', ms: 5000, budgetMs: HEAL_BUDGET_MS, trigger: { kind: 'remove-rules', rules: cut!.kind === 'rules' ? cut.rules : [] } });
+  });
+  it('transfer, 5 s: the request waits for the RTO at ~6.5 s, not 5 s; six retransmissions, six segments dropped', () => {
+    const c = ctx({ outageMs: '5000' });
+    const e = partition.expect(c);
+    expect(e.steps.stall!.ok).toBe(true);
+    expect(e.steps.stall!.windowMs![0]).toBe(6524);
+    expect(e.steps.stall!.windowMs![0]).toBeGreaterThan(5000 + HEAL_BUDGET_MS);
+    expect(e.counters!.client).toMatchObject({ TcpRetransSegs: 6, TcpExtTCPLossProbes: 1, TcpExtTCPTimeouts: 5, TcpExtTCPAbortOnTimeout: 0 });
+    expect(e.rulesHit).toEqual({ 'drop-to-server': 6, 'drop-to-client': 0 });
+    expect(partition.script(c, e).map((s) => s.op)).toEqual(['connect', 'sleep', 'barrier', 'write', 'read', 'sleep']);
+  });
+  it('transfer: tcp_retries2=3 dies before an 8 s heal: ETIMEDOUT, the server half-open', () => {
+    const e = partition.expect(ctx({ outageMs: '8000' }, { 'net.ipv4.tcp_retries2': '3' }));
+    expect(e.steps.stall).toMatchObject({ ok: false, errno: 'ETIMEDOUT' });
+    expect(e.states!.client).toContain('GONE');
+    expect(e.counters!.server).toEqual({ TcpRetransSegs: 0, TcpEstabResets: 0 });
+  });
+  it('idle: keepalive probes 1 s apart; the one after a 3.5 s outage is answered; the wait ends before the next', () => {
+    const c = ctx({ variant: 'idle' });
+    const e = partition.expect(c);
+    expect(e.steps.idle).toMatchObject({ ok: false, timedOut: true, errno: null });
+    expect(e.counters!.client!.TcpExtTCPKeepAlive).toBe(4);
+    expect(e.rulesHit!['drop-to-server']).toBe(3);
+    const ops = partition.script(c, e).flatMap((s) => (s.op === 'setsockopt' ? [s.opt] : [s.op]));
+    expect(ops).toEqual(['connect', 'sleep', 'barrier', 'KEEPIDLE', 'KEEPINTVL', 'KEEPCNT', 'KEEPALIVE', 'wait', 'tcpinfo']);
+  });
+  it('connect: cut before connect(); the SYN at 3 s gets through a 2.5 s outage (6.7+: linear SYN timeouts)', () => {
+    const c = ctx({ variant: 'connect' }, { 'net.ipv4.tcp_syn_linear_timeouts': '4' });
+    const e = partition.expect(c);
+    expect(e.steps.connect).toMatchObject({ ok: true, windowMs: [3000, expect.any(Number)] });
+    expect(e.steps.connect!.windowMs![1]).toBeLessThanOrEqual(3000 + 32 + 2 * wake + HEAL_BUDGET_MS);
+    expect(e.counters!.client!.TcpExtTCPSynRetrans).toBe(3);
+    expect(partition.script(c, e)[0]).toEqual({ op: 'barrier', name: 'cut' });
+  });
+  it('each variant has its default outage, chosen between two firings', () => {
+    for (const variant of ['transfer', 'idle', 'connect'] as const) {
+      const e = partition.expect(ctx({ variant }, { 'net.ipv4.tcp_syn_linear_timeouts': '4' }));
+      const w = (variant === 'transfer' ? e.steps.stall : variant === 'idle' ? e.steps.idle : e.steps.connect)!.windowMs!;
+      expect(w[0], variant).toBeGreaterThan(DEFAULT_OUTAGE_MS[variant] + HEAL_BUDGET_MS);
+    }
+  });
+  it('refuses outages that mean nothing, naming the parameter', () => {
+    for (const v of ['0', '-1', '5s', '1e9']) expect(partition.params.safeParse({ outageMs: v }).error?.issues[0]!.path).toEqual(['outageMs']);
+    expect(partition.params.safeParse({ variant: 'forever' }).success).toBe(false);
+  });
+});
