@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planRules } from './iptables.js';
 import { DEFAULT_OUTAGE_MS, HEAL_BUDGET_MS, partition } from './partition.js';
 import { faultContext } from './context.js';
+import type { Trigger } from './define.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 
 const wake = wakeupSlackMs({ hz: 250 });
@@ -14,12 +15,12 @@ describe('partition', () => {
     const t = partition.triggers!.cut!(c);
     expect(t.kind).toBe('all');
     if (t.kind !== 'all') return;
-    const [cut, heal] = t.triggers;
-    expect(cut!.kind === 'rules' && planRules('abc123', cut.rules).map((s) => [s.side, ...s.apply]).filter((a) => a.includes('DROP'))).toEqual([
+    const [cut, heal] = t.triggers as [Trigger, Trigger];
+    expect(cut.kind === 'rules' && planRules('abc123', cut.rules).map((s) => [s.side, ...s.apply]).filter((a) => a.includes('DROP'))).toEqual([
       ['server', 'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.2', '--dport', '9000', '-m', 'comment', '--comment', 'harness:abc123:drop-to-server', '-j', 'DROP'],
       ['client', 'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.1', '--sport', '9000', '-m', 'comment', '--comment', 'harness:abc123:drop-to-client', '-j', 'DROP'],
     ]);
-    expect(heal).toEqual({ kind: 'after', ms: 5000, budgetMs: HEAL_BUDGET_MS, trigger: { kind: 'remove-rules', rules: cut!.kind === 'rules' ? cut.rules : [] } });
+    expect(heal).toEqual({ kind: 'after', ms: 5000, budgetMs: HEAL_BUDGET_MS, trigger: { kind: 'remove-rules', rules: cut.kind === 'rules' ? cut.rules : [] } });
   });
   it('transfer, 5 s: the request waits for the RTO at ~6.5 s, not 5 s; six retransmissions, six segments dropped', () => {
     const c = ctx({ outageMs: '5000' });

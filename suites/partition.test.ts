@@ -8,7 +8,7 @@ import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, initialRtoJiffies } from '../harness/model/data.js';
 import { predictTransferOutage } from '../harness/model/outage.js';
 import { HEAL_BUDGET_MS } from '../faults/partition.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, test } from './support/fixtures.js';
 
 const step = (r: { steps: { label?: string }[] }, label: string) => r.steps.find((s) => s.label === label)! as { durationMs: number; errno: string | null };
 
