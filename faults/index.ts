@@ -13,6 +13,7 @@ import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
 import { latency } from './latency.js';
 import { partition } from './partition.js';
+import { loss } from './loss.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -28,6 +29,7 @@ export const faults = {
   reject,
   'rst-close': rstClose,
   latency,
+  loss,
   partition,
 } as const;
 

@@ -29,7 +29,7 @@ describe('iptables rule builder', () => {
   it('spells every-nth loss, a length range and NFQUEUE', () => {
     const r: Rule = { name: 'q', side: 'client', hook: 'INPUT', proto: 'tcp', tcp: { sport: 9000 }, every: 3, length: [81, 65535], target: { kind: 'NFQUEUE', queue: 4042 } };
     expect(ruleSpec('abc123', r)).toEqual([
-      '-p', 'tcp', '--sport', '9000', '-m', 'statistic', '--mode', 'nth', '--every', '3', '--packet', '0', '-m', 'length', '--length', '81:65535',
+      '-p', 'tcp', '--sport', '9000', '-m', 'length', '--length', '81:65535', '-m', 'statistic', '--mode', 'nth', '--every', '3', '--packet', '2',
       '-m', 'comment', '--comment', 'harness:abc123:q', '-j', 'NFQUEUE', '--queue-num', '4042',
     ]);
     expect(() => ruleSpec('abc123', { ...r, every: 0 })).toThrow(/every/);

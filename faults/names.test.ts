@@ -59,6 +59,9 @@ const PARAM_VARIANTS: Record<string, Record<string, unknown>[]> = {
   'time-wait': [{ connections: 12 }, { reuseAfterMs: 1100 }, { connections: 1, observeMs: 63_000 }, { connections: 21, reuseAfterMs: 150 }],
   'host-crash': [{ variant: 'user-timeout', userTimeoutMs: '1500' }, { variant: 'keepalive', keepCnt: '2' }],
   'rst-close': [{ how: 'linger', lingerS: '3' }],
+  loss: [{ probability: '0.2' }, { every: '2', rounds: '10' }],
+  latency: [{ when: 'established', delayMs: '300', rounds: '3' }, { jitterMs: '50' }],
+  partition: [{ outageMs: '8000' }, { variant: 'idle', keepCnt: '2' }, { variant: 'connect', outageMs: '60000' }],
 };
 
 /** Contexts as a run would build them: the fault's fast sysctls, then each variant's. */
@@ -78,7 +81,8 @@ function contexts(name: string, f: AnyFault): Ctx[] {
 
 /** Counter names an expectation checks that are not among `known`, as "side name". */
 function unknownCounters(e: Expectation, known: Counters): string[] {
-  return SIDES.flatMap((side) => Object.keys(e.counters?.[side] ?? {}).filter((n) => !Object.hasOwn(known, n)).map((n) => `${side} ${n}`));
+  const same = (e.same ?? []).flatMap((x) => [...x.left, ...x.right]).flatMap((r) => ('side' in r && !Object.hasOwn(known, r.counter) ? [`${r.side} ${r.counter}`] : []));
+  return [...SIDES.flatMap((side) => Object.keys(e.counters?.[side] ?? {}).filter((n) => !Object.hasOwn(known, n)).map((n) => `${side} ${n}`)), ...same];
 }
 
 function triggerRules(t: Trigger): string[] {
@@ -108,7 +112,8 @@ function installedRules(f: AnyFault, ctx: Ctx, e: Expectation): { rules: Set<str
 
 function unknownRules(f: AnyFault, ctx: Ctx, e: Expectation): string[] {
   const { rules, missingTriggers } = installedRules(f, ctx, e);
-  return [...missingTriggers, ...Object.keys(e.rulesHit ?? {}).filter((n) => !rules.has(n))];
+  const same = (e.same ?? []).flatMap((x) => [...x.left, ...x.right]).flatMap((r) => ('rule' in r ? [r.rule] : []));
+  return [...missingTriggers, ...[...Object.keys(e.rulesHit ?? {}), ...same].filter((n) => !rules.has(n))];
 }
 
 const kernel = kernelCounters();

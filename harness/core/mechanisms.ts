@@ -45,7 +45,7 @@ function proofs(m: Mechanism): string[][] {
     case 'tbf':
       return [inFresh(['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', '10:', 'tbf', 'rate', '1000000bit', 'burst', '10000', 'limit', '10000'])];
     case 'iptables-statistic':
-      return [inFresh(['iptables', '-w', '5', '-A', 'INPUT', '-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '0', '-j', 'ACCEPT'])];
+      return [inFresh(['iptables', '-w', '5', '-A', 'INPUT', '-m', 'statistic', '--mode', 'nth', '--every', '2', '--packet', '1', '-j', 'ACCEPT'])];
     case 'iptables-length':
       return [inFresh(['iptables', '-w', '5', '-A', 'INPUT', '-m', 'length', '--length', '81:65535', '-j', 'ACCEPT'])];
   }

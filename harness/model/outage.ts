@@ -12,7 +12,7 @@
  * firing that can follow the heal, and the last one that must.
  */
 import { timerMs, type DataSysctls } from './data.js';
-import { firingWindows, type ScheduleOptions } from './retransmit.js';
+import { firingRanges, firingWindows, type ScheduleOptions } from './retransmit.js';
 import { predictSynTimeout, type SynSysctls } from './tcp.js';
 import { chainWindowMs, msToJiffies, type KernelClock } from './timer-wheel.js';
 
@@ -62,8 +62,8 @@ export interface TransferOutagePrediction extends HealOutcome {
  */
 export function predictTransferOutage(s: DataSysctls, o: ScheduleOptions, clock: KernelClock, healMs: Range): TransferOutagePrediction {
   const w = firingWindows(s, o, clock);
-  const n = Math.min(w.onTime.firings.length, w.late.firings.length);
-  const firings = Array.from({ length: n }, (_, i) => ({ kind: w.onTime.firings[i]!.kind, atMs: [w.onTime.firings[i]!.atMs, w.late.firings[i]!.atMs] as Range }));
+  const firings = firingRanges(w);
+  const n = firings.length;
   const h = firstFiringAfter(firings.map((f) => f.atMs), healMs);
   const probes = firings.filter((f) => f.kind === 'tlp').length;
   const deadMs: Range = [w.onTime.deadMs, w.late.deadMs];

@@ -93,6 +93,12 @@ export function firingWindows(s: DataSysctls, o: ScheduleOptions, clock: KernelC
   return { onTime: retransmitFirings(s, o, clock, 'none'), late: retransmitFirings(s, o, clock, 'max') };
 }
 
+/** The firings as windows [on time, late], index by index (the shorter schedule decides how many). */
+export function firingRanges(w: { onTime: FiringSchedule; late: FiringSchedule }): { kind: Firing['kind']; atMs: [number, number] }[] {
+  const n = Math.min(w.onTime.firings.length, w.late.firings.length);
+  return Array.from({ length: n }, (_, i) => ({ kind: w.onTime.firings[i]!.kind, atMs: [w.onTime.firings[i]!.atMs, w.late.firings[i]!.atMs] }));
+}
+
 /**
  * How many firings come before an answer that arrives within `answerMs` (ms from the
  * transmission): [fewest, most], and how many of them are the loss probe.
