@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
-import type { ClientStep } from '../harness/core/probe.js';
+import type { ClientStep, ServerMode } from '../harness/core/probe.js';
 import type { Side, SidedSysctls } from '../harness/core/sysctl.js';
 import type { Endpoints, ServerNeeds } from '../targets/target.js';
 import type { ConnectionPrediction, Expectation, StepExpectation } from '../harness/verdict/expectation.js';
@@ -31,6 +31,8 @@ export interface FaultContext<P> {
   clock: KernelClock;
   /** How often the state watchers sample (ms): a transition is seen up to this much late. */
   watchIntervalMs: number;
+  /** The probe's server mode when the target is the built-in server; absent for any other server. */
+  serverMode?: ServerMode;
 }
 
 export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {

@@ -14,6 +14,7 @@ import { rstClose } from './rst-close.js';
 import { latency } from './latency.js';
 import { partition } from './partition.js';
 import { loss } from './loss.js';
+import { bandwidth } from './bandwidth.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -30,6 +31,7 @@ export const faults = {
   'rst-close': rstClose,
   latency,
   loss,
+  bandwidth,
   partition,
 } as const;
 

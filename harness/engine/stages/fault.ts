@@ -15,7 +15,15 @@ import type { RunState } from '../run-state.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
   const { p, target } = s;
-  s.ctx = { runId: p.runId, params: p.params, endpoints: target!.endpoints, sysctls: s.sysctls!, clock: await kernelFacts(), watchIntervalMs: s.watchIntervalMs };
+  s.ctx = {
+    runId: p.runId,
+    params: p.params,
+    endpoints: target!.endpoints,
+    sysctls: s.sysctls!,
+    clock: await kernelFacts(),
+    watchIntervalMs: s.watchIntervalMs,
+    ...(target!.serverMode ? { serverMode: target!.serverMode } : {}),
+  };
   s.expected = p.fault.expect(s.ctx);
   s.script = p.fault.script(s.ctx, s.expected);
 }
