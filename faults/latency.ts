@@ -39,8 +39,8 @@ const DIRECTIONS = ['both', 'to-server', 'to-client'] as const;
 
 const params = z
   .object({
-    delayMs: z.coerce.number().int().min(1).max(10_000).default(100).describe('added one-way delay of each delayed direction, ms (1-10000)'),
-    jitterMs: z.coerce.number().int().min(0).max(10_000).default(0).describe('each hold is delayMs ± this (uniform; packets stay in order), ms'),
+    delayMs: z.coerce.number('must be a number of ms').int().min(1, 'must be at least 1 ms (0 adds nothing)').max(10_000, 'must be at most 10000 ms').default(100).describe('added one-way delay of each delayed direction, ms (1-10000)'),
+    jitterMs: z.coerce.number('must be a number of ms').int().min(0, 'must not be negative').max(10_000).default(0).describe('each hold is delayMs ± this (uniform; packets stay in order), ms'),
     direction: z.enum(DIRECTIONS).default('both').describe('which way packets are delayed: both, to-server (client → target) or to-client'),
     when: z.enum(['connect', 'established']).default('connect').describe('connect: delayed from the first SYN; established: only after the handshake (a spike the RTO has not seen)'),
     rounds: z.coerce.number().int().min(1).max(100).default(1).describe('request/response rounds (more than 1 needs a server that answers each: the built-in echo)'),

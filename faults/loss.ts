@@ -38,8 +38,8 @@ const DEFAULT_EVERY = 3;
 
 const params = z
   .object({
-    every: z.coerce.number().int().min(2).max(1000).optional().describe(`lose every n-th data segment (deterministic; default ${DEFAULT_EVERY} unless probability is given)`),
-    probability: z.coerce.number().gt(0).lt(1).optional().describe('lose each data segment with this probability, 0 < p < 1 (random)'),
+    every: z.coerce.number('must be a whole number').int().min(2, 'must be at least 2 (every packet lost: that is host-crash or partition)').max(1000).optional().describe(`lose every n-th data segment (deterministic; default ${DEFAULT_EVERY} unless probability is given)`),
+    probability: z.coerce.number('must be a number between 0 and 1').gt(0, 'must be above 0 (0 loses nothing)').lt(1, 'must be below 1 (1 loses everything: that is host-crash or partition)').optional().describe('lose each data segment with this probability, 0 < p < 1 (random)'),
     direction: z.enum(['to-server', 'to-client']).default('to-server').describe('which way data is lost: to-server (requests) or to-client (answers)'),
     rounds: z.coerce.number().int().min(1).max(200).default(6).describe('requests, each on a fresh connection, one segment each way'),
     bytes: z.coerce.number().int().min(MIN_BYTES).max(1400).default(100).describe(`bytes per request (${MIN_BYTES}-1400: one segment longer than any bare ACK)`),

@@ -48,7 +48,7 @@ export const HEAL_BUDGET_MS = 100;
 
 const params = z.object({
   variant: z.enum(VARIANTS).default('transfer').describe('transfer: a request in flight; idle: an idle connection with keepalive; connect: connect() during the outage'),
-  outageMs: z.coerce.number().int().min(1).max(600_000).optional().describe(`how long the network is gone, ms (default: transfer ${DEFAULT_OUTAGE_MS.transfer}, idle ${DEFAULT_OUTAGE_MS.idle}, connect ${DEFAULT_OUTAGE_MS.connect})`),
+  outageMs: z.coerce.number('must be a number of ms').int().min(1, 'must be at least 1 ms').max(600_000, 'must be at most 600000 ms (10 min)').optional().describe(`how long the network is gone, ms (default: transfer ${DEFAULT_OUTAGE_MS.transfer}, idle ${DEFAULT_OUTAGE_MS.idle}, connect ${DEFAULT_OUTAGE_MS.connect})`),
   bytes: z.coerce.number().int().min(1).max(1400).default(100).describe('bytes of the request in flight (variant transfer; one segment)'),
   keepIdleS: z.coerce.number().int().min(1).max(32767).default(1).describe('TCP_KEEPIDLE, s (variant idle)'),
   keepIntvlS: z.coerce.number().int().min(1).max(32767).default(1).describe('TCP_KEEPINTVL, s (variant idle)'),

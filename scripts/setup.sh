@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a Debian/Ubuntu machine to run the harness, idempotently, and says what it did:
-#   - Debian packages it needs: iproute2 (ip netns), iptables, util-linux (nsenter, unshare),
+#   - Debian packages it needs: iproute2 (ip netns; tc for bandwidth), iptables, util-linux (nsenter, unshare),
 #     procps (sysctl), tcpdump (--pcap), gcc/make/libc headers (the native probe);
 #   - npm dependencies (npm ci) and the build (the C probe and the TypeScript, npm run build);
 #   - with --docker: Docker's engine (docker.io, started when not running) and the images the
@@ -25,14 +25,15 @@ done
 
 # command → Debian package that provides it
 declare -A need=(
-  [ip]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
+  [ip]=iproute2 [tc]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
   [sysctl]=procps [tcpdump]=tcpdump [gcc]=gcc [make]=make
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
-[[ -f /usr/include/linux/inet_diag.h ]] || missing+=(linux-libc-dev)
+# Kernel headers: sock_diag for the state watcher, nfnetlink_queue for the latency delayer.
+[[ -f /usr/include/linux/inet_diag.h && -f /usr/include/linux/netfilter/nfnetlink_queue.h ]] || missing+=(linux-libc-dev)
 [[ -f /usr/include/stdio.h ]] || missing+=(libc6-dev)
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

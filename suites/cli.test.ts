@@ -52,6 +52,11 @@ describe.skipIf(!isRoot)('harness CLI', { tags: ['cli', 'netns'] }, () => {
     { args: ['run', 'syn-drop', '--expect-exit', '1'], flag: '--expect-exit', says: /goes with a client command/, fix: /after --/ },
     { args: ['run', 'fin-drop', '--', 'true'], flag: '--', says: /cannot drive your own client/, fix: /your client/ },
     { args: ['run', 'syn-drop', 'app-crash', '--', 'true'], flag: '--', says: /one scenario at a time/, fix: /name one/ },
+    { args: ['run', 'loss', '--set', 'probability=2'], flag: '--set', says: /probability/, fix: /parameters of loss/ },
+    { args: ['run', 'bandwidth', '--set', 'rate=10furlongs'], flag: '--set', says: /rate: "10furlongs" is not a rate/, fix: /parameters of bandwidth/ },
+    { args: ['run', 'latency', '--set', 'delayMs=0'], flag: '--set', says: /delayMs/, fix: /parameters of latency/ },
+    { args: ['run', 'latency', '--set', 'jitterMs=150'], flag: '--set', says: /jitterMs: must not exceed delayMs/, fix: /parameters of latency/ },
+    { args: ['run', 'partition', '--set', 'outageMs=-5'], flag: '--set', says: /outageMs/, fix: /parameters of partition/ },
   ])('bad input $args.3: exit 2, names $flag, changes nothing', async ({ args, flag, says, fix }) => {
     const before = await hostSnapshot();
     const r = await harness(args);

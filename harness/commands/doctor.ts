@@ -1,6 +1,7 @@
 /** `harness doctor`: what this machine is missing to run the harness, and how to get it. */
 import { run } from '../core/exec.js';
 import { kernelFacts } from '../core/kernel.js';
+import { checkMechanism, MECHANISMS } from '../core/mechanisms.js';
 import { probePath } from '../core/probe.js';
 
 export interface DoctorCheck {
@@ -51,6 +52,13 @@ export async function doctorChecks(): Promise<DoctorCheck[]> {
     /* reported below */
   }
   add('native probe built', probe !== '', probe || 'missing', 'npm run build (needs gcc and make: apt-get install -y build-essential)');
+  // What latency, bandwidth and loss need beyond plain iptables, proven in a throwaway namespace.
+  if (ipt.ok) {
+    for (const m of MECHANISMS) {
+      const c = await checkMechanism(m);
+      add(c.what, c.ok, c.detail, c.fix, false);
+    }
+  }
   const k = await kernelFacts();
   add('kernel HZ known', k.hzSource !== 'assumed', `${k.release}, HZ=${k.hz} from ${k.hzSource}`, 'expose /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r); windows assume HZ=100 meanwhile', false);
   const dk = await has(['docker', 'info', '--format', '{{.ServerVersion}}']);

@@ -15,8 +15,10 @@ export const MECHANISMS: readonly Mechanism[] = ['nfqueue', 'tbf', 'iptables-sta
 
 export interface MechanismCheck {
   mechanism: Mechanism;
+  /** What it is and which fault needs it. */
+  what: string;
   ok: boolean;
-  /** What it is for, and what was seen. */
+  /** What was seen. */
   detail: string;
   fix: string;
   /** A tool (not the kernel) is missing: exit 3 names the package. */
@@ -63,7 +65,7 @@ export function checkMechanism(m: Mechanism): Promise<MechanismCheck> {
       try {
         cmds = proofs(m); // resolves the probe's path: a probe not built is reported here
       } catch (e) {
-        return { mechanism: m, ok: false, detail: `${w.does}: ${e instanceof Error ? e.message : String(e)}`, fix: 'npm run build' };
+        return { mechanism: m, what: w.does, ok: false, detail: e instanceof Error ? e.message : String(e), fix: 'npm run build' };
       }
       for (const p of cmds) {
         const r = await run(p, { reject: false, timeoutMs: 10_000 });
@@ -71,11 +73,11 @@ export function checkMechanism(m: Mechanism): Promise<MechanismCheck> {
         const err = r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.exitCode}`;
         // unshare says "failed to execute tc: No such file or directory" (exit 127) when the tool is missing.
         if (r.exitCode === 127 || new RegExp(`execute ${w.tool}|${w.tool}: (not found|No such file)`).test(err)) {
-          return { mechanism: m, ok: false, detail: `${w.does}: ${w.tool} is not installed`, fix: `apt-get install -y ${w.pkg}`, missingTool: w.tool };
+          return { mechanism: m, what: w.does, ok: false, detail: `${w.tool} is not installed`, fix: `apt-get install -y ${w.pkg}`, missingTool: w.tool };
         }
-        return { mechanism: m, ok: false, detail: `${w.does}: ${err}`, fix: w.fix };
+        return { mechanism: m, what: w.does, ok: false, detail: err, fix: w.fix };
       }
-      return { mechanism: m, ok: true, detail: `${w.does}: works`, fix: w.fix };
+      return { mechanism: m, what: w.does, ok: true, detail: 'works', fix: w.fix };
     })();
     cache.set(m, p);
   }
@@ -86,6 +88,6 @@ export function checkMechanism(m: Mechanism): Promise<MechanismCheck> {
 export async function requireMechanisms(scenario: string, ms: readonly Mechanism[]): Promise<void> {
   for (const m of ms) {
     const c = await checkMechanism(m);
-    if (!c.ok) throw new EnvironmentError(c.missingTool ? 'E_TOOL_MISSING' : 'E_MECHANISM', `${scenario} needs ${c.detail}`, c.fix);
+    if (!c.ok) throw new EnvironmentError(c.missingTool ? 'E_TOOL_MISSING' : 'E_MECHANISM', `${scenario} needs ${c.what}, which this machine lacks: ${c.detail}`, c.fix);
   }
 }
