@@ -159,8 +159,12 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
           });
         }
       });
-      later.catch(() => undefined);
-      s.pending.push(later);
+      // Interrupted (Ctrl-C): the action is moot, the revert undoes what it would have; the run says why it stopped.
+      const settled = later.catch((e: unknown) => {
+        if (!s.signal.aborted) throw e;
+      });
+      settled.catch(() => undefined); // handled: settleTriggers reports it, even if the client stage broke first
+      s.pending.push(settled);
       return;
     }
     case 'all':
