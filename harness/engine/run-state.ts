@@ -37,6 +37,8 @@ export interface RunState {
   readonly processes: { describe: string; stop(): Promise<Record<string, unknown> | undefined> }[];
   /** Packet counts of rules a trigger removed mid-run (read as they went), added to the rule hits. */
   readonly removedRuleHits: Record<string, number>;
+  /** Aborted when the run ends, so a timed trigger never outlives it (a run broken mid-outage). */
+  readonly timers: AbortController;
   /** Timed triggers still to fire (the end of an outage): the client stage waits for them. */
   readonly pending: Promise<void>[];
   /** The plan's qdiscs and the device each went on (their statistics are read at collect). */

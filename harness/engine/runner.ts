@@ -154,6 +154,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     applied: [],
     marks: [],
     removedRuleHits: {},
+    timers: new AbortController(),
     processes: [],
     pending: [],
     configured: new Set(),
@@ -185,6 +186,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     if (s.observers && !s.observed) s.observed = await s.observers.stop().catch(() => undefined);
   }
   // Reached on success, failure and interruption alike; the session reverts each journal once.
+  s.timers.abort();
   const revert = await session.revert(journal);
   if (revert.failed.length) log.error({ failed: revert.failed }, 'some changes could not be reverted: run `harness gc`');
   return toResult(s, revert, performance.now());

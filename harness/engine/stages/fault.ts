@@ -146,7 +146,7 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
       return s.target!.killServer(t.signal);
     case 'after': {
       const dueUs = monoUs() + t.ms * 1000;
-      const later = sleep(t.ms, undefined, { signal: s.signal }).then(async () => {
+      const later = sleep(t.ms, undefined, { signal: AbortSignal.any([s.signal, s.timers.signal]) }).then(async () => {
         const marks = s.marks.length;
         await fire(s, t.trigger);
         // Late by when the action took effect (its mark), else by when it returned.
@@ -159,9 +159,10 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
           });
         }
       });
-      // Interrupted (Ctrl-C): the action is moot, the revert undoes what it would have; the run says why it stopped.
+      // Interrupted (Ctrl-C), or the run ended first: the action is moot, the revert undoes what it
+      // would have; the run says why it stopped.
       const settled = later.catch((e: unknown) => {
-        if (!s.signal.aborted) throw e;
+        if (!s.signal.aborted && !s.timers.signal.aborted) throw e;
       });
       settled.catch(() => undefined); // handled: settleTriggers reports it, even if the client stage broke first
       s.pending.push(settled);
