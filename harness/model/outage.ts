@@ -40,6 +40,19 @@ export function firstFiringAfter(firings: readonly Range[], healMs: Range): Heal
   return { survives: 'yes', through: [lo, hi], throughMs: [Math.max(firings[lo]![0], healMs[0]), firings[hi]![1]] };
 }
 
+/**
+ * How late the heal may come without changing the outcome: until the earliest time of the first
+ * firing after the outage (a heal before it changes nothing; after it, one firing more is lost).
+ * At least `minMs` — a heal that cannot be timed that closely makes the prediction span both
+ * firings (firstFiringAfter) rather than fail — and at most `maxMs`.
+ */
+export function healSlackMs(firings: readonly Range[], outageMs: number, minMs: number, maxMs: number): number {
+  if (firings.some((f) => f[0] <= outageMs && f[1] >= outageMs)) return minMs;
+  const next = firings.find((f) => f[0] > outageMs);
+  if (!next) return maxMs; // every firing is over by then: the heal comes too late to matter
+  return Math.max(minMs, Math.min(maxMs, next[0] - outageMs));
+}
+
 export interface TransferOutagePrediction extends HealOutcome {
   /** The firings of the unacknowledged segment (loss probe, RTOs), each a window, ms from the write. */
   firings: { kind: 'tlp' | 'rto'; atMs: Range }[];
