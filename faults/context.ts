@@ -5,6 +5,7 @@
  * One builder, so a field added to FaultContext reaches every test at once.
  */
 import type { z } from 'zod';
+import type { ServerMode } from '../harness/core/probe.js';
 import type { SidedSysctls } from '../harness/core/sysctl.js';
 import { DEFAULT_WATCH_INTERVAL_MS } from '../harness/model/watch.js';
 import type { FaultContext, FaultDefinition } from './define.js';
@@ -15,15 +16,20 @@ export interface TestContextOptions {
   sysctls?: Partial<SidedSysctls>;
   hz?: number;
   watchIntervalMs?: number;
+  /** The built-in server's mode (default: the one the fault asks for); null: another server (nginx). */
+  serverMode?: ServerMode | null;
 }
 
 export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, opts: TestContextOptions = {}): FaultContext<z.infer<S>> {
+  const params = fault.params.parse(opts.params ?? {});
+  const serverMode = opts.serverMode === undefined ? fault.server(params).mode : opts.serverMode;
   return {
     runId: 'abc123',
-    params: fault.params.parse(opts.params ?? {}),
+    params,
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
     clock: { hz: opts.hz ?? 250 },
     watchIntervalMs: opts.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
+    ...(serverMode ? { serverMode } : {}),
   };
 }

@@ -6,15 +6,19 @@
  */
 import type { z } from 'zod';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
-import type { ClientStep } from '../harness/core/probe.js';
+import type { ClientStep, ServerMode } from '../harness/core/probe.js';
 import type { Side, SidedSysctls } from '../harness/core/sysctl.js';
 import type { Endpoints, ServerNeeds, TargetTraits } from '../targets/target.js';
 import type { ConnectionPrediction, Expectation, StepExpectation } from '../harness/verdict/expectation.js';
-import type { FaultStep } from '../harness/core/step.js';
+import type { FaultStep, ProcessStep } from '../harness/core/step.js';
+import type { Mechanism } from '../harness/core/mechanisms.js';
 import type { Rule } from './iptables.js';
+import type { Qdisc } from './tc.js';
 
 // Fault authors import everything from here; each contract lives beside its interpreter.
-export type { FaultStep } from '../harness/core/step.js';
+export type { FaultStep, ProcessStep } from '../harness/core/step.js';
+export type { Mechanism } from '../harness/core/mechanisms.js';
+export type { Qdisc } from './tc.js';
 export type { ConnectionPrediction, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
 export type { Endpoints, ServerNeeds, TargetTraits } from '../targets/target.js';
 
@@ -27,6 +31,8 @@ export interface FaultContext<P> {
   clock: KernelClock;
   /** How often the state watchers sample (ms): a transition is seen up to this much late. */
   watchIntervalMs: number;
+  /** The probe's server mode when the target is the built-in server; absent for any other server. */
+  serverMode?: ServerMode;
 }
 
 export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
@@ -42,8 +48,18 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
   server(params: z.infer<S>): ServerNeeds;
   /** Sysctls that make the default scenario finish in seconds (skipped with --kernel-defaults). */
   fastSysctls(params: z.infer<S>): Partial<SidedSysctls>;
-  /** iptables rules and other reversible steps. Pure. */
-  plan(ctx: FaultContext<z.infer<S>>): { rules?: Rule[]; steps?: FaultStep[] };
+  /**
+   * Kernel mechanisms beyond plain iptables the fault needs (NFQUEUE, a qdisc, a match module):
+   * checked while the run is prepared, before anything changes; a machine that lacks one is
+   * refused with the reason and the fix (exit 3).
+   */
+  needs?(params: z.infer<S>): readonly Mechanism[];
+  /**
+   * What the fault puts in place before the client starts, applied in this order: processes it
+   * needs running (the delayer), iptables rules, qdiscs on a side's egress, other reversible
+   * steps. Pure.
+   */
+  plan(ctx: FaultContext<z.infer<S>>): { processes?: ProcessStep[]; rules?: Rule[]; qdiscs?: Qdisc[]; steps?: FaultStep[] };
   expect(ctx: FaultContext<z.infer<S>>): Expectation;
   /** The client's steps, given what is expected (to size its timeouts). Pure. */
   script(ctx: FaultContext<z.infer<S>>, expected: Expectation): ClientStep[];
@@ -74,6 +90,18 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
 export type Trigger =
   /** Install more rules (journaled like the plan's). */
   | { kind: 'rules'; rules: Rule[] }
+  /**
+   * Remove rules a trigger installed (a partition heals): their reverts run now, jumps first, both
+   * sides at once. The journal keeps its entries; at the final revert they find nothing to undo.
+   */
+  | { kind: 'remove-rules'; rules: Rule[] }
+  /**
+   * Fire `trigger` `ms` after this one (the client's script goes on meanwhile): the end of an
+   * outage, timed from when the rules of the outage were in force. The run waits for it before it
+   * collects; it must be done within `budgetMs` of its due time, or the run fails (the
+   * prediction allows the heal that much lateness, no more).
+   */
+  | { kind: 'after'; ms: number; budgetMs: number; trigger: Trigger }
   /** Signal the server process. */
   | { kind: 'kill-server'; signal: NodeJS.Signals }
   /**

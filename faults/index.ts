@@ -13,6 +13,10 @@ import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
 import { nagleDelack } from './nagle-delack.js';
 import { addrInUse } from './addr-in-use.js';
+import { latency } from './latency.js';
+import { partition } from './partition.js';
+import { loss } from './loss.js';
+import { bandwidth } from './bandwidth.js';
 
 export const faults = {
   'syn-drop': synDrop,
@@ -29,6 +33,10 @@ export const faults = {
   'rst-close': rstClose,
   'nagle-delack': nagleDelack,
   'addr-in-use': addrInUse,
+  latency,
+  loss,
+  bandwidth,
+  partition,
 } as const;
 
 export type FaultName = keyof typeof faults;

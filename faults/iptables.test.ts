@@ -26,6 +26,18 @@ describe('iptables rule builder', () => {
     ]);
   });
 
+  it('spells every-nth loss, a length range and NFQUEUE', () => {
+    const r: Rule = { name: 'q', side: 'client', hook: 'INPUT', proto: 'tcp', tcp: { sport: 9000 }, every: 3, length: [81, 65535], target: { kind: 'NFQUEUE', queue: 4042 } };
+    expect(ruleSpec('abc123', r)).toEqual([
+      '-p', 'tcp', '--sport', '9000', '-m', 'length', '--length', '81:65535', '-m', 'statistic', '--mode', 'nth', '--every', '3', '--packet', '2',
+      '-m', 'comment', '--comment', 'harness:abc123:q', '-j', 'NFQUEUE', '--queue-num', '4042',
+    ]);
+    expect(() => ruleSpec('abc123', { ...r, every: 0 })).toThrow(/every/);
+    expect(() => ruleSpec('abc123', { ...r, probability: 0.5 })).toThrow(/exclude/);
+    expect(() => ruleSpec('abc123', { ...r, length: [90, 80] })).toThrow(/length/);
+    expect(() => ruleSpec('abc123', { ...r, target: { kind: 'NFQUEUE', queue: 70000 } })).toThrow(/queue/);
+  });
+
   it('mirrors every insert with a delete of the same fields, and orders chain, rules, jump', () => {
     const steps = planRules('abc123', [dropSyn]);
     expect(steps.map((s) => s.apply.slice(3, 5))).toEqual([['-N', 'harness-abc123-in'], ['-A', 'harness-abc123-in'], ['-I', 'INPUT']]);

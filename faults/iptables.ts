@@ -53,7 +53,11 @@ export interface Rule {
   dst?: string;
   /** Match only this fraction of packets (`-m statistic --mode random`). */
   probability?: number;
-  target: { kind: 'DROP' } | { kind: 'ACCEPT' } | { kind: 'REJECT'; with: RejectWith };
+  /** Match only every n-th packet the rest of the rule matches: the n-th, 2n-th, … (`-m statistic --mode nth --every n --packet n-1`). */
+  every?: number;
+  /** Match only IP packets whose total length is in [min, max] bytes (`-m length`). */
+  length?: readonly [number, number];
+  target: { kind: 'DROP' } | { kind: 'ACCEPT' } | { kind: 'REJECT'; with: RejectWith } | { kind: 'NFQUEUE'; queue: number };
 }
 
 export const IPTABLES_ABSENT = "Bad rule|does a matching rule exist|No chain/target/match|does not exist|doesn't exist|No such file";
@@ -93,13 +97,32 @@ export function ruleSpec(runId: string, rule: Rule): string[] {
     if (rule.tcp.syn) a.push('--syn');
     if (rule.tcp.flags) a.push('--tcp-flags', flagList(rule.tcp.flags.mask), flagList(rule.tcp.flags.set));
   }
+  // Length before statistic: a statistic match counts every packet that reaches it, so the
+  // other matches must come first (every n-th *data* segment, not every n-th packet).
+  if (rule.length) {
+    const [lo, hi] = rule.length;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi <= 65535)) throw new RangeError(`rule ${rule.name}: length must be 0 <= min <= max <= 65535`);
+    a.push('-m', 'length', '--length', `${lo}:${hi}`);
+  }
   if (rule.probability !== undefined) {
     if (!(rule.probability > 0 && rule.probability <= 1)) throw new RangeError(`rule ${rule.name}: probability must be in (0, 1]`);
     a.push('-m', 'statistic', '--mode', 'random', '--probability', String(rule.probability));
   }
+  if (rule.every !== undefined) {
+    if (rule.probability !== undefined) throw new RangeError(`rule ${rule.name}: probability and every exclude each other`);
+    if (!Number.isSafeInteger(rule.every) || rule.every < 1) throw new RangeError(`rule ${rule.name}: every must be a whole number >= 1`);
+    // iptables starts the counter at (every - 1) - packet and the kernel matches when it reaches
+    // every - 1 (libxt_statistic.c, xt_statistic.c): --packet 0 would match the 1st packet, then
+    // every n-th after it; --packet n-1 matches the n-th, the 2n-th, … .
+    a.push('-m', 'statistic', '--mode', 'nth', '--every', String(rule.every), '--packet', String(rule.every - 1));
+  }
   a.push('-m', 'comment', '--comment', ruleComment(runId, rule.name));
   a.push('-j', rule.target.kind);
   if (rule.target.kind === 'REJECT') a.push('--reject-with', rule.target.with);
+  if (rule.target.kind === 'NFQUEUE') {
+    if (!Number.isInteger(rule.target.queue) || rule.target.queue < 0 || rule.target.queue > 65535) throw new RangeError(`rule ${rule.name}: queue must be 0-65535`);
+    a.push('--queue-num', String(rule.target.queue));
+  }
   return a;
 }
 

@@ -62,6 +62,9 @@ const PARAM_VARIANTS: Record<string, Record<string, unknown>[]> = {
   'rst-close': [{ how: 'linger', lingerS: '3' }],
   'nagle-delack': [{ requests: '1' }],
   'addr-in-use': [{ serverReuseaddr: 'false', reuse: 'reuseaddr' }, { variant: 'second-listener', serverReuseport: 'true', reuse: 'reuseport' }],
+  loss: [{ probability: '0.2' }, { every: '2', rounds: '10' }],
+  latency: [{ when: 'established', delayMs: '300', rounds: '3' }, { jitterMs: '50' }],
+  partition: [{ outageMs: '8000' }, { variant: 'idle', keepCnt: '2' }, { variant: 'connect', outageMs: '60000' }],
 };
 
 /** Contexts as a run would build them: the fault's fast sysctls, then each variant's. */
@@ -81,12 +84,14 @@ function contexts(name: string, f: AnyFault): Ctx[] {
 
 /** Counter names an expectation checks that are not among `known`, as "side name". */
 function unknownCounters(e: Expectation, known: Counters): string[] {
-  return SIDES.flatMap((side) => Object.keys(e.counters?.[side] ?? {}).filter((n) => !Object.hasOwn(known, n)).map((n) => `${side} ${n}`));
+  const same = (e.same ?? []).flatMap((x) => [...x.left, ...x.right]).flatMap((r) => ('side' in r && !Object.hasOwn(known, r.counter) ? [`${r.side} ${r.counter}`] : []));
+  return [...SIDES.flatMap((side) => Object.keys(e.counters?.[side] ?? {}).filter((n) => !Object.hasOwn(known, n)).map((n) => `${side} ${n}`)), ...same];
 }
 
 function triggerRules(t: Trigger): string[] {
   if (t.kind === 'rules') return t.rules.map((r) => r.name);
   if (t.kind === 'all') return t.triggers.flatMap(triggerRules);
+  if (t.kind === 'after') return triggerRules(t.trigger);
   return [];
 }
 
@@ -95,7 +100,9 @@ function triggerRules(t: Trigger): string[] {
  * barrier naming a trigger the fault lacks is reported as `trigger:<name>`).
  */
 function installedRules(f: AnyFault, ctx: Ctx, e: Expectation): { rules: Set<string>; missingTriggers: string[] } {
-  const rules = new Set((f.plan(ctx).rules ?? []).map((r) => r.name));
+  const plan = f.plan(ctx);
+  // A qdisc reports its packets, overlimits and drops among the rule hits.
+  const rules = new Set([...(plan.rules ?? []).map((r) => r.name), ...(plan.qdiscs ?? []).flatMap((q) => [q.name, `${q.name}:overlimits`, `${q.name}:drops`])]);
   const missingTriggers: string[] = [];
   for (const step of f.script(ctx, e)) {
     if (step.op !== 'barrier') continue;
@@ -108,7 +115,8 @@ function installedRules(f: AnyFault, ctx: Ctx, e: Expectation): { rules: Set<str
 
 function unknownRules(f: AnyFault, ctx: Ctx, e: Expectation): string[] {
   const { rules, missingTriggers } = installedRules(f, ctx, e);
-  return [...missingTriggers, ...Object.keys(e.rulesHit ?? {}).filter((n) => !rules.has(n))];
+  const same = (e.same ?? []).flatMap((x) => [...x.left, ...x.right]).flatMap((r) => ('rule' in r ? [r.rule] : []));
+  return [...missingTriggers, ...[...Object.keys(e.rulesHit ?? {}), ...same].filter((n) => !rules.has(n))];
 }
 
 const kernel = kernelCounters();

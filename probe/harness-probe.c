@@ -2,6 +2,7 @@
  *   harness-probe client [--script FILE]
  *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1] | --list-modes
  *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin]
+ *   harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 #include "src/client.h"
+#include "src/delay.h"
 #include "src/server.h"
 #include "src/watch.h"
 
@@ -26,6 +28,7 @@ static int usage(FILE *f)
     fputs("\n"
           "  harness-probe server --list-modes             the modes as one JSON array of {name, summary}\n"
           "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin]\n"
+          "  harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]   NFQUEUE delayer\n"
           "  harness-probe --version\n"
           "exit codes: 0 ran (network errors are data), 1 internal failure, 2 bad usage/input\n", f);
     return 2;
@@ -50,6 +53,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "client")) return client_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "server")) return server_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "watch")) return watch_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "delay")) return delay_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("{\"probe\":\"harness-probe\",\"version\":%d}\n", PROBE_VERSION); return 0; }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     fprintf(stderr, "harness-probe: unknown mode '%s'\n", cmd);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a Debian/Ubuntu machine to run the harness, idempotently, and says what it did:
-#   - Debian packages it needs: iproute2 (ip netns), iptables, util-linux (nsenter, unshare),
+#   - Debian packages it needs: iproute2 (ip netns; tc for bandwidth), iptables, util-linux (nsenter, unshare),
 #     procps (sysctl), tcpdump (--pcap, --report), gcc/make/libc headers (the native probe),
 #     with --docker also chromium (the report suite opens the HTML reports in a headless browser);
 #   - npm dependencies (npm ci) and the build (the C probe and the TypeScript, npm run build);
@@ -37,7 +37,7 @@ cd "$(dirname "$0")/.."
 
 # command → Debian package that provides it
 declare -A need=(
-  [ip]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
+  [ip]=iproute2 [tc]=iproute2 [iptables]=iptables [nsenter]=util-linux [unshare]=util-linux
   [sysctl]=procps [tcpdump]=tcpdump [gcc]=gcc [make]=make
 )
 # The tests also open HTML reports in a real browser: with --docker (everything the tests need).
@@ -46,7 +46,8 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
-[[ -f /usr/include/linux/inet_diag.h ]] || missing+=(linux-libc-dev)
+# Kernel headers: sock_diag for the state watcher, nfnetlink_queue for the latency delayer.
+[[ -f /usr/include/linux/inet_diag.h && -f /usr/include/linux/netfilter/nfnetlink_queue.h ]] || missing+=(linux-libc-dev)
 [[ -f /usr/include/stdio.h ]] || missing+=(libc6-dev)
 if ((${#missing[@]})); then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -57,6 +57,11 @@ describe.skipIf(!isRoot)('harness CLI', { tags: ['cli', 'netns'] }, () => {
     { args: ['run', 'addr-in-use', '--set', 'connections=65'], flag: '--set', says: /connections/, fix: /parameters of addr-in-use/ },
     { args: ['run', 'nagle-delack', '--target', 'echo'], flag: '--target', says: /built-in echo mode/, fix: /targets it runs on/ },
     { args: ['run', 'nagle-delack', '--set', 'variant=quickack'], flag: '--set', says: /variant/, fix: /parameters of nagle-delack/ },
+    { args: ['run', 'loss', '--set', 'probability=2'], flag: '--set', says: /probability/, fix: /parameters of loss/ },
+    { args: ['run', 'bandwidth', '--set', 'rate=10furlongs'], flag: '--set', says: /rate: "10furlongs" is not a rate/, fix: /parameters of bandwidth/ },
+    { args: ['run', 'latency', '--set', 'delayMs=0'], flag: '--set', says: /delayMs/, fix: /parameters of latency/ },
+    { args: ['run', 'latency', '--set', 'jitterMs=150'], flag: '--set', says: /jitterMs: must not exceed delayMs/, fix: /parameters of latency/ },
+    { args: ['run', 'partition', '--set', 'outageMs=-5'], flag: '--set', says: /outageMs/, fix: /parameters of partition/ },
   ])('bad input $args.3: exit 2, names $flag, changes nothing', async ({ args, flag, says, fix }) => {
     const before = await hostSnapshot();
     const r = await harness(args);

@@ -123,6 +123,7 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
       return {
         name: forcedMode ?? needs.mode,
         backend: 'netns',
+        serverMode: needs.mode,
         endpoints: { address: TARGET_ADDRESS, port, clientAddress: CLIENT_ADDRESS },
         ...pair,
         ipv4Only: { client: true, server: true },

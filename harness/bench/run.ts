@@ -7,6 +7,9 @@
  * 2. The state watcher's kernel time per second: a namespace sharing the host's global TCP hash
  *    (baseline) vs one with its own hash (how the harness makes them).
  * 3. Harness overhead per run: setup + teardown vs the scenario itself (syn-drop, retries=1).
+ * 4. The latency fault's delayer: a request/response ping-pong through two delayers holding each
+ *    packet 0 ms (NFQUEUE to user space and back) vs the same ping-pong with no rule: the time it
+ *    adds per packet, and its CPU per packet.
  *
  * `--write-readme` puts the table into README.md between the bench markers.
  */
@@ -16,7 +19,7 @@ import { faults } from '../../faults/index.js';
 import { run, inNetns, spawnLong } from '../core/exec.js';
 import { kernelFacts } from '../core/kernel.js';
 import { namedNetns } from '../core/netns.js';
-import { probeArgv } from '../core/probe.js';
+import { probeArgv, runProbeClient, type ClientStep } from '../core/probe.js';
 import { replaceSection } from '../commands/readme.js';
 import { assertRoot, execute, prepare, type PreparedRun } from '../engine/runner.js';
 import { chooseConcurrency, entryLabel, estimateMs, loadPlan, pool, requestOf } from '../engine/plan.js';
@@ -146,6 +149,80 @@ async function plan(rows: Row[]): Promise<void> {
   });
 }
 
+/** Round trips (µs) of `rounds` one-segment request/responses from the client namespace: each write's start to its read's end. */
+async function pingPong(client: ReturnType<typeof namedNetns>, host: string, rounds: number): Promise<number[]> {
+  const steps: ClientStep[] = [{ op: 'connect', timeoutMs: 5000 }];
+  for (let i = 0; i < rounds; i++) steps.push({ op: 'write', bytes: 100, timeoutMs: 5000 }, { op: 'read', bytes: 100, timeoutMs: 5000 });
+  const out = await runProbeClient(client, host, 9000, steps);
+  const rtts: number[] = [];
+  for (let i = 1; i + 1 < out.steps.length; i += 2) rtts.push(out.steps[i + 1]!.endUs - out.steps[i]!.startUs);
+  return rtts;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The delayer's own cost: the same ping-pong with the latency fault's two NFQUEUE rules (both
+ * directions, each to a delayer holding 0 ms) and without them, in alternating batches so both
+ * see the same load on this shared 2-core machine; the delayers run throughout (idle without rules).
+ */
+async function delayer(rows: Row[]): Promise<void> {
+  const id = `bench${process.pid}`;
+  const t = namedNetns(`harness-${id}-dt`);
+  const c = namedNetns(`harness-${id}-dc`);
+  const [vt, vc] = [`hb${process.pid}t`.slice(0, 15), `hb${process.pid}c`.slice(0, 15)];
+  const BATCHES = 10;
+  const ROUNDS = 400;
+  const procs: ReturnType<typeof spawnLong>[] = [];
+  try {
+    await run(['ip', 'netns', 'add', t.name]);
+    await run(['ip', 'netns', 'add', c.name]);
+    await run(['ip', '-n', c.name, 'link', 'add', vc, 'type', 'veth', 'peer', 'name', vt, 'netns', t.name]);
+    for (const [ns, dev, addr] of [[c, vc, '198.18.250.2'], [t, vt, '198.18.250.1']] as const) {
+      await run(['ip', '-n', ns.name, 'addr', 'add', `${addr}/24`, 'dev', dev]);
+      await run(['ip', '-n', ns.name, 'link', 'set', dev, 'up']);
+      await run(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+    }
+    procs.push(spawnLong(probeArgv(t, ['server', '--mode', 'echo', '--listen', '0.0.0.0:9000'])));
+    const delayers = [t, c].map((ns) => {
+      const lines: string[] = [];
+      const proc = spawnLong(probeArgv(ns, ['delay', '--queue', '4042', '--delay-us', '0']), { stdout: (l) => lines.push(l) });
+      procs.push(proc);
+      return { proc, lines };
+    });
+    await sleep(300);
+    const rules = [
+      [t, ['INPUT', '-p', 'tcp', '-s', '198.18.250.2', '--dport', '9000', '-j', 'NFQUEUE', '--queue-num', '4042']],
+      [c, ['INPUT', '-p', 'tcp', '-s', '198.18.250.1', '--sport', '9000', '-j', 'NFQUEUE', '--queue-num', '4042']],
+    ] as const;
+    const base: number[] = [];
+    const held: number[] = [];
+    for (let b = 0; b < BATCHES; b++) {
+      const on = b % 2 === 1;
+      for (const [ns, rule] of rules) await run(inNetns(ns, ['iptables', '-w', '5', on ? '-A' : '-D', ...rule]), { reject: on });
+      (on ? held : base).push(...(await pingPong(c, '198.18.250.1', ROUNDS)));
+    }
+    const reports: Record<string, unknown>[] = [];
+    for (const d of delayers) {
+      d.proc.kill('SIGTERM');
+      await d.proc;
+      reports.push(JSON.parse(d.lines.at(-1) ?? '{}') as Record<string, unknown>);
+    }
+    const packets = reports.reduce((a, r) => a + Number(r.packets ?? 0), 0);
+    const cpuUs = reports.reduce((a, r) => a + Number(r.cpuUs ?? 0), 0);
+    const [mb, mh] = [median(base), median(held)];
+    rows.push({
+      what: `latency delayer (NFQUEUE, 0 ms hold, both ways): ${held.length} request/response round trips through it, ${base.length} without, alternating; time added per held packet, and the delayers' CPU per packet`,
+      baseline: `${mb.toFixed(0)} µs per round trip (median; no rule)`,
+      measured: `${mh.toFixed(0)} µs per round trip (median; ${packets} packets held); CPU ${(cpuUs / packets).toFixed(1)} µs per packet`,
+      ratio: `+${((mh - mb) / 2).toFixed(0)} µs per held packet (${(mh / mb).toFixed(2)}× the round trip)`,
+    });
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    for (const ns of [t, c]) await run(['ip', 'netns', 'del', ns.name], { reject: false });
+  }
+}
+
 async function main(): Promise<void> {
   await assertRoot();
   const k = await kernelFacts();
@@ -154,6 +231,7 @@ async function main(): Promise<void> {
   const want = (n: string) => only.length === 0 || only.includes(n);
   if (want('watcher')) await watcher(rows);
   if (want('overhead')) await overhead(rows);
+  if (want('delayer')) await delayer(rows);
   if (want('catalogue')) await catalogue(rows);
   if (want('plan')) await plan(rows);
   const table = [

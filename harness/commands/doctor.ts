@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { run } from '../core/exec.js';
 import { kernelFacts } from '../core/kernel.js';
+import { checkMechanism, MECHANISMS } from '../core/mechanisms.js';
 import { probePath } from '../core/probe.js';
 import { packageRoot, PROBE_APT, PROBE_DEBIAN_PACKAGES, probeBuildHint } from '../core/probe-install.js';
 
@@ -69,6 +70,13 @@ export async function doctorChecks(): Promise<DoctorCheck[]> {
   // Needed to build the probe; with a built one, only to rebuild it (and for `harness images build`).
   const missing = await missingBuildPackages();
   add('C toolchain (builds the probe)', missing.length === 0, missing.length ? `missing: ${missing.join(', ')}` : PROBE_DEBIAN_PACKAGES.join(', '), PROBE_APT, !probeRuns.ok);
+  // What latency, bandwidth and loss need beyond plain iptables, proven in a throwaway namespace.
+  if (ipt.ok) {
+    for (const m of MECHANISMS) {
+      const c = await checkMechanism(m);
+      add(c.what, c.ok, c.detail, c.fix, false);
+    }
+  }
   const k = await kernelFacts();
   add('kernel HZ known', k.hzSource !== 'assumed', `${k.release}, HZ=${k.hz} from ${k.hzSource}`, 'expose /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r); windows assume HZ=100 meanwhile', false);
   const dk = await has(['docker', 'info', '--format', '{{.ServerVersion}}']);

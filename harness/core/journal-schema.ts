@@ -115,6 +115,12 @@ function argvProblem(revert: z.infer<typeof argvRevert>, runId: string): string 
     return undefined;
   }
   if (cmd === 'iptables-restore') return restoreProblem(args, revert.input, runId);
+  if (cmd === 'tc') {
+    // faults/tc.ts planQdiscs: deleting the root qdisc the run added on an interface of its namespace.
+    const [q, del, dev, ifname, root, handle, h, ...more] = args;
+    const ok = q === 'qdisc' && del === 'del' && dev === 'dev' && /^[A-Za-z0-9_.@-]{1,15}$/.test(ifname ?? '') && root === 'root' && handle === 'handle' && /^[0-9a-f]{1,4}:$/.test(h ?? '') && more.length === 0;
+    return ok ? undefined : 'a tc revert is: tc qdisc del dev IFACE root handle N:';
+  }
   if (cmd === 'iptables') {
     const [w, wait, op, chain, ...spec] = args;
     if (w !== '-w' || !/^\d{1,3}$/.test(wait ?? '') || !IPTABLES_OPS.has(op ?? '')) return 'an iptables revert is: iptables -w N -D|-X …';

@@ -179,6 +179,10 @@ describe('reading a journal back (harness gc)', () => {
     ['a container not of this run', { kind: 'docker', object: 'container', id: 'my-database' }, /not one of run abc123's/],
     ['a kill with no start time', { kind: 'kill', pid: 1234, startTicks: '' }, /start time/],
     ['an unknown kind', { kind: 'exec', argv: ['x'] }, /kind/],
+    ['an iptables-restore that flushes a table', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-F INPUT\nCOMMIT\n' }, /is not one a revert of run abc123 makes/],
+    ['an iptables-restore deleting another run\'s jump', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-D INPUT -m comment --comment harness:zzz999 -j harness-zzz999-in\nCOMMIT\n' }, /not a jump of run abc123/],
+    ['input on a command that takes none', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=6'], netnsPath: ns, input: 'x' }, /only an iptables-restore revert has input/],
+    ['a tc that deletes what it likes', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'tc', 'qdisc', 'del', 'dev', 'eth0', 'ingress'], netnsPath: ns }, /tc qdisc del dev IFACE root handle N:/],
   ])('refuses %s', async (_what, revert, says) => {
     const path = await write(base([{ ...ok, revert }]));
     const e = await Journal.load(path, silentLogger).catch((x: unknown) => x);
@@ -197,9 +201,13 @@ describe('reading a journal back (harness gc)', () => {
         { ...ok, seq: 4, revert: { kind: 'docker', object: 'network', id: 'harness-abc123' } },
         { ...ok, seq: 5, revert: { kind: 'docker', object: 'container', id: 'harness-abc123-pod' } },
         { ...ok, seq: 6, revert: { kind: 'argv', argv: ['nsenter', '--net=/proc/77/ns/net', '--', 'iptables', '-w', '5', '-X', 'harness-abc123-in'], netnsPath: '/proc/77/ns/net', absent: 'Bad rule' } },
+        { ...ok, seq: 7, revert: { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=6', 'net.ipv4.tcp_retries2=15'], netnsPath: ns } },
+        { ...ok, seq: 8, revert: { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-D INPUT -m comment --comment harness:abc123 -j harness-abc123-in\n-F harness-abc123-in\n-X harness-abc123-in\nCOMMIT\n' } },
+        { ...ok, seq: 9, revert: { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'tc', 'qdisc', 'del', 'dev', 'harnessabc123t', 'root', 'handle', '10:'], netnsPath: ns } },
+        { ...ok, seq: 10, revert: { kind: 'docker', object: 'container', id: 'harness-abc123-cli' } },
       ]),
     );
-    expect((await Journal.load(path, silentLogger)).pending).toHaveLength(7);
+    expect((await Journal.load(path, silentLogger)).pending).toHaveLength(11);
   });
 
   it.each([

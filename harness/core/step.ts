@@ -19,3 +19,17 @@ export interface FaultStep {
   describes?: string[];
 }
 
+/**
+ * A process that must run for as long as the fault is in force (the latency fault's delayer): the
+ * native probe with `probeArgs`, started inside the namespace of `side`. The engine journals it as
+ * a `kill` entry with its start time before anything relies on it, and waits for a line on its
+ * stdout matching `ready` (it exited, or 5 s passed: the run fails with its stderr). Reverting
+ * kills it; processes start before the plan's rules, so a rule never sends packets to a process
+ * that is not there yet, and are killed after the rules are gone (the journal reverts newest first).
+ */
+export interface ProcessStep {
+  side: Side;
+  describe: string;
+  probeArgs: string[];
+  ready: string;
+}

@@ -9,6 +9,7 @@ import type { FaultDefinition } from '../../faults/define.js';
 import { builtinTargets, DEFAULT_TARGET } from '../../targets/index.js';
 import type { TargetSpec } from '../../targets/target.js';
 import { EnvironmentError, UsageError } from '../core/errors.js';
+import { requireMechanisms } from '../core/mechanisms.js';
 import { parsePort } from '../core/port.js';
 import { readSysctlsFrom, type SysctlsFromReport } from '../core/sysctls-from.js';
 import { namespacedKeys, SIDES, validateKeys, validateValues, type SidedSysctls, type SysctlSetting } from '../core/sysctl.js';
@@ -140,6 +141,8 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   // Every run needs the probe (server, watchers, client): missing, it is E_PROBE_MISSING with the
   // fix for a checkout or an installed package, before anything of the run exists.
   probePath();
+  // NFQUEUE, a qdisc, a match module: proven in a throwaway namespace, refused with the fix (exit 3).
+  await requireMechanisms(fault.name, fault.needs?.(params) ?? []);
   return {
     runId: newRunId(),
     fault,

@@ -14,6 +14,7 @@ import type { Side, SidedSysctls } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
 import type { Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
+import type { Qdisc } from '../../faults/tc.js';
 import type { SocketEvent } from './observers/states.js';
 import type { PreparedRun } from './prepare.js';
 
@@ -38,6 +39,20 @@ export interface RunState {
   stage: StageName;
   /** Descriptions of the changes the fault made, in order (shown in the Result). */
   readonly applied: string[];
+  /** Moments a trigger changed the fault (rules in force, removed), on the probe's clock (µs). */
+  readonly marks: { describe: string; tUs: number }[];
+  /** Processes the fault runs (the delayer): stopped at collect, their last line is their report. */
+  readonly processes: { describe: string; stop(): Promise<Record<string, unknown> | undefined> }[];
+  /** Packet counts of rules a trigger removed mid-run (read as they went), added to the rule hits. */
+  readonly removedRuleHits: Record<string, number>;
+  /** Aborted when the run ends, so a timed trigger never outlives it (a run broken mid-outage). */
+  readonly timers: AbortController;
+  /** Timed triggers still to fire (the end of an outage): the client stage waits for them. */
+  readonly pending: Promise<void>[];
+  /** The plan's qdiscs and the device each went on (their statistics are read at collect). */
+  qdiscs?: { q: Qdisc; index: number; dev: string }[];
+  /** What each process reported when it was stopped. */
+  processReports?: { describe: string; report: Record<string, unknown> | undefined }[];
   target?: StartedTarget;
   ns?: Record<Side, Netns>;
   /** Sides whose sysctls the target applied before its server started (before listen()). */
@@ -145,7 +160,12 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
     },
     sysctls: s.sysctls ?? { client: {}, server: {} },
     ...observed,
-    fault: { rulesHit, applied: s.applied },
+    fault: {
+      rulesHit,
+      applied: s.applied,
+      ...(s.marks.length ? { marks: s.marks.map((m) => ({ describe: m.describe, tMs: ms(m.tUs, s.t0Us ?? s.probe?.steps[0]?.startUs ?? 0) })) } : {}),
+      ...(s.processReports?.length ? { processes: s.processReports } : {}),
+    },
     expected: s.expected ?? { steps: {} },
     checks: s.checks ?? [],
     verdict: s.error ? 'error' : (s.verdict ?? 'error'),

@@ -24,7 +24,7 @@ import { startObservers } from './observers/index.js';
 import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepare.js';
 import { observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
 import { driveClient } from './stages/client.js';
-import { applyPlan, deriveExpectation } from './stages/fault.js';
+import { applyPlan, deriveExpectation, readQdiscHits } from './stages/fault.js';
 import { finishServerScripts } from './stages/server-script.js';
 import { configureSysctls, startTarget } from './stages/target.js';
 import { driveUserClient } from './stages/user-client.js';
@@ -69,6 +69,10 @@ async function startObserving(s: RunState): Promise<void> {
 
 async function collect(s: RunState): Promise<void> {
   s.observed = await s.observers!.stop();
+  Object.assign(s.observed.rulesHit, await readQdiscHits(s));
+  for (const [name, n] of Object.entries(s.removedRuleHits)) s.observed.rulesHit[name] = (s.observed.rulesHit[name] ?? 0) + n;
+  s.processReports = [];
+  for (const p of s.processes) s.processReports.push({ describe: p.describe, report: await p.stop() });
 }
 
 async function check(s: RunState): Promise<void> {
@@ -105,7 +109,9 @@ async function checkClient(s: RunState): Promise<void> {
 }
 
 function triggerRules(t: Trigger): string[] {
-  return t.kind === 'rules' ? t.rules.map((r) => r.name) : t.kind === 'all' ? t.triggers.flatMap(triggerRules) : [];
+  if (t.kind === 'rules') return t.rules.map((r) => r.name);
+  if (t.kind === 'all') return t.triggers.flatMap(triggerRules);
+  return t.kind === 'after' ? triggerRules(t.trigger) : [];
 }
 
 type Stage = readonly [StageName, (s: RunState) => Promise<void>];
@@ -150,6 +156,11 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     watchIntervalMs: env.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
     stage: 'target',
     applied: [],
+    marks: [],
+    removedRuleHits: {},
+    timers: new AbortController(),
+    processes: [],
+    pending: [],
     configured: new Set(),
     t: { start: performance.now(), hookMs: 0 },
   };
@@ -183,6 +194,7 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
   // before its namespace goes.
   await finishServerScripts(s).catch((err: unknown) => log.warn({ err }, 'a script in the server namespace failed'));
   // Reached on success, failure and interruption alike; the session reverts each journal once.
+  s.timers.abort();
   const revert = await session.revert(journal);
   if (revert.failed.length) log.error({ failed: revert.failed }, 'some changes could not be reverted: run `harness gc`');
   return toResult(s, revert, performance.now());

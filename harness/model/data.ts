@@ -45,7 +45,7 @@ export function initialRtoJiffies(rtoMinMs: number, clock: KernelClock): number 
   return Math.floor((rtoMinMs * clock.hz) / 1000) + 1;
 }
 
-type Lateness = 'none' | 'max';
+export type Lateness = 'none' | 'max';
 
 export interface DataTimeoutOptions {
   /**
@@ -65,7 +65,7 @@ export interface DataTimeoutOptions {
  * middle of a jiffy, so it can fire up to one jiffy before `j` whole jiffies have passed; timers
  * re-armed from a timer callback start on a tick.
  */
-function timerMs(j: number, late: Lateness, clock: KernelClock, fromProcess: boolean, slackOfJ = j): number {
+export function timerMs(j: number, late: Lateness, clock: KernelClock, fromProcess: boolean, slackOfJ = j): number {
   const ms = jiffiesToMs(j, clock.hz);
   if (late === 'max') return ms + timerSlackMs(jiffiesToMs(slackOfJ, clock.hz), clock);
   return fromProcess ? ms - jiffiesToMs(1, clock.hz) : ms;

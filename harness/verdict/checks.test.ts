@@ -133,6 +133,10 @@ describe('state spans', async () => {
     o.steps[0]!.tcp = { state: 'ESTABLISHED', caState: 0, retransmits: 0, totalRetrans: 0, backoff: 0, rtoUs: 204000, rttUs: 40, unacked: 0, lost: 0, probes: 0 };
     expect(evaluate({ steps: { connect: { rtoUs: 204000 } } }, o).verdict).toBe('pass');
     expect(evaluate({ steps: { connect: { rtoUs: 200000 } } }, o).verdict).toBe('fail');
+    // Ranges: the RTO and the smoothed RTT of a delayed path are known to a window.
+    expect(evaluate({ steps: { connect: { rtoUs: [200000, 208000], rttUs: [1, 100] } } }, o).verdict).toBe('pass');
+    const off = evaluate({ steps: { connect: { rttUs: [100, 200] } } }, o).checks[0]!;
+    expect(off).toEqual({ name: 'connect tcp rtt (us)', expected: '100..200', actual: 40, pass: false });
   });
 });
 

@@ -2,7 +2,7 @@
  * Turns an Expectation and what was observed into named checks, each with expected and actual
  * side by side (packetdrill style). Pure: unit-tested without a kernel.
  */
-import type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
+import type { CountRef, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
 import type { Check, Counters, StateSample, StepResult, Verdict } from './result.js';
 import { SIDES, type Side } from '../core/sysctl.js';
 
@@ -36,7 +36,11 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.eof !== undefined) eq('eof', e.eof, Boolean(s.eof));
   if (e.tcpState !== undefined) eq('tcp state', e.tcpState, s.tcp?.state ?? null);
   if (e.totalRetrans !== undefined) eq('tcp total retransmits', e.totalRetrans, s.tcp?.totalRetrans ?? null);
-  if (e.rtoUs !== undefined) eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
+  const inRange = (what: string, [lo, hi]: [number, number], actual: number | undefined) =>
+    out.push({ name: `${label} ${what}`, expected: `${lo}..${hi}`, actual: actual ?? null, pass: actual !== undefined && actual >= lo && actual <= hi });
+  if (typeof e.rtoUs === 'number') eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
+  else if (e.rtoUs) inRange('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs);
+  if (e.rttUs) inRange('tcp rtt (us)', e.rttUs, s.tcp?.rttUs);
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
     const from = e.fromStep === undefined ? undefined : byLabel.get(e.fromStep);
@@ -92,8 +96,26 @@ export function evaluate(expected: Expectation, observed: Observed): { checks: C
     if (e) checks.push(...listenChecks(side, e, observed.states[side]));
   }
   for (const e of expected.spans ?? []) checks.push(...spanChecks(e, observed.states[e.side]));
+  for (const e of expected.same ?? []) checks.push(sameCheck(e, observed));
   const verdict: Verdict = checks.length > 0 && checks.every((c) => c.pass) ? 'pass' : 'fail';
   return { checks, verdict };
+}
+
+/** Two sums of observed counts that must be equal; a name the run lacks fails like a counter check. */
+export function sameCheck(e: { name: string; left: CountRef[]; right: CountRef[] }, observed: Observed): Check {
+  const missing: string[] = [];
+  const value = (r: CountRef): number => {
+    const table = 'rule' in r ? observed.rulesHit : observed.counters[r.side];
+    const key = 'rule' in r ? r.rule : r.counter;
+    if (!Object.hasOwn(table, key)) missing.push(`${'rule' in r ? `rule ${r.rule}: ${NO_SUCH_RULE}` : `${r.side} ${r.counter}: ${UNKNOWN_COUNTER}`}`);
+    return table[key] ?? 0;
+  };
+  const fmt = (rs: CountRef[]) => rs.map((r) => ('rule' in r ? `rule ${r.rule}` : `${r.side} ${r.counter}`)).join(' + ');
+  const expected = `${fmt(e.left)} = ${fmt(e.right)}`;
+  const l = e.left.reduce((a, r) => a + value(r), 0);
+  const r = e.right.reduce((a, x) => a + value(x), 0);
+  if (missing.length) return { name: e.name, expected, actual: missing.join('; '), pass: false };
+  return { name: e.name, expected, actual: `${l} vs ${r}`, pass: l === r };
 }
 
 /**

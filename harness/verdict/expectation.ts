@@ -23,8 +23,10 @@ export interface StepExpectation {
   tcpState?: string;
   /** TCP_INFO total retransmissions right after the step. */
   totalRetrans?: number;
-  /** TCP_INFO rto (µs) right after the step: the RTO a later timer chain starts from. */
-  rtoUs?: number;
+  /** TCP_INFO rto (µs) right after the step: the RTO a later timer chain starts from (a value, or a range). */
+  rtoUs?: number | [number, number];
+  /** TCP_INFO rtt (µs, the smoothed RTT) right after the step must fall in [lo, hi]. */
+  rttUs?: [number, number];
 }
 
 export interface StateLeftExpectation {
@@ -56,9 +58,18 @@ export interface Expectation {
   listen?: Partial<Record<Side, { rqMax?: CounterExpectation; wq?: number }>>;
   /** Every socket of a side that enters a state: how many, how long it stays, how it leaves (see StateSpanExpectation). */
   spans?: StateSpanExpectation[];
+  /**
+   * Observed numbers that must agree with each other, for what the model cannot count in advance
+   * (random losses): the sum of `left` equals the sum of `right` (e.g. every packet the loss rule
+   * dropped was retransmitted once: TcpRetransSegs = the rule's hits).
+   */
+  same?: { name: string; left: CountRef[]; right: CountRef[] }[];
   /** Why these numbers: a line for humans, e.g. "tcp_syn_retries=2 + 4 linear timeouts". */
   because?: string[];
 }
+
+/** A kernel counter delta of one side, or a rule's hits. */
+export type CountRef = { side: Side; counter: string } | { rule: string };
 
 /**
  * The sockets (keyed local+remote) of `side` that enter `state`. Each one's span runs from its

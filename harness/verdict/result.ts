@@ -76,7 +76,14 @@ export interface Result {
   steps: StepResult[];
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;
-  fault: { rulesHit: Record<string, number>; applied: string[] };
+  fault: {
+    rulesHit: Record<string, number>;
+    applied: string[];
+    /** When a trigger changed the fault mid-run (rules in force, removed), ms on the steps' axis. */
+    marks?: { describe: string; tMs: number }[];
+    /** What the fault's own processes (the delayer) reported when stopped. */
+    processes?: { describe: string; report: Record<string, unknown> | undefined }[];
+  };
   expected: Expectation;
   checks: Check[];
   verdict: Verdict;

@@ -112,6 +112,13 @@ check "bad --listen exit 2" [ $? -eq 2 ]
 check "bad --listen names the flag" grep -q -- '--listen' "$TMP/c5.err"
 "$PROBE" server --mode bogus --listen 127.0.0.1:0 >/dev/null 2>"$TMP/c6.err"
 check "bad --mode exit 2" [ $? -eq 2 ]
+"$PROBE" delay --queue 1 >/dev/null 2>&1
+check "delay without --delay-us exit 2" [ $? -eq 2 ]
+"$PROBE" delay --queue 1 --delay-us 1000 --jitter-us 2000 >/dev/null 2>"$TMP/delay.err"
+check "delay with jitter > delay exit 2" [ $? -eq 2 ]
+check "delay says why" grep -q "must not exceed" "$TMP/delay.err"
+"$PROBE" delay --queue 70000 --delay-us 1 >/dev/null 2>&1
+check "delay bad --queue exit 2" [ $? -eq 2 ]
 check "bad --mode names the flag" grep -q -- '--mode' "$TMP/c6.err"
 
 # --list-modes: one JSON line; every mode it names starts and says so in its listening line.

@@ -1,7 +1,8 @@
 /* Unit tests for the pure parts of harness-probe: JSON parser, errno/state
- * tables, step-script validator, the server's mode table. Prints "N passed, N failed"; exit 1 on
+ * tables, step-script validator, the server's mode table, the delayer's release schedule. Prints "N passed, N failed"; exit 1 on
  * failure. */
 #define _GNU_SOURCE
+#include "delay.h"
 #include "json.h"
 #include "names.h"
 #include "script.h"
@@ -345,12 +346,52 @@ static void test_server_modes(void)
     }
 }
 
+/* The delayer's schedule: each packet held delay ± jitter from its arrival, never released
+ * before the packet ahead of it (arrival order kept), deterministic for a seed. */
+static void test_delay_sched(void)
+{
+    struct delay_sched s;
+    delay_sched_init(&s, 100000, 0, 1);
+    CHECK(delay_sched_next(&s, 1000) == 101000, "no jitter: arrival + delay");
+    CHECK(delay_sched_next(&s, 1500) == 101500, "no jitter: each packet its own delay");
+
+    struct delay_sched a, b;
+    delay_sched_init(&a, 50000, 20000, 42);
+    delay_sched_init(&b, 50000, 20000, 42);
+    int64_t prev = INT64_MIN, lo = INT64_MAX, hi = INT64_MIN;
+    int ordered = 1, within = 1, same = 1, clamped = 0;
+    for (int i = 0; i < 10000; i++) {
+        int64_t now = (int64_t)i * 100; /* a packet every 100 µs: the jitter would reorder them */
+        int64_t at = delay_sched_next(&a, now);
+        same &= at == delay_sched_next(&b, now);
+        ordered &= at >= prev;
+        int64_t held = at - now;
+        /* Held less than delay - jitter never; more than delay + jitter only to keep the order. */
+        within &= held >= 30000 && (held <= 70000 || at == prev);
+        clamped += at == prev;
+        prev = at;
+    }
+    CHECK(ordered, "releases never reorder arrivals");
+    CHECK(within, "each hold in [delay - jitter, delay + jitter], or clamped to the packet ahead");
+    CHECK(same, "the same seed gives the same schedule");
+    CHECK(clamped > 0, "with packets closer than the jitter, some wait for the one ahead");
+    /* Packets further apart than twice the jitter are never clamped: the holds span the range. */
+    delay_sched_init(&a, 50000, 20000, 7);
+    for (int i = 0; i < 10000; i++) {
+        int64_t now = (int64_t)i * 100000, held = delay_sched_next(&a, now) - now;
+        if (held < lo) lo = held;
+        if (held > hi) hi = held;
+    }
+    CHECK(lo >= 30000 && lo < 30500 && hi <= 70000 && hi > 69500, "the jitter spans its range: held %lld..%lld us", (long long)lo, (long long)hi);
+}
+
 int main(void)
 {
     test_json();
     test_names();
     test_script();
     test_server_modes();
+    test_delay_sched();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

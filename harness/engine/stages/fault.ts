@@ -1,24 +1,46 @@
 /** Stages `expect` and `fault`: derive the prediction from the sysctls in force, then apply the fault's plan (each change journaled first). */
-import { batchRules, planRules } from '../../../faults/iptables.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { batchRules, planRules, type Rule } from '../../../faults/iptables.js';
+import { parseQdiscStats, planQdiscs, qdiscHits } from '../../../faults/tc.js';
 import type { Trigger } from '../../../faults/define.js';
-import { HarnessError } from '../../core/errors.js';
-import { inNetns, run } from '../../core/exec.js';
+import { EnvironmentError, HarnessError } from '../../core/errors.js';
+import { inNetns, run, spawnLong, withTimeout } from '../../core/exec.js';
+import { processStartTicks } from '../../core/journal.js';
 import { kernelFacts } from '../../core/kernel.js';
-import type { FaultStep } from '../../core/step.js';
+import { probeArgv } from '../../core/probe.js';
+import type { FaultStep, ProcessStep } from '../../core/step.js';
+import { SIDES, type Side } from '../../core/sysctl.js';
+import { readRuleHits } from '../observers/rules.js';
 import type { RunState } from '../run-state.js';
 import { startServerScript } from './server-script.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
   const { p, target } = s;
-  s.ctx = { runId: p.runId, params: p.params, endpoints: target!.endpoints, sysctls: s.sysctls!, clock: await kernelFacts(), watchIntervalMs: s.watchIntervalMs };
+  s.ctx = {
+    runId: p.runId,
+    params: p.params,
+    endpoints: target!.endpoints,
+    sysctls: s.sysctls!,
+    clock: await kernelFacts(),
+    watchIntervalMs: s.watchIntervalMs,
+    ...(target!.serverMode ? { serverMode: target!.serverMode } : {}),
+  };
   s.expected = p.fault.expect(s.ctx);
   s.script = p.fault.script(s.ctx, s.expected);
 }
 
 export async function applyPlan(s: RunState): Promise<void> {
   const plan = s.p.fault.plan(s.ctx!);
+  // A process the rules send packets to (the NFQUEUE delayer) is up before them.
+  for (const proc of plan.processes ?? []) await startProcess(s, proc);
   // The plan's rules go in as one iptables-restore per namespace: atomic, one process each.
-  await applySteps(s, [...batchRules(s.p.runId, plan.rules ?? []), ...(plan.steps ?? [])]);
+  await applySteps(s, batchRules(s.p.runId, plan.rules ?? []));
+  if (plan.qdiscs?.length) {
+    const devs = await devicesTowardPeer(s);
+    s.qdiscs = plan.qdiscs.map((q, index) => ({ q, index, dev: devs[q.side] }));
+    await applySteps(s, planQdiscs(plan.qdiscs, (side) => devs[side]));
+  }
+  await applySteps(s, plan.steps ?? []);
   s.log.info({ applied: s.applied.length, because: s.expected?.because }, 'fault applied; running the client');
 }
 
@@ -34,6 +56,73 @@ async function applySteps(s: RunState, steps: readonly FaultStep[]): Promise<voi
   }
 }
 
+/**
+ * Starts a process the fault needs for as long as it is in force (the delayer), journaled as a
+ * kill with its start time before anything relies on it, and proven ready by its stdout.
+ */
+async function startProcess(s: RunState, step: ProcessStep): Promise<void> {
+  const ns = s.ns![step.side];
+  const ready = new RegExp(step.ready);
+  let stderr = '';
+  let onReady: (() => void) | undefined;
+  const isReady = new Promise<void>((r) => (onReady = r));
+  const lines: string[] = [];
+  const proc = spawnLong(probeArgv(ns, step.probeArgs), {
+    stdout: (l) => {
+      lines.push(l);
+      if (ready.test(l)) onReady?.();
+    },
+    stderr: (l) => (stderr += `${l}\n`),
+  });
+  const pid = proc.pid;
+  if (pid === undefined) throw new EnvironmentError('E_FAULT_PROCESS', `could not start ${step.describe}`, 'npm run build (the probe)');
+  await s.journal.record(`${step.describe}: pid ${pid} in ${ns.name}`, { kind: 'kill', pid, startTicks: (await processStartTicks(pid)) ?? '' });
+  const exited = proc.then((r) => {
+    throw new EnvironmentError('E_FAULT_PROCESS', `${step.describe} exited (${r.exitCode ?? r.signal}): ${stderr.trim() || 'no message'}`, 'harness doctor');
+  });
+  exited.catch(() => undefined);
+  await withTimeout(Promise.race([isReady, exited]), 5000, `${step.describe} in ${ns.name} was not ready after 5000 ms: ${stderr.trim()}`);
+  s.applied.push(`${step.describe} (pid ${pid}, ${ns.name})`);
+  s.processes.push({
+    describe: step.describe,
+    // SIGTERM first: a process that holds packets lets them go and reports what it did.
+    async stop() {
+      if (proc.exitCode === undefined || proc.exitCode === null) proc.kill('SIGTERM');
+      await withTimeout(proc, 5000, `${step.describe} did not stop`).catch(() => proc.kill('SIGKILL'));
+      const last = lines.at(-1);
+      try {
+        return last ? (JSON.parse(last) as Record<string, unknown>) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  });
+}
+
+/** The interface of each side that leads to the other side (a run's veth, a container's eth0). */
+async function devicesTowardPeer(s: RunState): Promise<Record<Side, string>> {
+  const { address, clientAddress } = s.target!.endpoints;
+  const peer: Record<Side, string> = { client: address, server: clientAddress };
+  const out = {} as Record<Side, string>;
+  for (const side of SIDES) {
+    const r = await run(inNetns(s.ns![side], ['ip', '-j', 'route', 'get', peer[side]]));
+    const dev = (JSON.parse(r.stdout) as { dev?: string }[])[0]?.dev;
+    if (!dev) throw new EnvironmentError('E_NO_ROUTE', `no route from the ${side} namespace to ${peer[side]}`, 'harness doctor');
+    out[side] = dev;
+  }
+  return out;
+}
+
+/** The statistics of the plan's qdiscs, as rule hits (`name`, `name:overlimits`, `name:drops`). */
+export async function readQdiscHits(s: RunState): Promise<Record<string, number>> {
+  const hits: Record<string, number> = {};
+  for (const { q, index, dev } of s.qdiscs ?? []) {
+    const r = await run(inNetns(s.ns![q.side], ['tc', '-s', '-j', 'qdisc', 'show', 'dev', dev]), { reject: false });
+    if (!r.failed) Object.assign(hits, qdiscHits(q, index, parseQdiscStats(r.stdout)));
+  }
+  return hits;
+}
+
 /** What the fault does when the client reaches a barrier: a crash after the handshake, rules that strike later. */
 export async function fireTrigger(s: RunState, name: string): Promise<void> {
   const trig = s.p.fault.triggers?.[name];
@@ -41,18 +130,86 @@ export async function fireTrigger(s: RunState, name: string): Promise<void> {
   await fire(s, trig(s.ctx!));
 }
 
+/** CLOCK_MONOTONIC in µs: the probe's clock, so a mark lands on the Result's time axis. */
+function monoUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 async function fire(s: RunState, t: Trigger): Promise<void> {
   s.log.info({ trigger: t.kind }, 'trigger');
   switch (t.kind) {
     case 'rules':
-      return applySteps(s, planRules(s.p.runId, t.rules));
+      await applySteps(s, planRules(s.p.runId, t.rules));
+      s.marks.push({ describe: `rules ${t.rules.map((r) => r.name).join(', ')} in force`, tUs: monoUs() });
+      return;
+    case 'remove-rules':
+      return removeRules(s, t.rules);
     case 'kill-server':
       s.applied.push(`kill -${t.signal} server`);
       return s.target!.killServer(t.signal);
     case 'server-script':
       s.applied.push(`script in the server's namespace: ${t.steps.map((x) => x.label ?? x.op).join(', ')}`);
       return startServerScript(s, t.steps);
+    case 'after': {
+      const dueUs = monoUs() + t.ms * 1000;
+      const later = sleep(t.ms, undefined, { signal: AbortSignal.any([s.signal, s.timers.signal]) }).then(async () => {
+        const marks = s.marks.length;
+        await fire(s, t.trigger);
+        // Late by when the action took effect (its mark), else by when it returned.
+        const lateMs = ((s.marks.length > marks ? s.marks[marks]!.tUs : monoUs()) - dueUs) / 1000;
+        s.log.info({ lateMs }, 'timed trigger fired');
+        if (lateMs > t.budgetMs) {
+          throw new HarnessError('E_TRIGGER_LATE', `a timed action took effect ${lateMs.toFixed(1)} ms after its due time (${t.ms} ms); the prediction allows ${t.budgetMs} ms`, {
+            exitCode: 3,
+            hint: 'the machine is too loaded to time the fault; run it alone',
+          });
+        }
+      });
+      // Interrupted (Ctrl-C), or the run ended first: the action is moot, the revert undoes what it
+      // would have; the run says why it stopped.
+      const settled = later.catch((e: unknown) => {
+        if (!s.signal.aborted && !s.timers.signal.aborted) throw e;
+      });
+      settled.catch(() => undefined); // handled: settleTriggers reports it, even if the client stage broke first
+      s.pending.push(settled);
+      return;
+    }
     case 'all':
       for (const x of t.triggers) await fire(s, x);
   }
+}
+
+/**
+ * Removes rules a trigger installed: the reverts of their steps, newest first. The jumps into the
+ * run's chains go first, on both sides at once: from then on no packet meets the rules (the
+ * mark); the rules and chains follow. Their journal entries stay: at the final revert iptables
+ * finds nothing and says so (absent).
+ */
+async function removeRules(s: RunState, rules: readonly Rule[]): Promise<void> {
+  const steps = planRules(s.p.runId, rules);
+  const undo = async (step: FaultStep) => {
+    const r = await run(inNetns(s.ns![step.side], step.revert), { reject: false });
+    if (r.failed && !(step.absent && new RegExp(step.absent, 'i').test(r.stderr))) {
+      throw new HarnessError('E_TRIGGER', `could not remove ${step.describe}: ${r.stderr.trim()}`, { exitCode: 3 });
+    }
+  };
+  const bySide = SIDES.map((side) => steps.filter((x) => x.side === side).reverse()).filter((x) => x.length > 0);
+  await Promise.all(bySide.map((x) => undo(x[0]!)));
+  const names = rules.map((r) => r.name).join(', ');
+  s.marks.push({ describe: `rules ${names} removed`, tUs: monoUs() });
+  // No packet reaches the rules any more: their counters are final. Keep them for the Result
+  // (the observers read the rules still in place at the end, and these will be gone).
+  await Promise.all(bySide.map(async (x) => {
+    const hits = await readRuleHits(s.ns![x[0]!.side], s.p.runId);
+    for (const r of rules) if (r.side === x[0]!.side && hits[r.name] !== undefined) s.removedRuleHits[r.name] = (s.removedRuleHits[r.name] ?? 0) + hits[r.name]!;
+    for (const step of x.slice(1)) await undo(step);
+  }));
+  s.applied.push(`removed rules ${names}`);
+}
+
+/** Waits for timed triggers still to fire (an outage's end), then reports the first that failed. */
+export async function settleTriggers(s: RunState): Promise<void> {
+  const results = await Promise.allSettled(s.pending.splice(0));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -9,7 +9,7 @@ import { inNetns, spawnLong } from '../../core/exec.js';
 import { dockerObjectName } from '../../core/names.js';
 import { fillPlaceholders } from '../client-spec.js';
 import type { RunState } from '../run-state.js';
-import { fireTrigger } from './fault.js';
+import { fireTrigger, settleTriggers } from './fault.js';
 
 const TAIL_CHARS = 2000;
 /** SIGTERM first; a client that ignores it is SIGKILLed this much later. */
@@ -84,6 +84,7 @@ export async function driveUserClient(s: RunState): Promise<void> {
   // The client is done: a strike that never came (no connection, or exited first) is moot.
   stop.abort(new Error('client exited'));
   await striking;
+  await settleTriggers(s);
   s.clientRun = {
     argv: spec.argv,
     ...(spec.image ? { image: spec.image } : {}),
