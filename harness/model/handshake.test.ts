@@ -18,9 +18,11 @@ describe('request socket timer (reqsk_timer_handler)', () => {
     const p = predictSynAckExpiry(2, hz250);
     expect(p.retransmitAtMs).toEqual([1000, 3000]);
     expect(p.expireAtMs).toBe(7000);
-    // 1 s and 2 s timers are wheel level 1 (32 ms late at most), 4 s is level 2 (256 ms).
-    expect(p.retransmitWindowsMs).toEqual([[1000, 1032], [3000, 3064]]);
-    expect(p.expireWindowMs).toEqual([7000, 7320]);
+    // 1 s and 2 s timers are wheel level 1: the first (armed by the SYN) 251..258 jiffies, the
+    // second, re-armed from the callback on a bucket boundary, exactly 504 (500 rounded up);
+    // 4 s is level 2: 1000 jiffies → 1024..1088 by phase.
+    expect(p.retransmitWindowsMs).toEqual([[1000, 1032], [3016, 3048]]);
+    expect(p.expireWindowMs).toEqual([7048, 7304]);
   });
   it('gives the seeds 63 s at the default 5 retries', () => {
     expect(predictSynAckExpiry(5, hz250).expireAtMs).toBe(63_000);

@@ -58,10 +58,12 @@ describe('orphaned FIN retransmission (FIN_WAIT1 / LAST_ACK)', () => {
     expect(p.rtoRetransmits).toEqual([4, 4]);
     expect(p.goneAtMs).toBe(1792);
   });
-  it('keeps both outcomes where timer lateness can put a firing on either side of the boundary', () => {
+  it('decides from the wheel arithmetic where a nominal schedule sits just below the boundary (tcp_orphan_retries=4)', () => {
+    // 30 RTOs after the stamp is 1530 jiffies, 20 short of tcp_model_timeout(4) = 6200 ms; the
+    // wheel rounds 102 → 103..110, 204 → 208, 408 → 416, 816 → 824..880 jiffies: at least 1551.
     const p = orphan(4);
-    expect(p.rtoRetransmits).toEqual([4, 5]);
-    expect(p.windowMs[0]).toBeLessThan(p.goneAtMs);
+    expect(p.rtoRetransmits).toEqual([4, 4]);
+    expect(p.windowMs[1] - p.windowMs[0]).toBeLessThan(0.125 * p.windowMs[0]);
   });
   it('reads the sysctls of the closing side; TLP needs early_retrans 3/4 and SACK on both ends', () => {
     expect(orphanFinSysctlsFrom({ 'net.ipv4.tcp_orphan_retries': '2' }, {}).tlp).toBe(true);
