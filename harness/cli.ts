@@ -2,7 +2,8 @@
 /**
  * The CLI only wires commands; each command is a typed function that tests call directly. One
  * top-level catch maps errors to exit codes: 0 pass, 1 a verdict failed, 2 bad usage/config,
- * 3 environment. stdout carries results only; logs go to stderr.
+ * 3 environment, 4 inconclusive (a check failed on a machine too loaded to judge). stdout carries
+ * results only; logs go to stderr.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { formatError, HarnessError } from './core/errors.js';
@@ -52,6 +53,7 @@ async function main(all: string[]): Promise<number> {
     .option('--sysctl <side:key=value>', 'set a sysctl in the client or server namespace (repeatable)', collect)
     .option('--set <param=value>', "set a scenario parameter (repeatable; see harness list)", collect)
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
+    .option('--blocking', "the probe's connect/read/write/close block, like most real clients (default: non-blocking + epoll)")
     .option('--json', 'print one Result object per line (NDJSON)')
     .option('--pcap <dir>', 'write a packet capture of the client namespace into <dir>')
     .option('--config <file>', 'config file with your targets (default: harness.config.json/.yaml in the current directory)')
@@ -75,6 +77,7 @@ async function main(all: string[]): Promise<number> {
           json: Boolean(opts.json),
           ...(opts.pcap ? { pcap: String(opts.pcap) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
+          ...(opts.blocking ? { blocking: true } : {}),
           ...(opts.config ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
           ...(opts.sysctlsFrom ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),

@@ -31,6 +31,8 @@ export interface RunCommandOptions {
   clientTimeout?: string;
   expectExit?: string;
   expectWithin?: string;
+  /** `--blocking`: the probe's connect/read/write/close block. */
+  blocking?: boolean;
 }
 
 const CLIENT_FLAGS = ['clientImage', 'strike', 'clientTimeout', 'expectExit', 'expectWithin'] as const;
@@ -94,6 +96,7 @@ export async function runCommand(
     ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
     ...(client ? { client } : {}),
+    ...(opts.blocking ? { blocking: true } : {}),
   }));
   // The user's targets (config file), validated before anything runs.
   const { loadConfig } = await import('../engine/config.js');
@@ -116,8 +119,21 @@ export async function runCommand(
       return r;
     }),
   );
-  const exitCode: ExitCode = results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
+  const exitCode = exitCodeOf(results);
   return { exitCode, results };
+}
+
+/**
+ * The exit code of a batch: 3 if a run broke (environment), else 1 if the kernel contradicted the
+ * model anywhere, else 4 if a check failed only on a machine too loaded to judge (inconclusive:
+ * not 0 — nothing was proven — and not 1 — nothing shows the kernel wrong; CI can re-run on 4),
+ * else 0.
+ */
+export function exitCodeOf(results: readonly Pick<Result, 'verdict'>[]): ExitCode {
+  if (results.some((r) => r.verdict === 'error')) return 3;
+  if (results.some((r) => r.verdict === 'fail')) return 1;
+  if (results.some((r) => r.verdict === 'inconclusive')) return 4;
+  return 0;
 }
 
 function pick(scenario: string, params: Record<string, string>): Record<string, string> {

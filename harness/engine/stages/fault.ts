@@ -1,17 +1,23 @@
 /** Stages `expect` and `fault`: derive the prediction from the sysctls in force, then apply the fault's plan (each change journaled first). */
 import { planRules } from '../../../faults/iptables.js';
-import type { Trigger } from '../../../faults/define.js';
+import { forBlockingApi, type Trigger } from '../../../faults/define.js';
 import { HarnessError } from '../../core/errors.js';
 import { inNetns, run } from '../../core/exec.js';
 import { kernelFacts } from '../../core/kernel.js';
+import { asBlocking } from '../../core/probe.js';
 import type { FaultStep } from '../../core/step.js';
 import type { RunState } from '../run-state.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
   const { p, target } = s;
-  s.ctx = { runId: p.runId, params: p.params, endpoints: target!.endpoints, sysctls: s.sysctls!, clock: await kernelFacts(), watchIntervalMs: s.watchIntervalMs };
-  s.expected = p.fault.expect(s.ctx);
-  s.script = p.fault.script(s.ctx, s.expected);
+  const { hz } = await kernelFacts();
+  // The windows allow for the lateness the calibration saw (wakeupSlackMs).
+  const clock = { hz, ...(s.calibration ? { lateMs: s.calibration.before.maxMs } : {}) };
+  s.ctx = { runId: p.runId, params: p.params, endpoints: target!.endpoints, sysctls: s.sysctls!, clock, watchIntervalMs: s.watchIntervalMs, blocking: Boolean(p.blocking) };
+  const expected = p.fault.expect(s.ctx);
+  const script = p.fault.script(s.ctx, expected);
+  s.script = p.blocking ? asBlocking(script) : script;
+  s.expected = p.blocking ? forBlockingApi(expected, s.script) : expected;
 }
 
 export async function applyPlan(s: RunState): Promise<void> {
