@@ -106,4 +106,20 @@ describe.skipIf(!isRoot)('time-wait (netns)', { tags: ['netns'] }, () => {
     const clock = await kernelFacts();
     expect(tw?.lastsMs).toBeInWindow(watchedSpanMs(timeWaitWindowMs(clock), clock));
   });
+
+  test.concurrent('tcp_max_tw_buckets=0: the close skips TIME_WAIT (TCPTimeWaitOverflow), the port is free at once', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'time-wait', params: { connections: 1 }, sysctls: [{ side: 'client', key: 'net.ipv4.tcp_max_tw_buckets', value: '0' }] });
+    expect(r).toPass();
+    expect(r).not.toHaveVisited('client', 'TIME_WAIT');
+    expect(r.counters.client.TcpExtTCPTimeWaitOverflow).toBe(1);
+    expect(r.counters.client.TcpExtTW ?? 0).toBe(0);
+  });
+
+  test.concurrent('tcp_max_tw_buckets=3 under 10 ports: 12 connections all succeed, 3 TIME_WAITs, 9 overflows', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'time-wait', params: { connections: 12 }, sysctls: [{ side: 'client', key: 'net.ipv4.tcp_max_tw_buckets', value: '3' }] });
+    expect(r).toPass();
+    expect(connects(r).every((s) => s.ok)).toBe(true);
+    expect(stateSpans(r.states.client, 'TIME_WAIT')).toHaveLength(3);
+    expect(r.counters.client.TcpExtTCPTimeWaitOverflow).toBe(9);
+  });
 });

@@ -7,6 +7,7 @@ import {
   predictFinWait2,
   predictOrphanFin,
   rtoAfterHandshakeMs,
+  timeWaitBuckets,
   timeWaitWindowMs,
   twReusable,
 } from './teardown.js';
@@ -109,5 +110,15 @@ describe('TIME_WAIT and local ports', () => {
     expect(twReusable({ ...base, reuse: 2, loopback: true })).toBe(true);
     expect(twReusable({ ...base, timestamps: false })).toBe(false);
     expect(twReusable({ ...base, reuse: 0 })).toBe(false);
+  });
+});
+
+describe('tcp_max_tw_buckets (inet_twsk_alloc + tcp_time_wait)', () => {
+  it('0 refuses every TIME_WAIT: tw_refcount starts at 1, and 1 - 1 >= 0', () => {
+    expect(timeWaitBuckets(3, 0)).toEqual({ timeWait: 0, overflow: 3 });
+  });
+  it('N lets the first N closes wait, the rest overflow', () => {
+    expect(timeWaitBuckets(5, 2)).toEqual({ timeWait: 2, overflow: 3 });
+    expect(timeWaitBuckets(5, 512)).toEqual({ timeWait: 5, overflow: 0 });
   });
 });

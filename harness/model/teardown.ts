@@ -250,6 +250,19 @@ export function predictFinWait2(finTimeoutS: number, rtoMs: number, clock: Kerne
   };
 }
 
+/**
+ * How many of `closes` active closes get a TIME_WAIT sock when at most `maxTwBuckets` may exist
+ * (net.ipv4.tcp_max_tw_buckets of the closer's namespace): net/ipv4/inet_timewait_sock.c
+ * inet_twsk_alloc() refuses once `tw_refcount - 1 >= sysctl_max_tw_buckets` (the death row's
+ * refcount starts at 1: 0 refuses every one), and net/ipv4/tcp_minisocks.c tcp_time_wait() then
+ * counts TcpExtTCPTimeWaitOverflow and destroys the socket at once (tcp_done): no TIME_WAIT, its
+ * local port free again. (The closes come faster than 60 s TIME_WAITs end: none is freed meanwhile.)
+ */
+export function timeWaitBuckets(closes: number, maxTwBuckets: number): { timeWait: number; overflow: number } {
+  const timeWait = Math.max(0, Math.min(closes, maxTwBuckets));
+  return { timeWait, overflow: closes - timeWait };
+}
+
 /** TIME_WAIT: always TCP_TIMEWAIT_LEN (net/ipv4/tcp_minisocks.c tcp_time_wait()), one wheel timer. */
 export function timeWaitWindowMs(clock: KernelClock): [number, number] {
   return chainWindowMs([TCP_TIMEWAIT_LEN_MS], clock);
