@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
 import { planRules } from './iptables.js';
 import { faultContext } from './context.js';
-import { FIRST_DATA_WINDOW_MS } from '../harness/model/handshake.js';
+import { answeredWindowMs } from '../harness/model/handshake.js';
 import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
 import { chainWindowMs } from '../harness/model/timer-wheel.js';
 
@@ -77,7 +77,7 @@ describe('accept-queue-full', () => {
   it('tcp_abort_on_overflow decides between a hang and a reset at the ACK', () => {
     expect(acceptQueueFull.expect(ctx({ overflow: 'ack' })).steps['read-late']).toMatchObject({ timedOut: true });
     const e = acceptQueueFull.expect(ctx({ overflow: 'ack' }, { 'net.ipv4.tcp_abort_on_overflow': '1' }));
-    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS });
+    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: answeredWindowMs({ hz: 250 }) });
     // The late data segment once, then every SYN of the dropped connect.
     expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 1 + SYNS, TcpExtEmbryonicRsts: 1, TcpOutRsts: 1 });
   });

@@ -24,7 +24,7 @@
  * and never see ESTABLISHED; the final-ACK overflow needs a SYN that got in while there was room.
  */
 import { z } from 'zod';
-import { acceptQueueCapacity, FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
+import { acceptQueueCapacity, answeredWindowMs, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
@@ -80,7 +80,7 @@ export const acceptQueueFull = defineFault({
     const cap = acceptQueueCapacity(maxAck);
     const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
     const abort = sysctls.server['net.ipv4.tcp_abort_on_overflow'] === '1';
-    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
+    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: answeredWindowMs(clock), totalRetrans: 0 };
     const dropped: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
     const because = [
       `backlog ${params.backlog}, somaxconn ${somaxconn}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
@@ -115,7 +115,7 @@ export const acceptQueueFull = defineFault({
     steps['connect-late'] = ok;
     steps['connect-filler'] = ok;
     steps['write-late'] = { ok: true, errno: null, bytes: BYTES };
-    steps['read-late'] = abort ? { ok: false, errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS } : { ok: false, timedOut: true, errno: null };
+    steps['read-late'] = abort ? { ok: false, errno: 'ECONNRESET', windowMs: answeredWindowMs(clock) } : { ok: false, timedOut: true, errno: null };
     steps['connect-dropped'] = dropped;
     return {
       steps,
