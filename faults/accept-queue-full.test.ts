@@ -86,4 +86,39 @@ describe('accept-queue-full', () => {
     expect(acceptQueueFull.params.safeParse({ backlog: '-1' }).success).toBe(false);
     expect(acceptQueueFull.params.safeParse({ overflow: 'fin' }).success).toBe(false);
   });
+
+  it('overflow=cookie: half-opens fill the SYN queue, cookie connects fill the accept queue, the late data is validated then dropped — the same whatever tcp_abort_on_overflow says', () => {
+    for (const abort of ['0', '1']) {
+      const c = ctx({ overflow: 'cookie', backlog: '2' }, { 'net.ipv4.tcp_abort_on_overflow': abort, 'net.ipv4.tcp_syncookies': '1' });
+      const e = acceptQueueFull.expect(c);
+      // The SYN queue stores backlog + 1 (inet_csk_reqsk_queue_is_full is qlen > backlog); the accept queue holds backlog + 1 too.
+      expect(Object.keys(e.steps).filter((k) => k.startsWith('half-open'))).toHaveLength(3);
+      expect(Object.keys(e.steps).filter((k) => k.startsWith('connect-filler'))).toHaveLength(3);
+      expect(e.steps['connect-late']).toMatchObject({ ok: true, windowMs: answeredWindowMs(clock) });
+      expect(e.steps['read-late']).toEqual({ ok: false, timedOut: true, errno: null });
+      expect(e.steps['connect-dropped']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: SYN_RETRANSMITS });
+      expect(e.counters!.server).toMatchObject({
+        TcpExtSyncookiesSent: 1 + 3,
+        TcpExtSyncookiesRecv: { min: 3 + 1 },
+        TcpExtListenOverflows: { min: 1 + SYNS },
+        TcpOutRsts: 0,
+        TcpPassiveOpens: 3,
+      });
+      expect(e.rulesHit).toMatchObject({ 'hold-ack': 1, 'half-open-0': { min: 2 } });
+      const rules = acceptQueueFull.plan(c).rules!;
+      expect(rules.map((r) => r.name)).toEqual(['half-open-0', 'half-open-1', 'half-open-2', 'hold-ack']);
+      const script = acceptQueueFull.script(c, e).map((st) => st.label);
+      expect(script).toEqual(['half-open-0', 'half-open-1', 'half-open-2', 'connect-late', 'connect-filler-0', 'connect-filler-1', 'connect-filler-2', 'write-late', 'read-late', 'connect-dropped']);
+    }
+  });
+  it('overflow=cookie with tcp_syncookies=2: no half-opens needed, every SYN is answered with a cookie', () => {
+    const e = acceptQueueFull.expect(ctx({ overflow: 'cookie' }, { 'net.ipv4.tcp_syncookies': '2' }));
+    expect(Object.keys(e.steps).some((k) => k.startsWith('half-open'))).toBe(false);
+    expect(e.counters!.server).toMatchObject({ TcpExtSyncookiesSent: 1 + 2, TcpExtTCPReqQFullDoCookies: 1 + 2 + SYNS });
+  });
+  it('overflow=cookie with cookies off: the late SYN meets a full SYN queue and is dropped — nothing to overflow', () => {
+    const e = acceptQueueFull.expect(ctx({ overflow: 'cookie' }, { 'net.ipv4.tcp_syncookies': '0' }));
+    expect(e.steps['connect-late']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.steps['write-late']).toBeUndefined();
+  });
 });
