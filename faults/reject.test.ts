@@ -4,7 +4,7 @@ import { reject } from './reject.js';
 import { faultContext } from './context.js';
 import { initialRtoJiffies } from '../harness/model/data.js';
 import { immediateWindowMs, modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
-import { chainWindowMs, jiffiesToMs } from '../harness/model/timer-wheel.js';
+import { chainWindowMs, jiffiesToMs, slipJiffies } from '../harness/model/timer-wheel.js';
 
 /**
  * One segment to a silent peer at tcp_retries2=3, by hand from the timer helpers: RTO r (rto_min
@@ -98,9 +98,10 @@ describe('reject', () => {
     const e = reject.expect(ctx({ with: 'icmp-host-unreachable', when: 'established' }));
     expect(FLAT_RTO_RETRANSMITS).toBe(15);
     expect(e.steps.dies).toMatchObject({ errno: 'EHOSTUNREACH', totalRetrans: 1 + FLAT_RTO_RETRANSMITS });
-    // The expiring firing's tick, less the write's place in its jiffy.
+    // The expiring firing's tick, less the write's place in its jiffy; at the latest, each of the
+    // 1 + 15 level-0 re-arms made in softirq context a slip late (slipJiffies), then the wake-up.
     expect(e.steps.dies!.windowMs![0]).toBe(firstRto + FLAT_RTO_RETRANSMITS * r - jiffy);
-    expect(e.steps.dies!.windowMs![1]).toBe(firstRto + FLAT_RTO_RETRANSMITS * r + wakeupSlackMs(clock));
+    expect(e.steps.dies!.windowMs![1]).toBe(firstRto + FLAT_RTO_RETRANSMITS * r + (1 + FLAT_RTO_RETRANSMITS) * slipJiffies(clock) * jiffy + wakeupSlackMs(clock));
     expect(e.rulesHit).toEqual({ reject: 1 + 1 + FLAT_RTO_RETRANSMITS });
   });
   it('with the target ICMP rate limit on (the kernel default 1000 ms), the bucket decides one schedule, not a window spanning two', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dataSysctlsFrom, IcmpBucket, icmpEffect, initialRtoJiffies, predictDataTimeout, predictIdleWait, predictKeepalive } from './data.js';
 import { modelTimeoutMs } from './tcp.js';
+import { slipJiffies } from './timer-wheel.js';
 
 const hz250 = { hz: 250 };
 const linux618 = (retries2: number) => dataSysctlsFrom({ 'net.ipv4.tcp_retries2': String(retries2) });
@@ -64,7 +65,8 @@ describe('TCP_USER_TIMEOUT', () => {
     expect(p.segments).toEqual([5, 5]); // measured rule hits 5
     // The last timer is clamped to what is left of the 2000 ms: dead 2000..2032 ms after the first RTO retransmission.
     expect(p.onTime.deadMs - p.onTime.retransmitAtMs[0]!).toBeGreaterThanOrEqual(2000);
-    expect(p.late.deadMs - p.late.retransmitAtMs[0]!).toBeLessThanOrEqual(2032);
+    // …a level-1 granule late at most, and a softirq slip (slipJiffies).
+    expect(p.late.deadMs - p.late.retransmitAtMs[0]!).toBeLessThanOrEqual(2000 + 32 + 4 * slipJiffies(hz250));
     for (const measured of [2439.5, 2440.9]) {
       expect(measured).toBeGreaterThanOrEqual(p.windowMs[0]);
       expect(measured).toBeLessThanOrEqual(p.windowMs[1]);
@@ -87,7 +89,8 @@ describe('ICMP on an established socket', () => {
     expect(p.retransSegs).toEqual([16, 16]);
     expect(p.segments).toEqual([17, 17]);
     expect(p.icmps).toEqual([17, 17]);
-    for (const measured of [3474.4]) {
+    // 3474.4 idle; 3485.9 (and earlier 3486.7, 3491.9) with other runs loading the machine: reverts made a tick late.
+    for (const measured of [3474.4, 3485.9, 3486.7, 3491.9]) {
       expect(measured).toBeGreaterThanOrEqual(p.windowMs[0]);
       expect(measured).toBeLessThanOrEqual(p.windowMs[1]);
     }

@@ -7,7 +7,7 @@
  * Measured on 6.18, HZ=250, veth: see data.test.ts.
  */
 import { modelTimeoutMs, passesLimit, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, VETH_RTT_US, wakeupSlackMs } from './tcp.js';
-import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, sinceArmMs, type KernelClock, type Phase } from './timer-wheel.js';
+import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, sinceArmMs, slipJiffies, type KernelClock, type Phase } from './timer-wheel.js';
 
 export interface DataSysctls {
   /** net.ipv4.tcp_retries2. */
@@ -175,25 +175,30 @@ export function predictDataTimeout(s: DataSysctls, clock: KernelClock, userTimeo
   const pto = lossProbeJiffies(r0, 1, clock);
   const answered = opts.revertBackoff !== undefined || opts.icmpRatelimitMs !== undefined;
   const runs: DataTimeoutRun[] = [];
-  const simulate = (ph: Phase, forceExpire: Set<number>): void => {
+  const simulate = (ph: Phase, forceExpire: Set<number>, slip: number): void => {
     const bucket = new IcmpBucket(msToJiffies(opts.icmpRatelimitMs ?? 0, hz));
     let icmps = 0;
     const icmpAt = (t: number) => answered && bucket.allow(t) && ++icmps > 0;
     icmpAt(ph.j0); // the original transmission's ICMP: a soft error, nothing to revert yet
     let now = ph.j0;
     let lead: 0 | 1 = ph.lead;
+    let fromSoftirq = false;
     if (s.tlp) {
       now = fireJiffy(now, pto, lead);
       lead = 1;
+      fromSoftirq = true;
       icmpAt(now); // icsk_retransmits is still 0: no revert
     }
+    // Re-armed from softirq context: up to `slip` jiffies after the tick (slipJiffies).
+    const arm = () => (fromSoftirq ? now + slip : now);
     let backoff = 0;
     let next = r0; // the timer the probe (or the write) armed
     const retransmitAt: number[] = [];
     let stamp = 0;
     for (let firing = 0; ; firing++) {
-      now = fireJiffy(now, next, lead);
+      now = fireJiffy(arm(), next, lead);
       lead = 1;
+      fromSoftirq = true;
       if (firing > 0) {
         const since = (now - stamp) * jiffyMs;
         const verdict = passesLimit([since, since], limitMs);
@@ -201,7 +206,7 @@ export function predictDataTimeout(s: DataSysctls, clock: KernelClock, userTimeo
           runs.push({ deadMs: sinceArmMs(now, ph.j0, hz)[1], rtoRetransmits: retransmitAt.length, retransmitAtMs: retransmitAt, icmps });
           return;
         }
-        if (verdict === 'either') simulate(ph, new Set([...forceExpire, firing]));
+        if (verdict === 'either') simulate(ph, new Set([...forceExpire, firing]), slip);
       } else stamp = now;
       retransmitAt.push(sinceArmMs(now, ph.j0, hz)[1]);
       backoff++;
@@ -222,7 +227,9 @@ export function predictDataTimeout(s: DataSysctls, clock: KernelClock, userTimeo
       }
     }
   };
-  for (const ph of phasesFor([pto, ...Array.from({ length: 16 }, (_, k) => Math.min(r0 << k, rtoMaxJ))])) simulate(ph, new Set());
+  for (const ph of phasesFor([pto, ...Array.from({ length: 16 }, (_, k) => Math.min(r0 << k, rtoMaxJ))])) {
+    for (const slip of [0, slipJiffies(clock)]) simulate(ph, new Set(), slip);
+  }
   const range = (f: (r: DataTimeoutRun) => number): [number, number] => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
   const rtoRetransmits = range((r) => r.rtoRetransmits);
   const dead = range((r) => r.deadMs);
@@ -424,14 +431,14 @@ export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock:
   // Every phase of the write (j0) and of the close right after it (same jiffy or the next), and
   // where the first RTO lands after the probe: what is left of the data's RTO, rounded up, with
   // tcp_mstamp up to a jiffy stale (1..3 jiffies past r0; measured: 216 ms = r0 + 3 at HZ=250).
-  const simulate = (ph: Phase, closeJ: number, firstExtra: number, orphanAtTie: boolean): void => {
+  const simulate = (ph: Phase, closeJ: number, firstExtra: number, orphanAtTie: boolean, slip: number): void => {
     const lingerEnd = fireJiffy(closeJ, lingerJ, ph.lead);
     let now = ph.j0 + r0 + firstExtra;
     const stamp = now;
     const retransmitAtMs = [sinceArmMs(now, ph.j0, hz)[1]];
     let rto = Math.min(r0 * 2, rtoMaxJ);
     for (;;) {
-      now = fireJiffy(now, rto, 1);
+      now = fireJiffy(now + slip, rto, 1);
       // close() returned (and orphaned the socket) before this firing; the same tick: either order.
       const dead = now > lingerEnd || (now === lingerEnd && orphanAtTie);
       const limit = dead ? orphanLimit(rto) : retries2LimitMs;
@@ -446,7 +453,7 @@ export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock:
     }
   };
   for (const ph of phasesFor([lingerJ, ...Array.from({ length: 16 }, (_, k) => Math.min(r0 << k, rtoMaxJ))])) {
-    for (const closeJ of [ph.j0, ph.j0 + 1]) for (const extra of [1, 2, 3]) for (const tie of [false, true]) simulate(ph, closeJ, extra, tie);
+    for (const closeJ of [ph.j0, ph.j0 + 1]) for (const extra of [1, 2, 3]) for (const tie of [false, true]) for (const slip of [0, slipJiffies(clock)]) simulate(ph, closeJ, extra, tie, slip);
   }
   const range = (f: (r: LingerCloseRun) => number): [number, number] => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
   const rtoRetransmits = range((r) => r.rtoRetransmits);

@@ -3,7 +3,7 @@
  * Every number here is either read from a sysctl or cited from the kernel source; none is copied
  * from the seeds (whose CentOS 7 kernel had no linear SYN timeouts).
  */
-import { fireJiffy, msToJiffies, phasesFor, sinceArmMs, type KernelClock, type Phase } from './timer-wheel.js';
+import { fireJiffy, msToJiffies, phasesFor, sinceArmMs, slipJiffies, type KernelClock, type Phase } from './timer-wheel.js';
 
 /** include/net/tcp.h: TCP_TIMEOUT_INIT = 1*HZ (RFC 6298 2.1 initial RTO). */
 export const TCP_TIMEOUT_INIT_MS = 1000;
@@ -143,8 +143,8 @@ export function predictSynTimeout(s: SynSysctls, clock: KernelClock): SynPredict
   let lo = Infinity;
   let hi = -Infinity;
   const at: [number, number][] = [];
-  const walk = (ph: Phase, now: number, k: number, rto: number) => {
-    const fire = fireJiffy(now, rto, k === 0 ? ph.lead : 1);
+  const walk = (ph: Phase, now: number, k: number, rto: number, slip: number) => {
+    const fire = k === 0 ? fireJiffy(now, rto, ph.lead) : fireJiffy(now + slip, rto, 1);
     const since = sinceArmMs(fire, ph.j0, clock.hz);
     const end = () => {
       counts.add(k);
@@ -158,9 +158,9 @@ export function predictSynTimeout(s: SynSysctls, clock: KernelClock): SynPredict
     const w = (at[k] ??= [Infinity, -Infinity]);
     w[0] = Math.min(w[0], since[0]);
     w[1] = Math.max(w[1], since[1]);
-    walk(ph, fire, k + 1, k + 1 > s.synLinearTimeouts ? Math.min(rto * 2, rtoMaxJ) : rto);
+    walk(ph, fire, k + 1, k + 1 > s.synLinearTimeouts ? Math.min(rto * 2, rtoMaxJ) : rto, slip);
   };
-  for (const ph of phasesFor(delays)) walk(ph, ph.j0, 0, initJ);
+  for (const ph of phasesFor(delays)) for (const slip of [0, slipJiffies(clock)]) walk(ph, ph.j0, 0, initJ, slip);
   const retransmits = Math.max(...counts);
   if (counts.size > 1) throw new RangeError(`SYN schedule: ${[...counts].join(' or ')} retransmissions depending on the timer phase`);
   return {

@@ -5,7 +5,7 @@
  * the kernel source (Linux 6.18); none is copied from the seeds (CentOS 7, kernel 3.10).
  */
 import { modelTimeoutMs, passesLimit, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, VETH_RTT_US } from './tcp.js';
-import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, type KernelClock, type Phase } from './timer-wheel.js';
+import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, slipJiffies, type KernelClock, type Phase } from './timer-wheel.js';
 
 export { VETH_RTT_US };
 
@@ -94,18 +94,21 @@ export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs 
   const retriesFor = (rtoJ: number) => (s.orphanRetries === 0 ? (rtoJ < rtoMaxJ ? ORPHAN_RETRIES_WHEN_ZERO : 0) : s.orphanRetries);
   const ends: { k: number; goneJ: number; retries: number; boundaryMs: number }[] = [];
   let nominalGone = 0;
-  const simulate = (ph: Phase, forceExpire: ReadonlySet<number>): void => {
+  const simulate = (ph: Phase, forceExpire: ReadonlySet<number>, slip: number): void => {
     let now = ph.j0;
     let lead: 0 | 1 = ph.lead;
+    let fromSoftirq = false;
     if (s.tlp) {
       now = fireJiffy(now, rJ, lead); // the loss probe re-sends the FIN
       lead = 1;
+      fromSoftirq = true;
     }
     let rto = rJ;
     let stamp = 0;
     for (let k = 0; k < 64; k++) {
-      now = fireJiffy(now, rto, lead);
+      now = fireJiffy(fromSoftirq ? now + slip : now, rto, lead);
       lead = 1;
+      fromSoftirq = true;
       if (k > 0) {
         const retries = retriesFor(rto);
         const boundaryMs = modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
@@ -114,14 +117,14 @@ export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs 
           ends.push({ k, goneJ: now - ph.j0, retries, boundaryMs });
           return;
         }
-        if (passed === 'either') simulate(ph, new Set([...forceExpire, k]));
+        if (passed === 'either') simulate(ph, new Set([...forceExpire, k]), slip);
       } else stamp = now;
       rto = Math.min(rto * 2, rtoMaxJ);
     }
     throw new RangeError('orphan FIN chain did not end in 64 timeouts');
   };
   const delays = [rJ, ...Array.from({ length: 16 }, (_, k) => Math.min(rJ << k, rtoMaxJ))];
-  for (const ph of phasesFor(delays)) simulate(ph, new Set());
+  for (const ph of phasesFor(delays)) for (const slip of [0, slipJiffies(clock)]) simulate(ph, new Set(), slip);
   // Nominal (every timer on time), for the `because` line.
   {
     let t = s.tlp ? r : 0;

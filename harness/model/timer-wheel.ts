@@ -81,6 +81,19 @@ export function fireJiffy(now: number, delay: number, lead: 0 | 1): number {
   return bucketExpiry(now + delay, now + lead);
 }
 
+/**
+ * How many jiffies late a timer can be re-armed from softirq context. A timer callback (or the ICMP
+ * handler that re-arms the RTO) runs in the softirq of its tick; when softirq work is deferred
+ * to ksoftirqd — a thread, scheduled as late as the machine wakes threads — it can run after the
+ * next tick, and `jiffies + delay` is then a jiffy later. Level-1+ timers absorb that in their
+ * rounding (250 jiffies → 256 either way); a level-0 chain (a 51-jiffy RTO re-armed by
+ * RFC 6069 reverts) carries it (measured under load: 3 of 15 reverts a jiffy late, death at
+ * 3485.9 ms against 3476). One jiffy, plus one per jiffy of calibrated lateness.
+ */
+export function slipJiffies(clock: KernelClock): number {
+  return 1 + Math.floor((clock.lateMs ?? 0) / (1000 / clock.hz));
+}
+
 /** One phase of a chain's first arm: the jiffy (modulo the coarsest granule) and base->clk's lead. */
 export interface Phase {
   j0: number;
@@ -107,11 +120,11 @@ export function phasesFor(delaysJiffies: readonly number[]): Phase[] {
  * A chain: the first timer armed by a syscall or a packet at some moment inside jiffy j0, each
  * next one re-armed from the previous one's callback. Returns the jiffy each fires at.
  */
-export function chainFireJiffies(delaysJiffies: readonly number[], phase: Phase): number[] {
+export function chainFireJiffies(delaysJiffies: readonly number[], phase: Phase, slip = 0): number[] {
   const out: number[] = [];
   let now = phase.j0;
   delaysJiffies.forEach((d, i) => {
-    now = fireJiffy(now, d, i === 0 ? phase.lead : 1);
+    now = i === 0 ? fireJiffy(now, d, phase.lead) : fireJiffy(now + slip, d, 1);
     out.push(now);
   });
   return out;
@@ -135,10 +148,12 @@ export function chainWindowMs(intervalsMs: readonly number[], clock: KernelClock
   let lo = Infinity;
   let hi = -Infinity;
   for (const ph of phasesFor(ds)) {
-    const fires = chainFireJiffies(ds, ph);
-    const [l, h] = sinceArmMs(fires[fires.length - 1] ?? ph.j0, ph.j0, clock.hz);
-    lo = Math.min(lo, l);
-    hi = Math.max(hi, h);
+    for (const slip of [0, slipJiffies(clock)]) {
+      const fires = chainFireJiffies(ds, ph, slip);
+      const [l, h] = sinceArmMs(fires[fires.length - 1] ?? ph.j0, ph.j0, clock.hz);
+      lo = Math.min(lo, l);
+      hi = Math.max(hi, h);
+    }
   }
   return ds.length ? [Math.max(0, lo), hi] : [0, 0];
 }
