@@ -5,9 +5,8 @@
  * ICMP is a soft error that surfaces only after tcp_retries2, with the ICMP's errno — for net/host
  * unreachable after a flat (RFC 6069) retransmission schedule. Rule hits prove the rejects.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, predictDataTimeout } from '../harness/model/data.js';
-import { describe, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, runClock, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('reject (netns)', { tags: ['netns'] }, () => {
   test.concurrent.for([
@@ -65,7 +64,7 @@ describe.skipIf(!isRoot)('reject (netns)', { tags: ['netns'] }, () => {
     });
     expect(r).toPass();
     expect(r.sysctls.server['net.ipv4.icmp_ratelimit']).toBe('1000');
-    const p = predictDataTimeout(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), await kernelFacts(), 0, { revertBackoff: true, icmpRatelimitMs: 1000 });
+    const p = predictDataTimeout(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), await runClock(r), 0, { revertBackoff: true, icmpRatelimitMs: 1000 });
     expect(p.rtoRetransmits[0]).toBe(p.rtoRetransmits[1]);
     // Fewer ICMPs than segments: the rate limit swallowed some, and with them the reverts.
     expect(r.counters.client.IcmpInDestUnreachs).toBe(p.icmps[0]);
@@ -87,7 +86,7 @@ describe.skipIf(!isRoot)('reject (netns)', { tags: ['netns'] }, () => {
     const r = await harness.run({ scenario: 'reject', params: { with: w, when: 'established' } });
     expect(r).toPass();
     expect(r).toFailWith(errno, 'dies');
-    const p = predictDataTimeout(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), await kernelFacts(), 0, { revertBackoff: flat, icmpRatelimitMs: 0 });
+    const p = predictDataTimeout(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), await runClock(r), 0, { revertBackoff: flat, icmpRatelimitMs: 0 });
     const dies = r.steps.find((s) => s.label === 'dies')!;
     expect(dies.durationMs).toBeInWindow(r.expected.steps.dies!.windowMs!);
     expect(dies.tcp?.totalRetrans).toBe(p.retransSegs[0]);
