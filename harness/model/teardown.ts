@@ -125,20 +125,17 @@ export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs 
   };
   const delays = [rJ, ...Array.from({ length: 16 }, (_, k) => Math.min(rJ << k, rtoMaxJ))];
   for (const ph of phasesFor(delays)) for (const slip of [0, slipJiffies(clock)]) simulate(ph, new Set(), slip);
-  // Nominal (every timer on time), for the `because` line.
+  const ks = ends.map((e) => e.k);
+  // Nominal (every timer on time) up to the firing that gives up, for the `because` line.
   {
     let t = s.tlp ? r : 0;
     let rto = r;
-    let since = -1;
-    for (let k = 0; k < 64; k++) {
+    for (let k = 0; k <= Math.max(...ks); k++) {
       t += rto;
-      since = k === 0 ? 0 : since + rto;
-      if (k > 0 && since >= modelTimeoutMs(retriesFor(msToJiffies(rto, hz)), TCP_RTO_MIN_MS, s.rtoMaxMs)) break;
       rto = Math.min(rto * 2, s.rtoMaxMs);
     }
     nominalGone = t;
   }
-  const ks = ends.map((e) => e.k);
   const gone = ends.map((e) => e.goneJ);
   const kMin = Math.min(...ks);
   const kMax = Math.max(...ks);
