@@ -14,6 +14,46 @@ import type { FaultDefinition } from './define.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import { watchLagMs } from '../harness/model/watch.js';
 
+/**
+ * What a run reads back from a fresh namespace of this kernel (6.18) for the keys a fault does not
+ * set: the audit judges the windows a run would really check.
+ */
+const NAMESPACE_DEFAULTS = {
+  client: {
+    'net.ipv4.tcp_syn_retries': '6',
+    'net.ipv4.tcp_syn_linear_timeouts': '4',
+    'net.ipv4.tcp_rto_min_us': '200000',
+    'net.ipv4.tcp_rto_max_ms': '120000',
+    'net.ipv4.tcp_early_retrans': '3',
+    'net.ipv4.tcp_sack': '1',
+    'net.ipv4.tcp_retries2': '15',
+    'net.ipv4.tcp_orphan_retries': '0',
+    'net.ipv4.tcp_retrans_collapse': '1',
+    'net.ipv4.tcp_fin_timeout': '60',
+    'net.ipv4.tcp_timestamps': '1',
+    'net.ipv4.tcp_tw_reuse': '2',
+    'net.ipv4.tcp_tw_reuse_delay': '1000',
+    'net.ipv4.tcp_max_tw_buckets': '512',
+    'net.ipv4.ip_local_port_range': '32768\t60999',
+    'net.ipv4.ip_local_reserved_ports': '',
+  },
+  server: {
+    'net.ipv4.tcp_syncookies': '1',
+    'net.ipv4.tcp_max_syn_backlog': '128',
+    'net.ipv4.tcp_synack_retries': '5',
+    'net.core.somaxconn': '4096',
+    'net.ipv4.tcp_abort_on_overflow': '0',
+    'net.ipv4.tcp_fin_timeout': '60',
+    'net.ipv4.tcp_orphan_retries': '0',
+    'net.ipv4.tcp_rto_min_us': '200000',
+    'net.ipv4.tcp_rto_max_ms': '120000',
+    'net.ipv4.tcp_early_retrans': '3',
+    'net.ipv4.tcp_sack': '1',
+    'net.ipv4.tcp_timestamps': '1',
+    'net.ipv4.icmp_ratelimit': '1000',
+  },
+};
+
 /** A machine as the calibration typically measures it idle here: 0.3 ms worst lateness of 64 sleeps. */
 const clock = { hz: 250, lateMs: 0.3 };
 
@@ -106,7 +146,7 @@ function windowsOf(c: Case): Window[] {
   const fast = c.kernelDefaults ? {} : fault.fastSysctls(params);
   const ctx = faultContext(fault, {
     params: c.params ?? {},
-    sysctls: { client: { ...fast.client, ...c.client }, server: { ...fast.server, ...c.server } },
+    sysctls: { client: { ...NAMESPACE_DEFAULTS.client, ...fast.client, ...c.client }, server: { ...NAMESPACE_DEFAULTS.server, ...fast.server, ...c.server } },
     lateMs: clock.lateMs,
     blocking: c.blocking ?? false,
   });
