@@ -19,4 +19,5 @@ export { faultContext } from '../faults/context.js';
 export { builtinTargets } from '../targets/index.js';
 export type { TargetSpec, StartedTarget, TargetContext } from '../targets/target.js';
 export * as model from './model/tcp.js';
-export type { ClientStep } from './core/probe.js';
+export { asBlocking, type ClientStep } from './core/probe.js';
+export type { Calibration, CalibrationReport } from './model/calibration.js';
