@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
 import { planRules } from './iptables.js';
 import { faultContext } from './context.js';
-import { FIRST_DATA_WINDOW_MS } from '../harness/model/handshake.js';
+import { answeredWindowMs } from '../harness/model/handshake.js';
 import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
 import { chainWindowMs } from '../harness/model/timer-wheel.js';
 
@@ -77,7 +77,7 @@ describe('accept-queue-full', () => {
   it('tcp_abort_on_overflow decides between a hang and a reset at the ACK', () => {
     expect(acceptQueueFull.expect(ctx({ overflow: 'ack' })).steps['read-late']).toMatchObject({ timedOut: true });
     const e = acceptQueueFull.expect(ctx({ overflow: 'ack' }, { 'net.ipv4.tcp_abort_on_overflow': '1' }));
-    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS });
+    expect(e.steps['read-late']).toMatchObject({ errno: 'ECONNRESET', windowMs: answeredWindowMs({ hz: 250 }) });
     // The late data segment once, then every SYN of the dropped connect.
     expect(e.counters?.server).toMatchObject({ TcpExtListenOverflows: 1 + SYNS, TcpExtEmbryonicRsts: 1, TcpOutRsts: 1 });
   });
@@ -85,5 +85,40 @@ describe('accept-queue-full', () => {
   it('validates its parameters', () => {
     expect(acceptQueueFull.params.safeParse({ backlog: '-1' }).success).toBe(false);
     expect(acceptQueueFull.params.safeParse({ overflow: 'fin' }).success).toBe(false);
+  });
+
+  it('overflow=cookie: half-opens fill the SYN queue, cookie connects fill the accept queue, the late data is validated then dropped — the same whatever tcp_abort_on_overflow says', () => {
+    for (const abort of ['0', '1']) {
+      const c = ctx({ overflow: 'cookie', backlog: '2' }, { 'net.ipv4.tcp_abort_on_overflow': abort, 'net.ipv4.tcp_syncookies': '1' });
+      const e = acceptQueueFull.expect(c);
+      // The SYN queue stores backlog + 1 (inet_csk_reqsk_queue_is_full is qlen > backlog); the accept queue holds backlog + 1 too.
+      expect(Object.keys(e.steps).filter((k) => k.startsWith('half-open'))).toHaveLength(3);
+      expect(Object.keys(e.steps).filter((k) => k.startsWith('connect-filler'))).toHaveLength(3);
+      expect(e.steps['connect-late']).toMatchObject({ ok: true, windowMs: answeredWindowMs(clock) });
+      expect(e.steps['read-late']).toEqual({ ok: false, timedOut: true, errno: null });
+      expect(e.steps['connect-dropped']).toMatchObject({ errno: 'ETIMEDOUT', totalRetrans: SYN_RETRANSMITS });
+      expect(e.counters!.server).toMatchObject({
+        TcpExtSyncookiesSent: 1 + 3,
+        TcpExtSyncookiesRecv: { min: 3 + 1 },
+        TcpExtListenOverflows: { min: 1 + SYNS },
+        TcpOutRsts: 0,
+        TcpPassiveOpens: 3,
+      });
+      expect(e.rulesHit).toMatchObject({ 'hold-ack': 1, 'half-open-0': { min: 2 } });
+      const rules = acceptQueueFull.plan(c).rules!;
+      expect(rules.map((r) => r.name)).toEqual(['half-open-0', 'half-open-1', 'half-open-2', 'hold-ack']);
+      const script = acceptQueueFull.script(c, e).map((st) => st.label);
+      expect(script).toEqual(['half-open-0', 'half-open-1', 'half-open-2', 'connect-late', 'connect-filler-0', 'connect-filler-1', 'connect-filler-2', 'write-late', 'read-late', 'connect-dropped']);
+    }
+  });
+  it('overflow=cookie with tcp_syncookies=2: no half-opens needed, every SYN is answered with a cookie', () => {
+    const e = acceptQueueFull.expect(ctx({ overflow: 'cookie' }, { 'net.ipv4.tcp_syncookies': '2' }));
+    expect(Object.keys(e.steps).some((k) => k.startsWith('half-open'))).toBe(false);
+    expect(e.counters!.server).toMatchObject({ TcpExtSyncookiesSent: 1 + 2, TcpExtTCPReqQFullDoCookies: 1 + 2 + SYNS });
+  });
+  it('overflow=cookie with cookies off: the late SYN meets a full SYN queue and is dropped — nothing to overflow', () => {
+    const e = acceptQueueFull.expect(ctx({ overflow: 'cookie' }, { 'net.ipv4.tcp_syncookies': '0' }));
+    expect(e.steps['connect-late']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.steps['write-late']).toBeUndefined();
   });
 });

@@ -16,6 +16,16 @@
  *   SYN_RECV and resends SYN-ACKs; the client's read hangs while its data is retransmitted;
  * - tcp_abort_on_overflow=1: the server answers RST; the client's read fails with ECONNRESET.
  *
+ * `--set overflow=cookie` is the SYN-flood variant: half-open connections (all but their SYN
+ * dropped by client rules) fill the SYN queue, so every later SYN is answered with a cookie and
+ * nothing is stored; one connection's bare ACK is held back, cookie connects fill the accept
+ * queue, then it writes. Its data segment carries the cookie's ACK: cookie_v4_check validates it
+ * (TcpExtSyncookiesRecv) and tcp_get_cookie_sock asks tcp_v4_syn_recv_sock for a child, which
+ * finds the accept queue full (sk_acceptq_is_full → ListenOverflows, ListenDrops) and returns
+ * nothing; tcp_v4_do_rcv discards the segment. No request exists to keep or to reset, so
+ * tcp_abort_on_overflow (which only tcp_check_req reads) changes nothing: the client believes it
+ * is connected, its write succeeds, its read hangs, and each retransmission is dropped the same way.
+ *
  * Where this kernel (6.18) differs from the seeds (CentOS 7, 3.10): there, tcp_v4_conn_request
  * dropped a SYN on a full accept queue only if more than one request was still "young", so a SYN
  * usually got its SYN-ACK and the overflow happened at the final ACK (client ESTABLISHED, then
@@ -24,11 +34,20 @@
  * and never see ESTABLISHED; the final-ACK overflow needs a SYN that got in while there was room.
  */
 import { z } from 'zod';
-import { acceptQueueCapacity, FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, maxAckBacklog, sequentialConnects } from '../harness/model/handshake.js';
+import {
+  acceptQueueCapacity,
+  answeredWindowMs,
+  halfOpenLimit,
+  maxAckBacklog,
+  sequentialConnects,
+  synQueueSysctlsFrom,
+  synVerdict,
+  type SynVerdict,
+} from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
-import { defineFault, stepTimeoutMs, type Expectation, type StepExpectation } from './define.js';
+import { defineFault, stepTimeoutMs, type CounterExpectation, type Expectation, type FaultContext, type StepExpectation } from './define.js';
 
 /** Local port of the connection whose final ACK is held back: above the default ephemeral range (32768-60999). */
 export const LATE_PORT = 61000;
@@ -36,10 +55,141 @@ const BYTES = 100;
 /** net.core.somaxconn of a fresh namespace (4096 since Linux 5.4): the cap when none is read back. */
 export const DEFAULT_SOMAXCONN = 4096;
 
+/** Local port of the first half-open of overflow=cookie (above the ephemeral range, apart from syn-queue-full's). */
+export const COOKIE_HALF_OPEN_BASE_PORT = 61200;
+
+type Ctx = FaultContext<{ backlog: number; connects?: number | undefined; overflow: 'syn' | 'ack' | 'cookie' }>;
+
+function halfOpenRule(i: number, port: number): Rule {
+  return {
+    name: `half-open-${i}`,
+    side: 'client',
+    hook: 'OUTPUT',
+    proto: 'tcp',
+    // All but the SYN: the request stays half-open (as in syn-queue-full).
+    tcp: { sport: COOKIE_HALF_OPEN_BASE_PORT + i, dport: port, flags: { mask: ['SYN'], set: 'NONE' } },
+    target: { kind: 'DROP' },
+  };
+}
+
+/** overflow=cookie: the half-opens that fill the SYN queue (none when tcp_syncookies=2 answers every SYN with a cookie). */
+function cookieHalfOpens(ctx: Ctx): SynVerdict[] {
+  const q = synQueueSysctlsFrom(ctx.sysctls.server);
+  const maxAck = maxAckBacklog(ctx.params.backlog, Number(ctx.sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
+  const { limit } = halfOpenLimit(maxAck, q);
+  const out: SynVerdict[] = [];
+  let qlen = 0;
+  for (let i = 0; i < (q.syncookies === 2 ? 0 : limit); i++) {
+    const v = synVerdict({ qlen, acceptQueue: 0, maxAck }, q);
+    if (v === 'request') qlen++;
+    out.push(v);
+  }
+  return out;
+}
+
+/**
+ * overflow=cookie, step by step through tcp_conn_request (synVerdict): the half-opens, the late
+ * connection (its bare ACK held), backlog + 1 cookie connects that fill the accept queue, the late
+ * write and read, then one more connect whose SYN meets the full accept queue. With cookies off
+ * the late SYN itself meets a full SYN queue: it is dropped and the scenario ends there.
+ */
+function cookiePlan(ctx: Ctx) {
+  const q = synQueueSysctlsFrom(ctx.sysctls.server);
+  const maxAck = maxAckBacklog(ctx.params.backlog, Number(ctx.sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
+  const cap = acceptQueueCapacity(maxAck);
+  const halfOpens = cookieHalfOpens(ctx);
+  const qlen = halfOpens.filter((v) => v === 'request').length;
+  const floodCheck = q.syncookies === 2 || qlen > maxAck; // tcp_syn_flood_action runs (TCPReqQFullDoCookies or TCPReqQFullDrop)
+  const late = synVerdict({ qlen, acceptQueue: 0, maxAck }, q);
+  const fillers = Array.from({ length: cap }, (_, j) => synVerdict({ qlen, acceptQueue: j, maxAck }, q));
+  const dropped = synVerdict({ qlen, acceptQueue: cap, maxAck }, q);
+  return { q, maxAck, cap, halfOpens, qlen, floodCheck, late, fillers, dropped };
+}
+
+function cookieOverflow(ctx: Ctx): Expectation {
+  const { sysctls, clock } = ctx;
+  const p = cookiePlan(ctx);
+  const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
+  const answered: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: answeredWindowMs(clock), totalRetrans: 0 };
+  const timedOut: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
+  const abort = sysctls.server['net.ipv4.tcp_abort_on_overflow'] === '1';
+  const steps: Record<string, StepExpectation> = {};
+  p.halfOpens.forEach((v, i) => (steps[`half-open-${i}`] = v.startsWith('drop') ? timedOut : answered));
+  const rulesHit: Record<string, CounterExpectation> = {};
+  // Each half-open's rule: its ACK and its FIN at exit at least (a stored request draws more).
+  p.halfOpens.forEach((_, i) => (rulesHit[`half-open-${i}`] = { min: 2 }));
+  const because = [
+    `backlog ${ctx.params.backlog}: the SYN queue holds ${p.qlen} half-open requests, the accept queue ${p.cap}; tcp_syncookies ${p.q.syncookies}`,
+  ];
+  if (p.late !== 'cookie') {
+    steps['connect-late'] = p.late.startsWith('drop') ? timedOut : answered;
+    return {
+      steps,
+      states: { client: ['ESTABLISHED'] },
+      counters: { server: { TcpExtSyncookiesSent: 0, TcpPassiveOpens: 0 } },
+      rulesHit,
+      because: [...because, `the late SYN meets ${p.late}: no cookie, so no cookie ACK to overflow the accept queue`],
+    };
+  }
+  steps['connect-late'] = answered;
+  p.fillers.forEach((_, j) => (steps[`connect-filler-${j}`] = answered));
+  steps['write-late'] = { ok: true, errno: null, bytes: BYTES };
+  steps['read-late'] = { ok: false, timedOut: true, errno: null };
+  steps['connect-dropped'] = timedOut;
+  const cookies = 1 + p.cap;
+  return {
+    steps,
+    states: { client: ['ESTABLISHED', 'SYN_SENT'], server: ['ESTABLISHED', ...(p.qlen ? ['SYN_RECV'] : [])] },
+    counters: {
+      server: {
+        TcpExtSyncookiesSent: cookies,
+        // The flood check runs for every SYN while the SYN queue is full: the cookies, and the
+        // dropped connect's SYNs before the accept-queue check drops them.
+        TcpExtTCPReqQFullDoCookies: p.floodCheck ? cookies + syn.synsSent : 0,
+        // The fillers' ACKs, and the late data (each retransmission validates again).
+        TcpExtSyncookiesRecv: { min: p.cap + 1 },
+        TcpExtSyncookiesFailed: 0,
+        // The late data at least once (then each retransmission), and every SYN of the dropped connect.
+        TcpExtListenOverflows: { min: 1 + syn.synsSent },
+        TcpExtListenDrops: { min: 1 + syn.synsSent },
+        TcpPassiveOpens: p.cap,
+        // No request to reset: tcp_abort_on_overflow is read only by tcp_check_req.
+        TcpOutRsts: 0,
+        TcpExtEmbryonicRsts: 0,
+      },
+      client: { TcpEstabResets: 0, TcpRetransSegs: { min: 1 } },
+    },
+    listen: { server: { rqMax: p.cap, wq: p.maxAck } },
+    // The late connection's handshake ACK: a cookie SYN-ACK is never resent, so exactly once.
+    rulesHit: { ...rulesHit, 'hold-ack': 1 },
+    because: [
+      ...because,
+      `every SYN now gets a cookie (nothing stored); ${p.cap} cookie connects fill the accept queue; the late connection's data carries its cookie ACK: ` +
+        `validated, then dropped by the full accept queue (tcp_v4_syn_recv_sock) — ${abort ? 'tcp_abort_on_overflow=1 changes nothing: no request to reset' : 'silently'}; the client's read hangs`,
+    ],
+  };
+}
+
+function cookieScript(ctx: Ctx, expected: Expectation, timeout: (label: string) => number): ClientStep[] {
+  const p = cookiePlan(ctx);
+  const steps: ClientStep[] = p.halfOpens.map((_, i) => ({ op: 'connect', sock: i, label: `half-open-${i}`, bindPort: COOKIE_HALF_OPEN_BASE_PORT + i, timeoutMs: timeout(`half-open-${i}`) }));
+  const late = p.halfOpens.length;
+  steps.push({ op: 'connect', sock: late, label: 'connect-late', bindPort: LATE_PORT, timeoutMs: timeout('connect-late') });
+  if (!expected.steps['write-late']) return steps;
+  p.fillers.forEach((_, j) => steps.push({ op: 'connect', sock: late + 1 + j, label: `connect-filler-${j}`, timeoutMs: 2000 }));
+  const next = late + 1 + p.fillers.length;
+  steps.push(
+    { op: 'write', sock: late, label: 'write-late', bytes: BYTES, timeoutMs: 2000 },
+    { op: 'read', sock: late, label: 'read-late', timeoutMs: 2000 },
+    { op: 'connect', sock: next, label: 'connect-dropped', timeoutMs: timeout('connect-dropped') },
+  );
+  return steps;
+}
+
 export const acceptQueueFull = defineFault({
   name: 'accept-queue-full',
   summary: 'the target listens with a small backlog and never accepts; connects pile up in its accept queue',
-  observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset',
+  observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset; with overflow=cookie its data is dropped silently whatever tcp_abort_on_overflow says',
   shapedBy: {
     client: SYN_SYSCTLS,
     server: ['net.ipv4.tcp_abort_on_overflow', 'net.core.somaxconn', 'net.ipv4.tcp_synack_retries', 'net.ipv4.tcp_syncookies'],
@@ -54,14 +204,17 @@ export const acceptQueueFull = defineFault({
       .optional()
       .describe('sequential connects (overflow=syn; default backlog + 2: one more than the queue holds)'),
     overflow: z
-      .enum(['syn', 'ack'])
+      .enum(['syn', 'ack', 'cookie'])
       .default('syn')
-      .describe('where the overflow strikes: at the SYN (sequential connects) or at the final ACK of a connection whose SYN got in'),
+      .describe(
+        'where the overflow strikes: at the SYN (sequential connects), at the final ACK of a connection whose SYN got in, or at the ACK of a SYN answered with a cookie (the SYN queue full of half-opens)',
+      ),
   }),
   server: (p) => ({ mode: 'no-accept', backlog: p.backlog }),
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_syn_retries': '1' }, server: { 'net.ipv4.tcp_synack_retries': '2' } }),
-  plan: ({ params, endpoints }) => {
-    if (params.overflow !== 'ack') return {};
+  plan: (ctx) => {
+    const { params, endpoints } = ctx;
+    if (params.overflow === 'syn') return {};
     const rule: Rule = {
       name: 'hold-ack',
       side: 'client',
@@ -70,9 +223,12 @@ export const acceptQueueFull = defineFault({
       tcp: { sport: LATE_PORT, dport: endpoints.port, flags: { mask: 'ALL', set: ['ACK'] } },
       target: { kind: 'DROP' },
     };
+    if (params.overflow === 'cookie') return { rules: [...cookieHalfOpens(ctx).map((_, i) => halfOpenRule(i, endpoints.port)), rule] };
     return { rules: [rule] };
   },
-  expect: ({ params, sysctls, clock }): Expectation => {
+  expect: (ctx): Expectation => {
+    const { params, sysctls, clock } = ctx;
+    if (params.overflow === 'cookie') return cookieOverflow(ctx);
     // The server's sysctls are in force before it listens (the target applies them first), so
     // listen() is capped by the somaxconn read back here (__sys_listen_socket reads it then).
     const somaxconn = Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN);
@@ -80,7 +236,7 @@ export const acceptQueueFull = defineFault({
     const cap = acceptQueueCapacity(maxAck);
     const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
     const abort = sysctls.server['net.ipv4.tcp_abort_on_overflow'] === '1';
-    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
+    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: answeredWindowMs(clock), totalRetrans: 0 };
     const dropped: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
     const because = [
       `backlog ${params.backlog}, somaxconn ${somaxconn}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
@@ -115,7 +271,7 @@ export const acceptQueueFull = defineFault({
     steps['connect-late'] = ok;
     steps['connect-filler'] = ok;
     steps['write-late'] = { ok: true, errno: null, bytes: BYTES };
-    steps['read-late'] = abort ? { ok: false, errno: 'ECONNRESET', windowMs: FIRST_DATA_WINDOW_MS } : { ok: false, timedOut: true, errno: null };
+    steps['read-late'] = abort ? { ok: false, errno: 'ECONNRESET', windowMs: answeredWindowMs(clock) } : { ok: false, timedOut: true, errno: null };
     steps['connect-dropped'] = dropped;
     return {
       steps,
@@ -149,9 +305,11 @@ export const acceptQueueFull = defineFault({
       ],
     };
   },
-  script: ({ params, sysctls }, expected) => {
+  script: (ctx, expected) => {
+    const { params, sysctls } = ctx;
     const steps: ClientStep[] = [];
     const timeout = (label: string) => (expected.steps[label]?.ok ? 2000 : stepTimeoutMs(expected.steps[label]));
+    if (params.overflow === 'cookie') return cookieScript(ctx, expected, timeout);
     if (params.overflow === 'syn') {
       const n = Object.keys(expected.steps).length;
       for (let i = 0; i < n; i++) steps.push({ op: 'connect', sock: i, label: `connect-${i}`, timeoutMs: timeout(`connect-${i}`) });

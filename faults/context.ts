@@ -15,9 +15,12 @@ export interface TestContextOptions {
   params?: Record<string, unknown>;
   sysctls?: Partial<SidedSysctls>;
   hz?: number;
+  /** The calibrated wake-up lateness (ms) the run would have measured; absent: uncalibrated. */
+  lateMs?: number;
   watchIntervalMs?: number;
   /** The built-in server's mode (default: the one the fault asks for); null: another server (nginx). */
   serverMode?: ServerMode | null;
+  blocking?: boolean;
 }
 
 export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, opts: TestContextOptions = {}): FaultContext<z.infer<S>> {
@@ -28,8 +31,9 @@ export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, o
     params,
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
-    clock: { hz: opts.hz ?? 250 },
+    clock: { hz: opts.hz ?? 250, ...(opts.lateMs !== undefined ? { lateMs: opts.lateMs } : {}) },
     watchIntervalMs: opts.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
     ...(serverMode ? { serverMode } : {}),
+    blocking: opts.blocking ?? false,
   };
 }

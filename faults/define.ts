@@ -33,6 +33,12 @@ export interface FaultContext<P> {
   watchIntervalMs: number;
   /** The probe's server mode when the target is the built-in server; absent for any other server. */
   serverMode?: ServerMode;
+  /**
+   * The client's syscalls block (`--blocking`: connect/read/write/close sleep in the kernel, with
+   * SO_SNDTIMEO/SO_RCVTIMEO as their limit) instead of non-blocking + epoll. A fault whose outcome
+   * differs between the two predicts each (reject at connect); the engine marks the script's steps.
+   */
+  blocking: boolean;
 }
 
 export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
@@ -116,6 +122,28 @@ export type Trigger =
 
 export function defineFault<S extends z.ZodObject>(def: FaultDefinition<S>): FaultDefinition<S> {
   return def;
+}
+
+/**
+ * What changes when the client's connect() blocks, for every fault: a blocking connect() that
+ * fails leaves through inet_stream_connect()'s error path (net/ipv4/af_inet.c: sock_error →
+ * sk->sk_prot->disconnect = tcp_disconnect), which zeroes tp->total_retrans — TCP_INFO read after
+ * it shows 0 retransmissions, whatever went out (the counters still count them). A non-blocking
+ * connect() learns its error from SO_ERROR and never disconnects.
+ */
+export function forBlockingApi(e: Expectation, script: readonly ClientStep[]): Expectation {
+  const connects = new Set(script.filter((s) => s.op === 'connect' && s.label).map((s) => s.label!));
+  const steps: Record<string, StepExpectation> = {};
+  let changed = false;
+  for (const [label, st] of Object.entries(e.steps)) {
+    const failed = st.ok === false && typeof st.errno === 'string';
+    if (connects.has(label) && failed && st.totalRetrans !== undefined && st.totalRetrans !== 0) {
+      steps[label] = { ...st, totalRetrans: 0 };
+      changed = true;
+    } else steps[label] = st;
+  }
+  if (!changed) return e;
+  return { ...e, steps, because: [...(e.because ?? []), 'blocking connect(): a failed one is disconnected (tcp_disconnect), so TCP_INFO shows 0 retransmissions after it'] };
 }
 
 /** A step timeout long enough to see the predicted outcome: the window's end plus one second. */

@@ -69,7 +69,7 @@ export const finDrop = defineFault({
         server: { TcpExtTCPAbortOnTimeout: 0 },
       },
       rulesHit: { 'drop-fin': countRange(p.finsSent) },
-      because: [`client (tcp_rto_min_us ${s.rtoMinUs}, veth RTT < 1 jiffy): ${orphanFinBecause(p, s)}; FIN_WAIT1 gone at ${p.goneAtMs / 1000} s after close()`],
+      because: [`client (tcp_rto_min_us ${s.rtoMinUs}, veth RTT < 1 jiffy): ${orphanFinBecause(p, s)}; FIN_WAIT1 gone ${(p.windowMs[0] / 1000).toFixed(3)}–${(p.windowMs[1] / 1000).toFixed(3)} s after close() (${p.goneAtMs / 1000} s of timers, rounded up by the wheel)`],
     };
   },
   script: (ctx) => {

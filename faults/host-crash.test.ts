@@ -4,21 +4,22 @@ import { hostCrash } from './host-crash.js';
 import { faultContext } from './context.js';
 import { initialRtoJiffies } from '../harness/model/data.js';
 import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, wakeupSlackMs } from '../harness/model/tcp.js';
-import { jiffiesToMs } from '../harness/model/timer-wheel.js';
+import { chainWindowMs, jiffiesToMs, timerSlackMs } from '../harness/model/timer-wheel.js';
 
 /**
  * One segment to a silent peer at tcp_retries2=3, by hand from the timer helpers: RTO r (rto_min
- * plus µs, rounded up a jiffy); a TLP r after the write — armed from the syscall, so up to one
- * jiffy early — then RTO retransmission #1 r later, which starts the tcp_retries2 clock; #2..#4
- * 2r, 4r, 8r apart (14r after #1, below tcp_model_timeout(3, TCP_RTO_MIN)); the firing 16r later
- * (30r after #1) is past it: ETIMEDOUT.
+ * plus µs, rounded up a jiffy: 51 jiffies); a TLP armed by the write, a level-0 timer that fires
+ * one jiffy after its expiry (kernel/time/timer.c calc_index) — r + 1 jiffies after the write's
+ * jiffy — then RTO retransmission #1 another r + 1 later, which starts the tcp_retries2 clock;
+ * #2..#4 2r, 4r, 8r apart (14r after #1, below tcp_model_timeout(3, TCP_RTO_MIN)); the firing 16r
+ * later (30r after #1) is past it: ETIMEDOUT. The wheel rounds those up (chainWindowMs).
  */
 const clock = { hz: 250 };
-const jiffy = jiffiesToMs(1, clock.hz);
-const r = jiffiesToMs(initialRtoJiffies(TCP_RTO_MIN_MS, clock), clock.hz);
+const rJ = initialRtoJiffies(TCP_RTO_MIN_MS, clock);
+const r = jiffiesToMs(rJ, clock.hz);
 const retries2Limit = modelTimeoutMs(3, TCP_RTO_MIN_MS, TCP_RTO_MAX_MS);
-/** When RTO retransmission #1 goes out, ms after the write. */
-const firstRto = r - jiffy + r;
+/** When RTO retransmission #1 goes out: 2 (r + 1) jiffies after the write's jiffy. */
+const firstRto = jiffiesToMs(2 * (rJ + 1), clock.hz);
 const RTO_RETRANSMITS = 4;
 
 const ctx = (params: Record<string, unknown>, client: Record<string, string> = { 'net.ipv4.tcp_retries2': '3' }) =>
@@ -44,7 +45,7 @@ describe('host-crash', () => {
     expect(30 * r).toBeGreaterThanOrEqual(retries2Limit);
     // The TLP and the RTO retransmissions; every RTO firing, the one that gives up included.
     expect(e.steps.dies).toMatchObject({ errno: 'ETIMEDOUT', tcpState: 'CLOSE', totalRetrans: 1 + RTO_RETRANSMITS });
-    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + 30 * r);
+    expect(e.steps.dies!.windowMs![0]).toBe(firstRto + chainWindowMs([2 * r, 4 * r, 8 * r, 16 * r], clock)[0]);
     expect(e.counters!.client).toMatchObject({ TcpRetransSegs: 1 + RTO_RETRANSMITS, TcpExtTCPTimeouts: RTO_RETRANSMITS + 1, TcpExtTCPLossProbes: 1, TcpExtTCPAbortOnTimeout: 1 });
     // The segment, the TLP, the retransmissions.
     expect(e.rulesHit).toEqual({ 'drop-in': 1 + 1 + RTO_RETRANSMITS });
@@ -63,14 +64,15 @@ describe('host-crash', () => {
     expect(hostCrash.script(c, e)[0]).toEqual({ op: 'setsockopt', opt: 'USER_TIMEOUT', value: 1500 });
     // TCP_USER_TIMEOUT counts from RTO retransmission #1 too; the last timer is clamped to land on it.
     expect(e.steps.dies!.windowMs![0]).toBe(firstRto + 1500);
+    expect(e.steps.dies!.windowMs![1]).toBeLessThanOrEqual(firstRto + 1500 + timerSlackMs(1500, clock) + wakeupSlackMs(clock));
   });
   it('keepalive: options set after the crash, SO_KEEPALIVE last (arms the timer), ETIMEDOUT after idle + cnt × intvl', () => {
     const c = ctx({ variant: 'keepalive', keepIdleS: '2', keepIntvlS: '1', keepCnt: '2' });
     const e = hostCrash.expect(c);
     const opts = hostCrash.script(c, e).flatMap((s) => (s.op === 'setsockopt' ? [s.opt] : []));
     expect(opts).toEqual(['KEEPIDLE', 'KEEPINTVL', 'KEEPCNT', 'KEEPALIVE']);
-    // idle + cnt × intvl; the first timer armed from the syscall, up to a jiffy early.
-    expect(e.steps.dies!.windowMs![0]).toBe(2000 + 2 * 1000 - jiffy);
+    // idle + cnt × intvl: the first timer armed from the syscall, the others from its callback.
+    expect(e.steps.dies!.windowMs![0]).toBe(chainWindowMs([2000, 1000, 1000], clock)[0]);
     expect(e.counters!.client!.TcpExtTCPKeepAlive).toBe(2);
     expect(e.rulesHit).toEqual({ 'drop-in': 3 });
   });

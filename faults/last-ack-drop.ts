@@ -72,7 +72,7 @@ export const lastAckDrop = defineFault({
       },
       // Each FIN of the server (first, TLP, RTO retransmissions) draws one ACK from the client.
       rulesHit: { 'drop-last-ack': countRange(p.finsSent) },
-      because: [`server: ${orphanFinBecause(p, s)}; LAST_ACK gone ${p.goneAtMs / 1000} s after its FIN`],
+      because: [`server: ${orphanFinBecause(p, s)}; LAST_ACK gone ${(p.windowMs[0] / 1000).toFixed(3)}–${(p.windowMs[1] / 1000).toFixed(3)} s after its FIN (${p.goneAtMs / 1000} s of timers, rounded up by the wheel)`],
     };
   },
   script: (ctx) => {

@@ -4,11 +4,25 @@
  * established connection.
  *
  * A client sees:
- * - at connect (`when=connect`): `tcp-reset` → ECONNREFUSED at once; an ICMP unreachable is a
- *   hard error for a SYN_SENT socket (tcp_v4_err → tcp_done), so connect() fails at once too, with
- *   icmp_err_convert's errno: net-unreachable/net-prohibited → ENETUNREACH, host-unreachable/
- *   host-prohibited/admin-prohibited → EHOSTUNREACH, port-unreachable → ECONNREFUSED,
- *   proto-unreachable → ENOPROTOOPT. No SYN is retransmitted: one SYN, one reject.
+ * - at connect (`when=connect`): `tcp-reset` → ECONNREFUSED at once, for any client (the RST
+ *   waits in the socket's backlog until connect() releases the lock, then tcp_reset). An ICMP
+ *   unreachable carries icmp_err_convert's errno — net-unreachable/net-prohibited → ENETUNREACH,
+ *   host-unreachable/host-prohibited/admin-prohibited → EHOSTUNREACH, port-unreachable →
+ *   ECONNREFUSED, proto-unreachable → ENOPROTOOPT — but *when* the client sees it depends on its
+ *   API. On a veth the SYN reaches the target, and the ICMP comes back, in the softirq that runs
+ *   inside connect()'s own transmit (dev_queue_xmit → local_bh_enable → do_softirq), while connect()
+ *   holds the socket lock; tcp_v4_err then only stores it as a *soft* error (sk_err_soft,
+ *   TcpExtLockDroppedIcmps) and leaves the socket in SYN_SENT:
+ *   - a non-blocking client (`connect()` + poll/epoll, the probe's default): EPOLLERR at once, and
+ *     SO_ERROR hands out the soft error (sock_getsockopt falls back to sk_err_soft) while the socket
+ *     is still SYN_SENT — one SYN, one ICMP;
+ *   - a blocking client (`--blocking`; Python's socket.create_connection, Java, most database
+ *     drivers): connect() sleeps in inet_wait_for_connect, which only a state change wakes; the
+ *     soft error changes nothing. The SYN is retransmitted when its timer fires (TCP_TIMEOUT_INIT,
+ *     1000 → 1024 ms through the timer wheel), the ICMP answering it finds the socket unlocked: a
+ *     hard error (tcp_done, TcpAttemptFails), and connect() fails then — two SYNs, two ICMPs.
+ *   The target's ICMP rate limit (icmp_ratelimit) lets both out: its bucket is new with the run's
+ *   namespace and starts with a burst of 6.
  * - on an established connection (`when=established`, rule added at a barrier, then a write):
  *   `tcp-reset` → the RST lands during the write, the next read fails with ECONNRESET at once. An
  *   ICMP error is only *soft* (sk_err_soft): the write succeeds, the segment is retransmitted
@@ -25,12 +39,63 @@
  */
 import { z } from 'zod';
 import { DATA_SYSCTLS, immediateWindowMs, TCP_TIMEOUT_INIT_MS, wakeupSlackMs } from '../harness/model/tcp.js';
-import { dataSysctlsFrom, icmpEffect, predictDataTimeout, type IcmpReject } from '../harness/model/data.js';
-import { timerSlackMs } from '../harness/model/timer-wheel.js';
+import { dataSysctlsFrom, IcmpBucket, icmpEffect, predictDataTimeout, XRLIM_BURST_FACTOR, type IcmpReject } from '../harness/model/data.js';
+import { chainFiringWindowsMs, msToJiffies, type KernelClock } from '../harness/model/timer-wheel.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
 import { REJECT_WITH, type RejectWith, type Rule } from './iptables.js';
+
+/** net.ipv4.icmp_ratelimit of the target, ms (1000 on a fresh namespace). */
+export function icmpRatelimitMs(server: Record<string, string | undefined>): number {
+  return Number(server['net.ipv4.icmp_ratelimit'] ?? '1000');
+}
+
+/** What a connect() meets when every SYN is answered by an ICMP unreachable, by API. */
+export interface IcmpAtConnect {
+  windowMs: [number, number];
+  /** SYNs on the wire (the rule's hits), retransmissions among them, ICMPs that got out. */
+  syns: number;
+  synRetransmits: number;
+  icmps: number;
+  tcpState: 'SYN_SENT' | 'CLOSE';
+  because: string;
+}
+
+/**
+ * The ICMP at connect, modelled per API (see the doc comment): non-blocking — the first ICMP, a
+ * soft error, is reported at once (EPOLLERR + SO_ERROR) while the socket stays SYN_SENT; blocking —
+ * connect() returns with the ICMP that answers the first SYN retransmission, when the SYN timer
+ * fires (TCP_TIMEOUT_INIT through the wheel). Both ICMPs must get past the target's rate limit.
+ */
+export function icmpAtConnect(w: IcmpReject, blocking: boolean, server: Record<string, string | undefined>, clock: KernelClock): IcmpAtConnect {
+  const { code, errno } = icmpEffect(w);
+  if (!blocking) {
+    return {
+      windowMs: immediateWindowMs(clock),
+      syns: 1,
+      synRetransmits: 0,
+      icmps: 1,
+      tcpState: 'SYN_SENT',
+      because: `one SYN, one ICMP unreachable code ${code}, which lands while connect() holds the socket lock: a soft error, reported at once by EPOLLERR and SO_ERROR (${errno}) with the socket still SYN_SENT`,
+    };
+  }
+  const first = chainFiringWindowsMs([TCP_TIMEOUT_INIT_MS], clock)[0]!;
+  // The two ICMPs are a SYN timer apart: the new namespace's bucket (a burst of 6) lets both out.
+  const bucket = new IcmpBucket(msToJiffies(icmpRatelimitMs(server), clock.hz));
+  const icmps = [0, msToJiffies(first[0], clock.hz)].filter((t) => bucket.allow(t)).length;
+  if (icmps < 2) throw new RangeError('the target rate limit swallows the second ICMP: not modelled');
+  return {
+    windowMs: [first[0], first[1] + wakeupSlackMs(clock)],
+    syns: 2,
+    synRetransmits: 1,
+    icmps,
+    tcpState: 'CLOSE',
+    because:
+      `a blocking connect(): the first ICMP (code ${code}) lands while connect() holds the socket lock and is only a soft error, which does not wake it; ` +
+      `the SYN retransmission ${first[0].toFixed(0)}..${first[1].toFixed(0)} ms later draws a second ICMP that finds the socket unlocked: a hard error, connect() fails with ${errno}`,
+  };
+}
 
 function rejectRule(port: number, clientAddress: string, with_: RejectWith): Rule {
   return { name: 'reject', side: 'server', hook: 'INPUT', proto: 'tcp', src: clientAddress, tcp: { dport: port }, target: { kind: 'REJECT', with: with_ } };
@@ -39,7 +104,7 @@ function rejectRule(port: number, clientAddress: string, with_: RejectWith): Rul
 export const reject = defineFault({
   name: 'reject',
   summary: 'the target REJECTs the client (ICMP unreachable of some kind, or a TCP RST), at connect or mid-connection',
-  observes: 'connect: ECONNREFUSED / ENETUNREACH / EHOSTUNREACH at once; established: ECONNRESET at once (RST), or the ICMP errno only after tcp_retries2',
+  observes: 'connect: RST → ECONNREFUSED at once; ICMP → ENETUNREACH / EHOSTUNREACH / ECONNREFUSED at once if non-blocking (socket still SYN_SENT), after the first SYN retransmission (~1 s) if blocking; established: ECONNRESET at once (RST), or the ICMP errno only after tcp_retries2',
   shapedBy: {
     client: DATA_SYSCTLS,
     server: ['net.ipv4.tcp_sack', 'net.ipv4.icmp_ratelimit'],
@@ -58,7 +123,7 @@ export const reject = defineFault({
   triggers: {
     reject: ({ params, endpoints }) => ({ kind: 'rules', rules: [rejectRule(endpoints.port, endpoints.clientAddress, params.with)] }),
   },
-  expect: ({ params, sysctls, clock }) => {
+  expect: ({ params, sysctls, clock, blocking }) => {
     // No timer: one packet and its answer on a veth, plus the probe noticing.
     const now = immediateWindowMs(clock);
     const isRst = params.with === 'tcp-reset';
@@ -66,17 +131,34 @@ export const reject = defineFault({
     const e: Expectation = { steps: {} };
     if (params.when === 'connect') {
       const errno = isRst ? 'ECONNREFUSED' : icmp!.errno;
-      // With an ICMP the socket's fate depends on who holds its lock when the ICMP lands (see the
-      // doc comment): the errno and the timing do not, so the state after the step is not checked.
-      e.steps.connect = { ok: false, errno, windowMs: now, totalRetrans: 0, ...(isRst ? { tcpState: 'CLOSE' } : {}) };
       e.statesAbsent = { client: ['ESTABLISHED'], server: ['SYN_RECV', 'ESTABLISHED'] };
+      if (isRst) {
+        e.steps.connect = { ok: false, errno, windowMs: now, totalRetrans: 0, tcpState: 'CLOSE' };
+        e.counters = {
+          client: { TcpExtTCPSynRetrans: 0, IcmpInDestUnreachs: 0, TcpRetransSegs: 0, TcpAttemptFails: 1 },
+          // The RST comes from netfilter's REJECT, not from the TCP stack: TcpOutRsts stays 0.
+          server: { TcpPassiveOpens: 0, IcmpOutDestUnreachs: 0, TcpOutRsts: 0 },
+        };
+        e.rulesHit = { reject: 1 };
+        e.because = [`one SYN, one RST: connect() fails at once with ${errno}, blocking or not`];
+        return e;
+      }
+      const c = icmpAtConnect(params.with as IcmpReject, blocking, sysctls.server, clock);
+      // A failed blocking connect() is disconnected (forBlockingApi): TCP_INFO shows 0 retransmissions.
+      e.steps.connect = { ok: false, errno, windowMs: c.windowMs, totalRetrans: 0, tcpState: c.tcpState };
       e.counters = {
-        client: { TcpExtTCPSynRetrans: 0, IcmpInDestUnreachs: icmp ? 1 : 0, TcpRetransSegs: 0, ...(isRst ? { TcpAttemptFails: 1 } : {}) },
-        // The RST or ICMP comes from netfilter's REJECT, not from the TCP stack: TcpOutRsts stays 0.
-        server: { TcpPassiveOpens: 0, IcmpOutDestUnreachs: icmp ? 1 : 0, TcpOutRsts: 0 },
+        client: {
+          TcpExtTCPSynRetrans: c.synRetransmits,
+          TcpRetransSegs: c.synRetransmits,
+          IcmpInDestUnreachs: c.icmps,
+          // The first ICMP lands while connect() holds the lock; a later one finds it unlocked.
+          TcpExtLockDroppedIcmps: 1,
+          TcpAttemptFails: c.synRetransmits,
+        },
+        server: { TcpPassiveOpens: 0, IcmpOutDestUnreachs: c.icmps, TcpOutRsts: 0 },
       };
-      e.rulesHit = { reject: 1 };
-      e.because = [`one SYN, one ${isRst ? 'RST' : `ICMP unreachable code ${icmp!.code}`}: a SYN_SENT socket fails at once with ${errno}`];
+      e.rulesHit = { reject: c.syns };
+      e.because = [c.because];
       return e;
     }
     e.steps.connect = { ok: true };
@@ -90,15 +172,11 @@ export const reject = defineFault({
       return e;
     }
     const ds = dataSysctlsFrom(sysctls.client, sysctls.server);
-    let p = predictDataTimeout(ds, clock, 0, { revertBackoff: icmp!.revertsBackoff });
-    const rateLimited = icmp!.revertsBackoff && Number(sysctls.server['net.ipv4.icmp_ratelimit'] ?? '1000') !== 0;
-    if (rateLimited) {
-      // Some ICMPs will be rate-limited away, some reverts lost: between the all-revert schedule
-      // (densest, earliest) and the plain doubling one (sparsest, latest).
-      const plain = predictDataTimeout(ds, clock, 0);
-      const span = (a: [number, number], b: [number, number]): [number, number] => [Math.min(a[0], b[0]), Math.max(a[1], b[1])];
-      p = { ...p, windowMs: span(p.windowMs, plain.windowMs), retransSegs: span(p.retransSegs, plain.retransSegs), segments: span(p.segments, plain.segments) };
-    }
+    // Every segment is answered by an ICMP as long as the target's per-destination rate limit
+    // (icmp_ratelimit, a token bucket that starts full in the run's new namespace) lets it out:
+    // the model plays the bucket along the schedule, so the outcome is one schedule, not a range.
+    const ratelimitMs = icmpRatelimitMs(sysctls.server);
+    const p = predictDataTimeout(ds, clock, 0, { revertBackoff: icmp!.revertsBackoff, icmpRatelimitMs: ratelimitMs });
     const exact = (r: [number, number]) => (r[0] === r[1] ? r[0] : { min: r[0], max: r[1] });
     e.steps.dies = { ok: false, errno: icmp!.errno, windowMs: p.windowMs, tcpState: 'CLOSE' };
     if (p.retransSegs[0] === p.retransSegs[1]) e.steps.dies.totalRetrans = p.retransSegs[0];
@@ -107,34 +185,39 @@ export const reject = defineFault({
         TcpRetransSegs: exact(p.retransSegs),
         TcpExtTCPAbortOnTimeout: 1,
         TcpEstabResets: 1,
-        IcmpInDestUnreachs: rateLimited ? { min: 1, max: p.segments[1] } : exact(p.segments),
+        IcmpInDestUnreachs: exact(p.icmps),
       },
-      server: { IcmpOutDestUnreachs: rateLimited ? { min: 1, max: p.segments[1] } : exact(p.segments) },
+      server: { IcmpOutDestUnreachs: exact(p.icmps) },
     };
     e.rulesHit = { reject: exact(p.segments) };
+    const limited = p.icmps[1] < p.segments[1];
     e.because = [
       `ICMP code ${icmp!.code} on an established socket is a soft error: ${p.retransSegs[0]} retransmissions ` +
-        `${icmp!.revertsBackoff ? 'one RTO apart (RFC 6069 backoff revert)' : 'with a doubling RTO'}, ` +
+        `${icmp!.revertsBackoff ? `one RTO apart (RFC 6069 backoff revert)${limited ? ' while the ICMPs get out, doubling after' : ''}` : 'with a doubling RTO'}, ` +
         `tcp_retries2 limit ${p.limitMs} ms since the first → ${icmp!.errno} at ${(p.onTime.deadMs / 1000).toFixed(3)} s`,
+      `icmp_ratelimit ${ratelimitMs} ms on the target: ${p.icmps[0]} of ${p.segments[0]} segments answered` +
+        (ratelimitMs > 0 ? ` (a full bucket of ${XRLIM_BURST_FACTOR} in the run's new namespace, then one per ${ratelimitMs} ms)` : ''),
     ];
     return e;
   },
   // Any client: at connect, refused at once (the watcher rarely sees so short a SYN_SENT; the rule
   // counts the attempts). A blocking connect() may see an ICMP only when it answers the next SYN
   // retransmission (the first one lands while connect() holds the socket lock): one SYN RTO later.
-  connection: ({ params, clock }, expected) => {
+  connection: ({ params, sysctls, clock }, expected) => {
     const isRst = params.with === 'tcp-reset';
     if (params.when === 'connect') {
       const errno = expected.steps.connect!.errno!;
+      const b = isRst ? undefined : icmpAtConnect(params.with as IcmpReject, true, sysctls.server, clock);
+      const nb = isRst ? undefined : icmpAtConnect(params.with as IcmpReject, false, sysctls.server, clock);
       return {
         state: 'SYN_SENT',
         from: 'enter',
-        endsMs: [0, (isRst ? 0 : TCP_TIMEOUT_INIT_MS + timerSlackMs(TCP_TIMEOUT_INIT_MS, clock)) + wakeupSlackMs(clock)],
+        endsMs: [0, b ? b.windowMs[1] : wakeupSlackMs(clock)],
         errno: errno,
         then: 'GONE',
         retrans: isRst ? 0 : 1,
         fleeting: true,
-        because: `${expected.because![0]!}${isRst ? '' : `; a blocking connect() fails only when the ICMP answering the next SYN retransmission lands, ${TCP_TIMEOUT_INIT_MS} ms later (the first arrives while connect() holds the socket lock and is kept as a soft error)`}`,
+        because: isRst ? expected.because![0]! : `non-blocking: ${nb!.because}; blocking: ${b!.because}`,
       };
     }
     const dies = expected.steps.dies!;

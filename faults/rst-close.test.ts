@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { chainWindowMs } from '../harness/model/timer-wheel.js';
 import { planRules } from './iptables.js';
 import { rstClose } from './rst-close.js';
 import { faultContext } from './context.js';
 import { immediateWindowMs } from '../harness/model/tcp.js';
-import { jiffiesToMs } from '../harness/model/timer-wheel.js';
 
 const ctx = (params: Record<string, unknown>, client: Record<string, string> = {}) =>
   faultContext(rstClose, { params: params, sysctls: { client: { 'net.ipv4.tcp_retries2': '15', 'net.ipv4.tcp_orphan_retries': '1', ...client }, server: {} } });
@@ -70,8 +70,8 @@ describe('rst-close', () => {
       rules: [{ name: 'drop-in', side: 'server', hook: 'INPUT', proto: 'tcp', src: '198.18.0.2', tcp: { dport: 9000 }, target: { kind: 'DROP' } }],
     });
     expect(e.steps.close!.errno).toBeNull();
-    // SO_LINGER 2 s: 2·HZ jiffies on a wheel timer armed from the syscall, mid-jiffy — up to one jiffy short.
-    expect(e.steps.close!.windowMs![0]).toBe(2 * 1000 - jiffiesToMs(1, c.clock.hz));
+    // SO_LINGER 2 s: 2·HZ jiffies on a wheel timer armed from the syscall (never early).
+    expect(e.steps.close!.windowMs![0]).toBe(chainWindowMs([2 * 1000], c.clock)[0]);
     expect(e.rulesHit).toMatchObject({ 'rst-sent': 0 });
     expect(e.counters!.client).toMatchObject({ TcpOutRsts: 0, TcpExtTCPAbortOnTimeout: 1 });
     expect(e.stateLeft![0]).toMatchObject({ side: 'client', state: 'FIN_WAIT1', to: 'GONE', fromStep: 'write' });

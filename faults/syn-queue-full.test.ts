@@ -79,4 +79,22 @@ describe('syn-queue-full', () => {
     expect(e.steps['half-open-3']).toMatchObject({ errno: 'ETIMEDOUT' });
     expect(e.rulesHit?.['half-open-3']).toEqual({ min: 0, max: 0 });
   });
+
+  it('backlog 4, 8 half-opens, cookies off, tcp_synack_retries 3: one request is pruned at ~7 s; the script waits out the race, the 8th half-open gets in at its first retransmission, the fresh connect times out (the issue: it was said to time out)', () => {
+    const c = ctx({ backlog: '4', halfOpens: '8' }, { 'net.ipv4.tcp_syncookies': '0', 'net.ipv4.tcp_max_syn_backlog': '2048', 'net.ipv4.tcp_synack_retries': '3' });
+    const e = synQueueFull.expect(c);
+    expect(e.steps['half-open-5']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.steps['half-open-7']).toMatchObject({ ok: true, totalRetrans: 1 });
+    // At its first retransmission: the SYN timer's first firing, not "at once", not "times out".
+    expect(e.steps['half-open-7']!.windowMs![0]).toBe(chainWindowMs([TCP_TIMEOUT_INIT_MS], clock)[0]);
+    expect(e.steps['connect-fresh']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.because!.join('\n')).toMatch(/pruned at 7\.\d\d–7\.\d\d s/);
+    const script = synQueueFull.script(c, e);
+    const pause = script.find((st) => st.label === 'await-expiry-7');
+    expect(pause).toBeDefined();
+    expect(script.indexOf(pause!)).toBe(script.findIndex((st) => st.label === 'half-open-7') - 1);
+    // Dropped SYNs: half-opens 5 and 6 (3 each), the 8th's first, the fresh connect's 3.
+    expect(e.counters?.server).toMatchObject({ TcpExtTCPReqQFullDrop: 3 + 3 + 1 + 3, TcpPassiveOpens: 0 });
+    expect(e.counters?.client).toMatchObject({ TcpExtTCPSynRetrans: 2 + 2 + 1 + 2 });
+  });
 });

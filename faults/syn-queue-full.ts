@@ -24,16 +24,17 @@
  */
 import { z } from 'zod';
 import {
-  FIRST_SYN_WINDOW_MS,
   halfOpenLimit,
   maxAckBacklog,
-  predictSynAckExpiry,
+  simulateListener,
   synAckSysctlsFrom,
   synQueueSysctlsFrom,
   synVerdict,
+  type ListenerRun,
   type SynVerdict,
 } from '../harness/model/handshake.js';
 import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model/tcp.js';
+import { jiffiesToMs } from '../harness/model/timer-wheel.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import { DEFAULT_SOMAXCONN } from './accept-queue-full.js';
@@ -56,7 +57,7 @@ const params = z.object({
 });
 type Params = z.infer<typeof params>;
 
-/** What each half-open SYN and then the fresh SYN meet, in order, per the model. */
+/** What each half-open SYN and then the fresh SYN meet at first, in order, per the model (an empty queue to start with). */
 export function plannedSyns(ctx: FaultContext<Params>): { halfOpens: SynVerdict[]; fresh: SynVerdict; stored: number; limit: number } {
   const s = synQueueSysctlsFrom(ctx.sysctls.server);
   const maxAck = maxAckBacklog(ctx.params.backlog, Number(ctx.sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
@@ -73,7 +74,41 @@ export function plannedSyns(ctx: FaultContext<Params>): { halfOpens: SynVerdict[
   return { halfOpens, fresh: synVerdict({ qlen, acceptQueue: 0, maxAck }, s), stored: qlen, limit };
 }
 
+/**
+ * The whole run on the model's clock (simulateListener): every half-open, then the fresh connect,
+ * each SYN and retransmission against the queue as the request timers leave it — pruned and
+ * expired requests included. Where a SYN could race a request's expiry (their windows overlap and
+ * the order changes what the SYN meets), the script waits before that connect until the SYN is
+ * clear of it, so the outcome is decided instead of spanning both: those pauses are part of the
+ * plan, and `because` says why.
+ */
+export function listenerRun(ctx: FaultContext<Params>): { run: ListenerRun; pausesMs: Record<number, number>; maxAck: number } {
+  const { sysctls, clock } = ctx;
+  const maxAck = maxAckBacklog(ctx.params.backlog, Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
+  const kinds = [...plannedSyns(ctx).halfOpens.map(() => 'half-open' as const), 'fresh' as const];
+  const input = {
+    connects: kinds,
+    maxAck,
+    queue: synQueueSysctlsFrom(sysctls.server),
+    synackRetries: synAckSysctlsFrom(sysctls.server).synackRetries,
+    syn: predictSynTimeout(synSysctlsFrom(sysctls.client), clock),
+    clock,
+    holdMs: settleMs(ctx.watchIntervalMs),
+  };
+  const pausesMs: Record<number, number> = {};
+  for (let i = 0; i < 64; i++) {
+    const run = simulateListener({ ...input, pausesMs });
+    if (!run.race) return { run, pausesMs, maxAck };
+    const { connect, clearAfterMs, startMs } = run.race;
+    // Start that connect later, so the racing SYN comes a jiffy after the firing's latest time.
+    pausesMs[connect] = (pausesMs[connect] ?? 0) + Math.ceil(clearAfterMs - startMs[0] + jiffiesToMs(1, clock.hz));
+  }
+  throw new RangeError('syn-queue-full: could not plan the connects clear of every request expiry');
+}
+
 const isDrop = (v: SynVerdict) => v.startsWith('drop');
+const labelOf = (i: number, n: number) => (i === n ? 'connect-fresh' : `half-open-${i}`);
+const secs = (w: readonly [number, number]) => `${(w[0] / 1000).toFixed(2)}–${(w[1] / 1000).toFixed(2)} s`;
 
 export const synQueueFull = defineFault({
   name: 'syn-queue-full',
@@ -101,82 +136,113 @@ export const synQueueFull = defineFault({
     return { rules };
   },
   expect: (ctx): Expectation => {
-    const { sysctls, clock } = ctx;
+    const { sysctls } = ctx;
     const s = synQueueSysctlsFrom(sysctls.server);
-    const { halfOpens, fresh, stored, limit } = plannedSyns(ctx);
-    const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
-    const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
-    const dropped: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
+    const { limit } = plannedSyns(ctx);
+    const { run, pausesMs, maxAck } = listenerRun(ctx);
+    const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), ctx.clock);
+    const n = run.connects.length - 1;
     const steps: Record<string, StepExpectation> = {};
-    halfOpens.forEach((v, i) => (steps[`half-open-${i}`] = isDrop(v) ? dropped : ok));
-    steps['connect-fresh'] = isDrop(fresh) ? dropped : ok;
-    if (!isDrop(fresh)) steps['write-fresh'] = { ok: true, errno: null, bytes: BYTES };
-
-    const all = [...halfOpens, fresh];
-    const count = (v: SynVerdict) => all.filter((x) => x === v).length;
-    // A dropped SYN is dropped again at each retransmission.
-    const drops = (v: SynVerdict) => count(v) * syn.synsSent;
+    run.connects.forEach((c, i) => {
+      steps[labelOf(i, n)] =
+        c.result === 'timeout'
+          ? { ok: false, errno: 'ETIMEDOUT', windowMs: c.durationMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits }
+          : { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: c.durationMs, totalRetrans: c.retransmits };
+    });
+    const fresh = run.connects[n]!;
+    const freshOk = fresh.result !== 'timeout';
+    if (freshOk) steps['write-fresh'] = { ok: true, errno: null, bytes: BYTES };
+    const attempts = run.connects.flatMap((c) => c.attempts);
+    const count = (v: SynVerdict) => attempts.filter((x) => x === v).length;
     const cookies = count('cookie');
-    const freshCookie = fresh === 'cookie' ? 1 : 0;
+    const stored = run.requests.filter((r) => r.connect < n);
     // Each half-open's rule sees its ACK, the FIN when the probe exits, and (stored requests only:
-    // a cookie is never resent) one answer per SYN-ACK the server resent before the run ended.
-    // The run ends when the fresh connect times out, or a settle after it connected.
-    const resend = predictSynAckExpiry(synAckSysctlsFrom(sysctls.server).synackRetries, clock).retransmitWindowsMs;
-    const hold = settleMs(ctx.watchIntervalMs);
-    const end: [number, number] = isDrop(fresh) ? syn.windowMs : [hold, hold];
-    const resentSure = resend.filter((w) => w[1] < end[0]).length;
+    // a cookie is never resent) one answer per SYN-ACK the server surely resent before the run
+    // ended. Requests made together fire together and the kernel picks which one a pruning
+    // drops (the timer wheel's bucket order), so each counts as the least of its batch.
+    const resends = (r: (typeof stored)[number]) => r.firings.filter((f) => f.action === 'resend').length;
+    // Batches: requests whose creation windows overlap, transitively (made one after another, at once).
+    const batch = new Map<number, number>();
+    stored.forEach((r, i) => {
+      const prev = stored[i - 1];
+      batch.set(i, prev && r.createdMs[0] <= prev.createdMs[1] ? batch.get(i - 1)! : i);
+    });
+    const batchMin = (r: (typeof stored)[number]) => {
+      const b = batch.get(stored.indexOf(r));
+      return Math.min(...stored.filter((_, i) => batch.get(i) === b).map(resends));
+    };
     const rulesHit: Record<string, { min: number; max?: number }> = {};
-    halfOpens.forEach(
-      // A minimum, not an exact count: after the ACK and the FIN at exit, the half-open
-      // socket keeps retransmitting its FIN (and a stored request keeps drawing SYN-ACK answers)
-      // until the counters are read, which is later the busier the machine is.
-      (v, i) => (rulesHit[`half-open-${i}`] = v === 'request' ? { min: 2 + resentSure } : isDrop(v) ? { min: 0, max: 0 } : { min: 2 }),
-    );
+    run.connects.slice(0, n).forEach((c, i) => {
+      const req = stored.find((r) => r.connect === i);
+      // A minimum, not an exact count: after the ACK and the FIN at exit, the half-open socket keeps
+      // retransmitting its FIN (and a stored request keeps drawing answers) until the counters are read.
+      rulesHit[`half-open-${i}`] = c.result === 'timeout' ? { min: 0, max: 0 } : { min: 2 + (req ? batchMin(req) : 0) };
+    });
+    const pruned = run.requests.filter((r) => r.end === 'pruned');
+    const expired = run.requests.filter((r) => r.end === 'expired');
+    const pauses = Object.entries(pausesMs).map(([k, ms]) => `${ms} ms before ${labelOf(Number(k), n)}`);
     return {
       steps,
       states: {
-        client: ['ESTABLISHED', ...(isDrop(fresh) ? ['SYN_SENT'] : [])],
-        server: [...(stored ? ['SYN_RECV'] : []), ...(isDrop(fresh) ? [] : ['ESTABLISHED'])],
+        client: ['ESTABLISHED', ...(run.connects.some((c) => c.attempts.some(isDrop)) ? ['SYN_SENT'] : [])],
+        server: [...(stored.length ? ['SYN_RECV'] : []), ...(freshOk ? ['ESTABLISHED'] : [])],
       },
-      statesAbsent: { server: [...(stored ? [] : ['SYN_RECV']), ...(isDrop(fresh) ? ['ESTABLISHED'] : [])] },
+      statesAbsent: { server: [...(stored.length ? [] : ['SYN_RECV']), ...(freshOk ? [] : ['ESTABLISHED'])] },
       counters: {
         server: {
           TcpExtSyncookiesSent: cookies,
           // Only the fresh client's ACK gets through; the half-opens' ACKs are dropped.
-          TcpExtSyncookiesRecv: freshCookie,
+          TcpExtSyncookiesRecv: fresh.result === 'cookie' ? 1 : 0,
           TcpExtSyncookiesFailed: 0,
           // tcp_syn_flood_action counts every cookie it decides on (each SYN when syncookies=2).
           TcpExtTCPReqQFullDoCookies: cookies,
-          TcpExtTCPReqQFullDrop: drops('drop-queue-full'),
+          TcpExtTCPReqQFullDrop: count('drop-queue-full'),
           TcpExtListenOverflows: 0,
-          TcpExtListenDrops: drops('drop-queue-full') + drops('drop-max-syn-backlog'),
-          TcpPassiveOpens: isDrop(fresh) ? 0 : 1,
+          TcpExtListenDrops: count('drop-queue-full') + count('drop-max-syn-backlog'),
+          TcpPassiveOpens: freshOk ? 1 : 0,
         },
-        client: { TcpExtTCPSynRetrans: all.filter(isDrop).length * syn.retransmits },
+        client: { TcpExtTCPSynRetrans: run.connects.reduce((a, c) => a + c.retransmits, 0) },
       },
       rulesHit,
       because: [
         `tcp_syncookies ${s.syncookies}, tcp_max_syn_backlog ${s.maxSynBacklog}, backlog ${ctx.params.backlog}: ` +
-          `the listener stores ${limit} half-open requests, then a SYN ${limit === 0 ? 'always gets a cookie' : `meets ${synVerdict({ qlen: limit, acceptQueue: 0, maxAck: maxAckBacklog(ctx.params.backlog, Number(ctx.sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN)) }, s)}`}`,
-        `${halfOpens.length} half-opens (${stored} stored), then the fresh SYN: ${fresh}`,
+          `the listener stores ${limit} half-open requests, then a SYN ${limit === 0 ? 'always gets a cookie' : `meets ${synVerdict({ qlen: limit, acceptQueue: 0, maxAck }, s)}`}`,
+        `${n} half-opens (${stored.length} stored), then the fresh SYN: ${fresh.attempts.join(' → ')}`,
+        ...pruned.map((r) => {
+          const mates = stored.filter((_, i) => batch.get(i) === batch.get(stored.indexOf(r)));
+          const who = mates.length > 1 ? `one request of ${labelOf(mates[0]!.connect, n)}..${labelOf(mates.at(-1)!.connect, n)} (the first its timer bucket runs)` : `the request of ${labelOf(r.connect, n)}`;
+          return (
+            `${who} is pruned at ${secs(r.firings.at(-1)!.atMs)} (reqsk_timer_handler: the queue more than half full, ` +
+            `none young → tcp_synack_retries ${synAckSysctlsFrom(sysctls.server).synackRetries} → ${r.firings.at(-1)!.retries}): a slot frees, and the queue is no longer more than half full`
+          );
+        }),
+        ...expired.map((r) => `the request of ${labelOf(r.connect, n)} expires at ${secs(r.firings.at(-1)!.atMs)} (tcp_synack_retries)`),
+        ...run.connects.flatMap((c, i) =>
+          c.result !== 'timeout' && c.retransmits > 0 ? [`${labelOf(i, n)} gets through at its SYN retransmission ${c.retransmits} (${c.attempts.join(' → ')})`] : [],
+        ),
+        ...(pauses.length ? [`the script waits ${pauses.join(', ')}: otherwise a SYN would race a request's expiry, and the order is the timer wheel's phase, not arithmetic`] : []),
       ],
     };
   },
   script: (ctx, expected) => {
-    const { halfOpens } = plannedSyns(ctx);
-    const steps: ClientStep[] = halfOpens.map((_, i) => ({
-      op: 'connect',
-      sock: i,
-      label: `half-open-${i}`,
-      bindPort: HALF_OPEN_BASE_PORT + i,
-      timeoutMs: expected.steps[`half-open-${i}`]?.ok ? 2000 : stepTimeoutMs(expected.steps[`half-open-${i}`]),
-    }));
-    const fresh = halfOpens.length;
-    const e = expected.steps['connect-fresh'];
-    steps.push({ op: 'connect', sock: fresh, label: 'connect-fresh', timeoutMs: e?.ok ? 2000 : stepTimeoutMs(e) });
+    const { run, pausesMs } = listenerRun(ctx);
+    const n = run.connects.length - 1;
+    const steps: ClientStep[] = [];
+    run.connects.forEach((_, i) => {
+      const label = labelOf(i, n);
+      if (pausesMs[i]) steps.push({ op: 'sleep', ms: pausesMs[i]!, label: `await-expiry-${i}` });
+      const e = expected.steps[label];
+      steps.push({
+        op: 'connect',
+        sock: i,
+        label,
+        ...(i < n ? { bindPort: HALF_OPEN_BASE_PORT + i } : {}),
+        timeoutMs: e?.ok && e.totalRetrans === 0 ? 2000 : stepTimeoutMs(e),
+      });
+    });
     if (expected.steps['write-fresh']) {
       steps.push(
-        { op: 'write', sock: fresh, label: 'write-fresh', bytes: BYTES, timeoutMs: 2000 },
+        { op: 'write', sock: n, label: 'write-fresh', bytes: BYTES, timeoutMs: 2000 },
         // Hold the connection until the watcher saw the server side ESTABLISHED.
         { op: 'sleep', ms: settleMs(ctx.watchIntervalMs) },
       );

@@ -20,7 +20,7 @@
  * TcpExtTCPSYNChallenge / TcpExtTCPChallengeACK.
  */
 import { z } from 'zod';
-import { FIRST_DATA_WINDOW_MS, FIRST_SYN_WINDOW_MS, predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
+import { answeredWindowMs, predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import { watchedWindowMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
@@ -57,7 +57,7 @@ export const synackDrop = defineFault({
     const { synackRetries } = synAckSysctlsFrom(sysctls.server);
     const p = predictSynAckExpiry(synackRetries, clock);
     const expire = watchedWindowMs(p.expireWindowMs, clock, watchIntervalMs);
-    const connect = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: FIRST_SYN_WINDOW_MS, totalRetrans: 0 };
+    const connect = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: answeredWindowMs(clock), totalRetrans: 0 };
     const because = [
       `tcp_synack_retries ${synackRetries}: SYN-ACK resent at ${p.retransmitAtMs.map((t) => t / 1000).join(', ') || '(never)'} s, ` +
         `request dropped at ${p.expireAtMs / 1000} s (window ${p.expireWindowMs.map((t) => t.toFixed(0)).join('..')} ms)`,
@@ -93,7 +93,7 @@ export const synackDrop = defineFault({
         read: { ok: false, timedOut: true, errno: null },
       },
       states: { client: ['ESTABLISHED'], server: ['SYN_RECV', 'ESTABLISHED'] },
-      stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'ESTABLISHED', fromStep: 'write', windowMs: watchedWindowMs(FIRST_DATA_WINDOW_MS, clock, watchIntervalMs) }],
+      stateLeft: [{ side: 'server', state: 'SYN_RECV', to: 'ESTABLISHED', fromStep: 'write', windowMs: watchedWindowMs(answeredWindowMs(clock), clock, watchIntervalMs) }],
       counters: {
         server: { TcpExtTCPSynRetrans: resent, TcpRetransSegs: resent, TcpExtTCPTimeouts: resent, TcpPassiveOpens: 1, TcpOutRsts: 0 },
         // The first data segment completed the handshake: it was never retransmitted.

@@ -56,4 +56,24 @@ describe('time-wait', () => {
     expect(timeWait.params.safeParse({ connections: 257 }).success).toBe(false);
     expect(timeWait.params.safeParse({ reuseAfterMs: -1 }).success).toBe(false);
   });
+
+  it('tcp_max_tw_buckets=0: no TIME_WAIT at all (TCPTimeWaitOverflow per close), every port freed at once, so no EADDRNOTAVAIL', () => {
+    const e = timeWait.expect(ctx({ connections: 1 }, { 'net.ipv4.tcp_max_tw_buckets': '0' }));
+    expect(e.steps['connect-1']).toEqual({ ok: true, errno: null });
+    expect(e.states).toEqual({});
+    expect(e.statesAbsent?.client).toEqual(['TIME_WAIT']);
+    expect(e.spans).toEqual([]);
+    expect(e.counters?.client).toMatchObject({ TcpActiveOpens: 1, TcpExtTW: 0, TcpExtTCPTimeWaitOverflow: 1 });
+    // Beyond the port range too: each overflowed close frees its port.
+    const many = timeWait.expect(ctx({ connections: 15 }, { 'net.ipv4.tcp_max_tw_buckets': '0' }));
+    expect(Object.entries(many.steps).filter(([k]) => k.startsWith('connect-')).every(([, v]) => v.ok)).toBe(true);
+    expect(many.counters?.client).toMatchObject({ TcpExtTCPTimeWaitOverflow: 15 });
+  });
+
+  it('tcp_max_tw_buckets=3 under 10 ports: 3 TIME_WAITs held, the other closes overflow', () => {
+    const e = timeWait.expect(ctx({ connections: 12 }, { 'net.ipv4.tcp_max_tw_buckets': '3' }));
+    expect(e.steps['connect-12']).toEqual({ ok: true, errno: null });
+    expect(e.spans?.[0]).toMatchObject({ state: 'TIME_WAIT', sockets: 3 });
+    expect(e.counters?.client).toMatchObject({ TcpExtTW: 3, TcpExtTCPTimeWaitOverflow: 9 });
+  });
 });

@@ -14,10 +14,12 @@
  * range, all but the last of an odd-sized one; tcp_tw_reuse defaults to 2 (loopback only), which
  * does nothing between two namespaces on a veth; the reuse age is tcp_tw_reuse_delay (6.13+,
  * ms, default 1000) on a ms clock, not "older than 1 s" on a seconds clock; TIME_WAIT is still a
- * fixed 60 s (no sysctl changes it; tcp_max_tw_buckets only caps how many exist).
+ * fixed 60 s (no sysctl changes it). tcp_max_tw_buckets caps how many exist: a close beyond it
+ * skips TIME_WAIT altogether (TcpExtTCPTimeWaitOverflow) and frees its port at once, so with
+ * fewer buckets than ports connect() never runs out (0: no TIME_WAIT at all).
  */
 import { z } from 'zod';
-import { connectCapacity, parsePortRange, parseReservedPorts, timeWaitWindowMs, TW_KILL_THRESHOLD_MS, twReusable, TCP_TIMEWAIT_LEN_MS } from '../harness/model/teardown.js';
+import { connectCapacity, parsePortRange, parseReservedPorts, timeWaitBuckets, timeWaitWindowMs, TW_KILL_THRESHOLD_MS, twReusable, TCP_TIMEWAIT_LEN_MS } from '../harness/model/teardown.js';
 import { immediateWindowMs } from '../harness/model/tcp.js';
 import { settleMs, watchedSpanMs, watchedWindowMs, watchLagMs } from '../harness/model/watch.js';
 import type { KernelClock } from '../harness/model/timer-wheel.js';
@@ -38,6 +40,8 @@ type Params = z.infer<typeof params>;
 type Outcome = 'ok' | 'maybe' | 'EADDRNOTAVAIL';
 
 interface Plan {
+  /** net.ipv4.tcp_max_tw_buckets of the client: how many TIME_WAIT socks may exist. */
+  maxTw: number;
   /** Free ports in the range, and how many connections they give. */
   ports: number;
   certain: number;
@@ -63,8 +67,14 @@ function planConnections(p: Params, sysctls: SidedSysctls): Plan {
   });
   // After the pause each connect() can take over one TIME_WAIT port that is old enough: one per port.
   const extra = reusable ? cap.ports : 0;
-  const outcomes = Array.from({ length: connections }, (_, i): Outcome => (i < cap.certain + extra ? 'ok' : i < cap.max + extra ? 'maybe' : 'EADDRNOTAVAIL'));
-  return { ports: cap.ports, certain: cap.certain, connections, reusable, pauseBefore: cap.certain, outcomes };
+  // Fewer TIME_WAIT buckets than ports: a close beyond them frees its port at once, so connect()
+  // always finds one (tcp_time_wait → TCPTimeWaitOverflow, timeWaitBuckets).
+  const maxTw = Number(c['net.ipv4.tcp_max_tw_buckets'] ?? Number.MAX_SAFE_INTEGER);
+  const unlimited = maxTw < cap.certain;
+  const outcomes = Array.from({ length: connections }, (_, i): Outcome =>
+    unlimited || i < cap.certain + extra ? 'ok' : i < cap.max + extra ? 'maybe' : 'EADDRNOTAVAIL',
+  );
+  return { maxTw, ports: cap.ports, certain: cap.certain, connections, reusable, pauseBefore: cap.certain, outcomes };
 }
 
 /** Whether the observation lasts until the watcher must have seen the first TIME_WAIT end. */
@@ -103,7 +113,9 @@ export const timeWait = defineFault({
     const recycled = between(Math.min(recycledMax, Math.max(0, openedMin - plan.ports)), recycledMax);
     const anyRecycled = recycledMax > 0;
     const twSeen = watchedSpanMs(timeWaitWindowMs(clock), clock, watchIntervalMs);
-    const distinct = between(Math.min(openedMin, plan.ports), Math.min(openedMax, plan.ports));
+    const twMin = timeWaitBuckets(openedMin, plan.maxTw);
+    const twMax = timeWaitBuckets(openedMax, plan.maxTw);
+    const distinct = between(Math.min(openedMin, plan.ports, plan.maxTw), Math.min(openedMax, plan.ports, plan.maxTw));
     const twSpan =
       anyRecycled
         ? // A port taken over leaves TIME_WAIT for SYN_SENT: its first stay does not end in GONE.
@@ -111,17 +123,19 @@ export const timeWait = defineFault({
         : observesEnd(p, clock, watchIntervalMs)
           ? { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct, then: 'GONE', lastsMs: twSeen }
           : { side: 'client' as const, state: 'TIME_WAIT', sockets: distinct, then: 'held' };
+    const noTw = twMax.timeWait === 0;
     return {
       steps,
       // The server's LAST_ACK lasts one RTT (µs on a veth): too short for the watcher; its counters show it instead.
-      states: { client: ['TIME_WAIT'] },
-      statesAbsent: { server: ['TIME_WAIT'] },
-      spans: [twSpan],
+      states: noTw ? {} : { client: ['TIME_WAIT'] },
+      statesAbsent: noTw ? { client: ['TIME_WAIT'], server: ['TIME_WAIT'] } : { server: ['TIME_WAIT'] },
+      spans: noTw ? [] : [twSpan],
       counters: {
         client: {
           TcpActiveOpens: opened,
           // Counted when each TIME_WAIT is scheduled: 60 s > 4 s, so "TW", not "TWKilled".
-          [TCP_TIMEWAIT_LEN_MS > TW_KILL_THRESHOLD_MS ? 'TcpExtTW' : 'TcpExtTWKilled']: opened,
+          [TCP_TIMEWAIT_LEN_MS > TW_KILL_THRESHOLD_MS ? 'TcpExtTW' : 'TcpExtTWKilled']: between(twMin.timeWait, twMax.timeWait),
+          TcpExtTCPTimeWaitOverflow: between(twMin.overflow, twMax.overflow),
           TcpExtTWRecycled: recycled,
         },
         server: { TcpPassiveOpens: opened, TcpExtTW: 0, TcpExtTWKilled: 0 },
@@ -130,6 +144,9 @@ export const timeWait = defineFault({
         `ip_local_port_range ${sysctls.client['net.ipv4.ip_local_port_range']?.replace(/\s+/, '-')}: ${plan.ports} free ports ` +
           `(${plan.certain === plan.ports ? 'an even-sized range: all of them' : 'an odd-sized range: the last one only by chance'}); ` +
           `${plan.connections} attempts → ${openedMin === openedMax ? openedMin : `${openedMin}..${openedMax}`} connect, the rest EADDRNOTAVAIL; TIME_WAIT ${TCP_TIMEWAIT_LEN_MS / 1000} s each`,
+        ...(twMax.overflow > 0
+          ? [`tcp_max_tw_buckets ${plan.maxTw}: ${twMax.timeWait ? `only the first ${twMax.timeWait} closes get a TIME_WAIT, the others are` : 'no close gets a TIME_WAIT, each is'} destroyed at once (inet_twsk_alloc refuses; TCPTimeWaitOverflow) and frees its port, so connect() never runs out`]
+          : []),
         `tcp_tw_reuse ${sysctls.client['net.ipv4.tcp_tw_reuse']}, delay ${sysctls.client['net.ipv4.tcp_tw_reuse_delay'] ?? 1000} ms, pause ${p.reuseAfterMs} ms → ` +
           (plan.reusable ? `reuse: up to ${plan.ports} TIME_WAIT taken over` : 'no reuse (assumes the burst of connections is shorter than the delay)'),
       ],

@@ -2,8 +2,9 @@
 /**
  * The CLI only wires commands; each command is a typed function that tests call directly. One
  * top-level catch maps errors to exit codes: 0 pass, 1 a verdict failed, 2 bad usage/config,
- * 3 environment; 130 after SIGINT (Ctrl-C), 143 after SIGTERM, once everything is reverted.
- * stdout carries results only; logs go to stderr.
+ * 3 environment, 4 inconclusive (a check failed on a machine too loaded to judge); 130 after
+ * SIGINT (Ctrl-C), 143 after SIGTERM, once everything is reverted. stdout carries results only;
+ * logs go to stderr.
  *
  * The signal handlers are installed before anything else is loaded: importing the CLI's
  * dependencies takes 50-200 ms (more on a loaded machine), and a SIGTERM in that time would
@@ -67,6 +68,7 @@ async function main(all: string[]): Promise<number> {
     .option('--sysctl <side:key=value>', 'set a sysctl in the client or server namespace (repeatable)', collect)
     .option('--set <param=value>', "set a scenario parameter (repeatable; see harness list)", collect)
     .option('--kernel-defaults', "use the kernel's default sysctls instead of the fast ones")
+    .option('--blocking', "the probe's connect/read/write/close block, like most real clients (default: non-blocking + epoll)")
     .option('--json', 'print one Result object per line (NDJSON)')
     .option('--pcap <dir>', 'write packet captures of both namespaces (client and server) into <dir>')
     .option('--report <dir>', 'write an HTML page per run (sequence diagram, states against the prediction, checks) and an index into <dir>')
@@ -97,6 +99,7 @@ async function main(all: string[]): Promise<number> {
           ...(opts.report !== undefined ? { report: String(opts.report) } : {}),
           ...(opts.junit !== undefined ? { junit: String(opts.junit) } : {}),
           kernelDefaults: Boolean(opts.kernelDefaults),
+          ...(opts.blocking ? { blocking: true } : {}),
           ...(opts.config !== undefined ? { config: String(opts.config) } : {}),
           ...(opts.port !== undefined ? { port: String(opts.port) } : {}),
           ...(opts.sysctlsFrom !== undefined ? { sysctlsFrom: String(opts.sysctlsFrom) } : {}),

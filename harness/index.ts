@@ -28,6 +28,7 @@ export { faultContext } from '../faults/context.js';
 export { builtinTargets } from '../targets/index.js';
 export type { TargetSpec, StartedTarget, TargetContext, TargetTraits } from '../targets/target.js';
 export * as model from './model/tcp.js';
-export type { ClientStep } from './core/probe.js';
+export { asBlocking, type ClientStep } from './core/probe.js';
+export type { Calibration, CalibrationReport } from './model/calibration.js';
 export { writeRunPage, writeIndex, renderRunPage, loadSequence } from './report/html.js';
 export { junitXml, writeJunit } from './report/junit.js';

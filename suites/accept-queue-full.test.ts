@@ -62,4 +62,22 @@ describe.skipIf(!isRoot)('accept-queue-full (netns)', { tags: ['netns'] }, () =>
     expect(listen.at(-1)?.wq).toBe(1);
     expect(Math.max(...listen.map((s) => s.rq ?? 0))).toBe(2);
   });
+
+  test.concurrent.for(['0', '1'])(
+    'overflow=cookie, abort=%s: the cookie ACK meets a full accept queue and is dropped silently; the client is connected and its read hangs',
+    async (abort, { harness, expect }) => {
+      const r = await harness.run({
+        scenario: 'accept-queue-full',
+        params: { overflow: 'cookie', backlog: 2 },
+        sysctls: [{ side: 'server', key: 'net.ipv4.tcp_abort_on_overflow', value: abort }],
+      });
+      expect(r).toPass();
+      const read = r.steps.find((s) => s.label === 'read-late')!;
+      expect(read).toMatchObject({ ok: false, timedOut: true, errno: null, tcp: { state: 'ESTABLISHED' } });
+      // Every copy of the late data was validated as a cookie, then dropped at the full accept queue.
+      expect(r.counters.server.TcpExtSyncookiesRecv).toBeGreaterThanOrEqual(3 + 1 + (read.tcp?.totalRetrans ?? 0));
+      expect(r.counters.server.TcpOutRsts).toBe(0);
+      expect(r.counters.client.TcpEstabResets).toBe(0);
+    },
+  );
 });

@@ -4,20 +4,19 @@
  * tcp_fin_timeout the model derives (raised to 3.5 x RTO when below it) and then vanish; after
  * shutdown(SHUT_WR) instead, the client's FIN_WAIT2 must still be there at the end.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { predictFinWait2 } from '../harness/model/teardown.js';
 import { watchedSpanMs } from '../harness/model/watch.js';
 import { stateSpans } from '../harness/verdict/checks.js';
-import { describe, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, runClock, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {
   test.concurrent('default: client FIN_WAIT2 for tcp_fin_timeout=2 s then gone; server CLOSE_WAIT held, Recv-Q 0', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'close-wait' });
     expect(r).toPass();
     const [fw2] = stateSpans(r.states.client, 'FIN_WAIT2');
-    const p = predictFinWait2(2, 204, await kernelFacts());
+    const p = predictFinWait2(2, 204, await runClock(r));
     expect(fw2?.then).toBe('GONE');
-    expect(fw2?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await kernelFacts()));
+    expect(fw2?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await runClock(r)));
     const cw = r.states.server.filter((s) => s.state === 'CLOSE_WAIT');
     expect(cw).toHaveLength(1);
     expect(cw[0]?.rq).toBe(0);
@@ -32,10 +31,10 @@ describe.skipIf(!isRoot)('close-wait (netns)', { tags: ['netns'] }, () => {
   ])('tcp_fin_timeout=$finTimeout: FIN_WAIT2 lasts $lo ms ($limitedBy)', async ({ finTimeout, lo, limitedBy }, { harness, expect }) => {
     const r = await harness.run({ scenario: 'close-wait', sysctls: [{ side: 'client', key: 'net.ipv4.tcp_fin_timeout', value: finTimeout }] });
     expect(r).toPass();
-    const p = predictFinWait2(Number(finTimeout), 204, await kernelFacts());
+    const p = predictFinWait2(Number(finTimeout), 204, await runClock(r));
     expect(p.timeoutMs).toBe(lo);
     expect(p.limitedBy).toBe(limitedBy);
-    expect(stateSpans(r.states.client, 'FIN_WAIT2')[0]?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await kernelFacts()));
+    expect(stateSpans(r.states.client, 'FIN_WAIT2')[0]?.lastsMs).toBeInWindow(watchedSpanMs(p.windowMs, await runClock(r)));
   });
 
   test.concurrent('shutdown(SHUT_WR): no orphan, FIN_WAIT2 with no timer — still there after tcp_fin_timeout', async ({ harness, expect }) => {

@@ -7,11 +7,10 @@
  */
 import { images } from '../docker/images.js';
 import { isFaultName } from '../faults/index.js';
-import { kernelFacts } from '../harness/core/kernel.js';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
 import type { RunEnv } from '../harness/engine/runner.js';
 import { curlArgv, dockerSkipReason, dockerUp, runRealClient, type RealClientResult } from './container-clients.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 /** A duringFault hook that runs curl and keeps what it saw. */
 function withCurl(connectTimeoutS: number): { env: Omit<RunEnv, 'session'>; real: () => RealClientResult } {
@@ -36,7 +35,7 @@ describe.skipIf(!isRoot || !dockerUp)(`nginx in a container${dockerUp ? '' : ` â
     expect(r).toPass();
     expect(r.target).toMatchObject({ name: 'nginx', backend: 'container', port: 80 });
     expect(r.target.address).toMatch(/^198\.19\.\d+\.\d+$/);
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
     const connect = r.steps.find((s) => s.label === 'connect')!;
     expect(r).toFailWith('ETIMEDOUT', 'connect');
     expect(connect.durationMs).toBeInWindow(p.windowMs);

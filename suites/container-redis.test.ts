@@ -7,11 +7,10 @@
  */
 import { images } from '../docker/images.js';
 import { isFaultName } from '../faults/index.js';
-import { kernelFacts } from '../harness/core/kernel.js';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
 import type { RunEnv } from '../harness/engine/runner.js';
 import { dockerSkipReason, dockerUp, redisCliArgv, runRealClient, type RealClientResult } from './container-clients.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 function withRedisCli(timeoutMs: number): { env: Omit<RunEnv, 'session'>; real: () => RealClientResult } {
   let real: RealClientResult | undefined;
@@ -34,7 +33,7 @@ describe.skipIf(!isRoot || !dockerUp)(`redis in a container${dockerUp ? '' : ` â
     const r = await harness.run({ scenario: 'syn-drop', target: 'redis' }, cli.env);
     expect(r).toPass();
     expect(r.target).toMatchObject({ name: 'redis', backend: 'container', port: 6379 });
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
     expect(r).toFailWith('ETIMEDOUT', 'connect');
     const c = cli.real();
     expect(c.exitCode).toBe(1);

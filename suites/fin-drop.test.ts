@@ -4,14 +4,13 @@
  * tcp_orphan_retries / RTO / TLP settings, and vanish inside the predicted window; the server must
  * stay ESTABLISHED (it never saw the FIN), and the drop rule must count every FIN.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
 import { watchedWindowMs } from '../harness/model/watch.js';
 import type { Result } from '../harness/verdict/result.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 async function predicted(r: Result) {
-  return predictOrphanFin(orphanFinSysctlsFrom(r.sysctls.client, r.sysctls.server), await kernelFacts());
+  return predictOrphanFin(orphanFinSysctlsFrom(r.sysctls.client, r.sysctls.server), await runClock(r));
 }
 
 function finWait1(r: Result) {
@@ -30,7 +29,7 @@ describe.skipIf(!isRoot)('fin-drop (netns)', { tags: ['netns'] }, () => {
     const w = finWait1(r);
     expect(w.states.filter((st) => st !== 'ESTABLISHED' && st !== 'FIN_WAIT1')).toEqual(['GONE']);
     expect(w.states).toContain('FIN_WAIT1');
-    expect(w.goneAfterCloseMs).toBeInWindow(watchedWindowMs(p.windowMs, await kernelFacts()));
+    expect(w.goneAfterCloseMs).toBeInWindow(watchedWindowMs(p.windowMs, await runClock(r)));
     expect(w.maxRetrans).toBe(3);
     expect(r.steps.find((s) => s.label === 'before-close')?.tcp?.rtoUs).toBe(p.rtoMs * 1000);
     expect(r).not.toHaveVisited('server', 'CLOSE_WAIT');

@@ -6,10 +6,9 @@
  * a dead peer, close() blocks N s (or until tcp_retries2 kills the connection), returns 0, and
  * leaves an orphan in FIN_WAIT1 that dies without a RST.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { dataSysctlsFrom, predictLingerClose } from '../harness/model/data.js';
 import type { Result } from '../harness/verdict/result.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 const labelled = (r: Result, label: string) => r.steps.find((s) => s.label === label)!;
 
@@ -68,7 +67,7 @@ describe.skipIf(!isRoot)('rst-close (netns)', { tags: ['netns'] }, () => {
   test.concurrent('SO_LINGER {1,1} against a dead peer: close() blocks 1 s, returns 0, an orphan FIN_WAIT1 dies without RST', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'rst-close', params: { how: 'linger' } });
     expect(r).toPass();
-    const p = predictLingerClose(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), { lingerS: 1, orphanRetries: Number(r.sysctls.client['net.ipv4.tcp_orphan_retries']) }, await kernelFacts());
+    const p = predictLingerClose(dataSysctlsFrom(r.sysctls.client, r.sysctls.server), { lingerS: 1, orphanRetries: Number(r.sysctls.client['net.ipv4.tcp_orphan_retries']) }, await runClock(r));
     expect(p.closeEndedBy).toBe('linger');
     expect(labelled(r, 'close')).toMatchObject({ ok: true, errno: null });
     expect(labelled(r, 'close').durationMs).toBeInWindow(p.closeWindowMs);

@@ -8,8 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { predictSynTimeout, synSysctlsFrom } from '../harness/model/tcp.js';
-import { kernelFacts } from '../harness/core/kernel.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
   test('default scenario: ETIMEDOUT in the predicted window, retransmissions as predicted, rule hit', async ({ harness }) => {
@@ -17,7 +16,7 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
     expect(r).toPass();
     expect(r).toFailWith('ETIMEDOUT', 'connect');
     // Recompute the prediction from the sysctls the run read back, independently of the fault.
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
     const connect = r.steps.find((s) => s.label === 'connect')!;
     expect(connect.durationMs).toBeInWindow(p.windowMs);
     expect(r).toHaveVisited('client', 'SYN_SENT');
@@ -31,7 +30,7 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
   test.concurrent.for([1, 2, 3])('tcp_syn_retries=%i: the window follows the sysctl', { tags: ['slow'] }, async (retries, { harness, expect }) => {
     const r = await harness.run({ scenario: 'syn-drop', sysctls: [{ side: 'client', key: 'net.ipv4.tcp_syn_retries', value: String(retries) }] });
     expect(r.sysctls.client['net.ipv4.tcp_syn_retries']).toBe(String(retries));
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
     expect(r.expected.steps.connect?.windowMs).toEqual(p.windowMs);
     expect(r.steps[0]!.durationMs).toBeInWindow(p.windowMs);
     expect(r.counters.client.TcpExtTCPSynRetrans).toBe(p.retransmits);
@@ -40,7 +39,7 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
 
   test('TCP_SYNCNT on the socket overrides the sysctl', async ({ harness }) => {
     const r = await harness.run({ scenario: 'syn-drop', params: { syncnt: 1 } });
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client, 1), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client, 1), await runClock(r));
     expect(p.retransmits).toBe(2);
     expect(r.counters.client.TcpExtTCPSynRetrans).toBe(2);
     expect(r).toPass();
@@ -56,7 +55,7 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
       expect(r.sysctls.client['net.ipv4.tcp_syn_retries']).toBe('1');
       expect(r.sysctls.client['net.ipv4.tcp_syn_linear_timeouts']).toBe('0');
       // Without linear timeouts, retries=1 is the classic 1 s + 2 s: one retransmission, 3 s.
-      const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+      const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
       expect(p.retransmits).toBe(1);
       expect(r.steps[0]!.durationMs).toBeInWindow(p.windowMs);
       expect(r).toPass();
@@ -68,7 +67,7 @@ describe.skipIf(!isRoot)('syn-drop (netns)', { tags: ['netns'] }, () => {
   test('--kernel-defaults: the production two-minute hang, predicted from the default sysctls', { tags: ['slow'], timeout: 240_000 }, async ({ harness }) => {
     const r = await harness.run({ scenario: 'syn-drop', kernelDefaults: true });
     expect(r.sysctls.client['net.ipv4.tcp_syn_retries']).toBe('6');
-    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await kernelFacts());
+    const p = predictSynTimeout(synSysctlsFrom(r.sysctls.client), await runClock(r));
     expect(p.timeoutMs).toBe(131_000);
     expect(r.steps[0]!.durationMs).toBeInWindow(p.windowMs);
     expect(r.counters.client.TcpExtTCPSynRetrans).toBe(p.retransmits);

@@ -49,4 +49,28 @@ describe.skipIf(!isRoot)('syn-queue-full (netns)', { tags: ['netns'] }, () => {
     expect(r.counters.server.TcpExtTCPReqQFullDrop ?? 0).toBe(0);
     expect(r.counters.server.TcpExtListenDrops).toBeGreaterThan(0);
   });
+
+  test.concurrent(
+    'cookies off, backlog 4, 8 half-opens, tcp_synack_retries 3: the pruned request frees a slot at ~7 s for the 8th half-open (reqsk_timer_handler)',
+    { tags: ['slow'] },
+    async ({ harness, expect }) => {
+      const r = await harness.run({
+        scenario: 'syn-queue-full',
+        kernelDefaults: true,
+        params: { backlog: 4, halfOpens: 8 },
+        sysctls: [
+          { side: 'client', key: 'net.ipv4.tcp_syn_retries', value: '1' },
+          server('tcp_syncookies', '0'),
+          server('tcp_max_syn_backlog', '2048'),
+          server('tcp_synack_retries', '3'),
+        ],
+      });
+      expect(r).toPass();
+      expect(r.steps.find((s) => s.label === 'half-open-7')).toMatchObject({ ok: true, tcp: { totalRetrans: 1 } });
+      // Six requests were stored; one was pruned before the end: five SYN_RECV sockets remain, plus the 8th's.
+      const synRecv = new Set(r.states.server.filter((s) => s.state === 'SYN_RECV').map((s) => s.remote));
+      expect(synRecv.size).toBe(6);
+      expect(r).toFailWith('ETIMEDOUT', 'connect-fresh');
+    },
+  );
 });

@@ -5,15 +5,14 @@
  * a write before it completes the handshake. Each SYN-ACK the client sees is answered with one
  * more bare ACK, which the rule drops.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { predictSynAckExpiry, synAckSysctlsFrom } from '../harness/model/handshake.js';
-import { describe, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, runClock, test } from './support/fixtures.js';
 
 describe.skipIf(!isRoot)('synack-drop (netns)', { tags: ['netns'] }, () => {
   test.concurrent('default (write after the expiry): RST → ECONNRESET, EPIPE, EOF; request dropped in the window', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'synack-drop' });
     expect(r).toPass();
-    const p = predictSynAckExpiry(synAckSysctlsFrom(r.sysctls.server).synackRetries, await kernelFacts());
+    const p = predictSynAckExpiry(synAckSysctlsFrom(r.sysctls.server).synackRetries, await runClock(r));
     const step = (l: string) => r.steps.find((s) => s.label === l)!;
     expect(step('connect')).toMatchObject({ ok: true, tcp: { state: 'ESTABLISHED', totalRetrans: 0 } });
     expect(r).toFailWith('ECONNRESET', 'read');
@@ -47,9 +46,11 @@ describe.skipIf(!isRoot)('synack-drop (netns)', { tags: ['netns'] }, () => {
   test.concurrent('tcp_synack_retries=1: the request is dropped at 3 s, two ACKs hit the rule', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'synack-drop', sysctls: [{ side: 'server', key: 'net.ipv4.tcp_synack_retries', value: '1' }] });
     expect(r.sysctls.server['net.ipv4.tcp_synack_retries']).toBe('1');
-    const p = predictSynAckExpiry(1, await kernelFacts());
+    const p = predictSynAckExpiry(1, await runClock(r));
     expect(p.expireAtMs).toBe(3000);
-    expect(r.expected.stateLeft?.[0]?.windowMs[0]).toBe(3000);
+    // 1000 → 251..258 jiffies, then 2000 re-armed on a bucket boundary → 504: from 3016 ms.
+    expect(r.expected.stateLeft?.[0]?.windowMs[0]).toBe(p.expireWindowMs[0]);
+    expect(p.expireWindowMs[0]).toBe(3016);
     expect(r).toPass();
     expect(r.fault.rulesHit['drop-ack']).toBe(2);
   });

@@ -6,13 +6,12 @@
  * Every number and window comes from the model (harness/model/teardown.ts, watch.ts), fed the
  * sysctls the run read back.
  */
-import { kernelFacts } from '../harness/core/kernel.js';
 import { immediateWindowMs } from '../harness/model/tcp.js';
 import { connectCapacity, parsePortRange, timeWaitWindowMs, twReusable } from '../harness/model/teardown.js';
 import { watchedSpanMs } from '../harness/model/watch.js';
 import { stateSpans } from '../harness/verdict/checks.js';
 import type { Result } from '../harness/verdict/result.js';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, runClock, test } from './support/fixtures.js';
 
 const connects = (r: Result) => r.steps.filter((s) => s.op === 'connect');
 const firstFailure = (r: Result) => connects(r).findIndex((s) => !s.ok) + 1;
@@ -32,7 +31,7 @@ describe.skipIf(!isRoot)('time-wait (netns)', { tags: ['netns'] }, () => {
     expect(r).toFailWith('EADDRNOTAVAIL', `connect-${ports.max + 1}`);
     expect(firstFailure(r)).toBe(ports.max + 1);
     // No packet: the failure is local and immediate.
-    expect(connects(r)[ports.max]!.durationMs).toBeInWindow(immediateWindowMs(await kernelFacts()));
+    expect(connects(r)[ports.max]!.durationMs).toBeInWindow(immediateWindowMs(await runClock(r)));
     const tw = stateSpans(r.states.client, 'TIME_WAIT');
     expect(tw).toHaveLength(ports.max);
     expect(new Set(tw.map((s) => Number(s.local.split(':')[1])))).toEqual(new Set(Array.from({ length: high + 1 - low }, (_, i) => low + i)));
@@ -103,7 +102,23 @@ describe.skipIf(!isRoot)('time-wait (netns)', { tags: ['netns'] }, () => {
     const [tw] = stateSpans(r.states.client, 'TIME_WAIT');
     expect(tw?.then).toBe('GONE');
     // TCP_TIMEWAIT_LEN on one wheel timer, as the watcher sees a span: both ends are samples.
-    const clock = await kernelFacts();
+    const clock = await runClock(r);
     expect(tw?.lastsMs).toBeInWindow(watchedSpanMs(timeWaitWindowMs(clock), clock));
+  });
+
+  test.concurrent('tcp_max_tw_buckets=0: the close skips TIME_WAIT (TCPTimeWaitOverflow), the port is free at once', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'time-wait', params: { connections: 1 }, sysctls: [{ side: 'client', key: 'net.ipv4.tcp_max_tw_buckets', value: '0' }] });
+    expect(r).toPass();
+    expect(r).not.toHaveVisited('client', 'TIME_WAIT');
+    expect(r.counters.client.TcpExtTCPTimeWaitOverflow).toBe(1);
+    expect(r.counters.client.TcpExtTW ?? 0).toBe(0);
+  });
+
+  test.concurrent('tcp_max_tw_buckets=3 under 10 ports: 12 connections all succeed, 3 TIME_WAITs, 9 overflows', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'time-wait', params: { connections: 12 }, sysctls: [{ side: 'client', key: 'net.ipv4.tcp_max_tw_buckets', value: '3' }] });
+    expect(r).toPass();
+    expect(connects(r).every((s) => s.ok)).toBe(true);
+    expect(stateSpans(r.states.client, 'TIME_WAIT')).toHaveLength(3);
+    expect(r.counters.client.TcpExtTCPTimeWaitOverflow).toBe(9);
   });
 });

@@ -41,6 +41,8 @@ export interface RunCommandOptions {
   clientTimeout?: string;
   expectExit?: string;
   expectWithin?: string;
+  /** `--blocking`: the probe's connect/read/write/close block. */
+  blocking?: boolean;
 }
 
 const CLIENT_FLAGS = ['clientImage', 'strike', 'clientTimeout', 'expectExit', 'expectWithin'] as const;
@@ -114,6 +116,7 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
     ...(opts.port !== undefined ? { port: parsePort(opts.port, '--port', 'give a whole number from 1 to 65535 (default 9000)') } : {}),
     ...(opts.sysctlsFrom ? { sysctlsFrom: opts.sysctlsFrom } : {}),
     ...(client ? { client } : {}),
+    ...(opts.blocking ? { blocking: true } : {}),
   }));
   // The user's targets (config file), validated before anything runs.
   const { loadConfig } = await import('../engine/config.js');
@@ -153,9 +156,6 @@ async function runPrepared(prepared: readonly PreparedRun[], concurrency: number
   return { exitCode: exitCodeOf(results), results };
 }
 
-export function exitCodeOf(results: readonly Result[]): ExitCode {
-  return results.some((r) => r.verdict === 'error') ? 3 : results.every((r) => r.verdict === 'pass') ? 0 : 1;
-}
 
 /** `harness run --plan FILE [--shard I/N]`: every entry prepared (validated) before any runs. */
 async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise<{ exitCode: ExitCode; results: Result[] }> {
@@ -183,6 +183,19 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   const { concurrency, watchIntervalMs, why } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
   env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
   return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
+}
+
+/**
+ * The exit code of a batch: 3 if a run broke (environment), else 1 if the kernel contradicted the
+ * model anywhere, else 4 if a check failed only on a machine too loaded to judge (inconclusive:
+ * not 0 — nothing was proven — and not 1 — nothing shows the kernel wrong; CI can re-run on 4),
+ * else 0.
+ */
+export function exitCodeOf(results: readonly Pick<Result, 'verdict'>[]): ExitCode {
+  if (results.some((r) => r.verdict === 'error')) return 3;
+  if (results.some((r) => r.verdict === 'fail')) return 1;
+  if (results.some((r) => r.verdict === 'inconclusive')) return 4;
+  return 0;
 }
 
 function pick(scenario: string, params: Record<string, string>): Record<string, string> {

@@ -2,7 +2,8 @@
  * Errors carry a stable `code`, the process exit code they map to (DESIGN §5) and a hint that
  * tells the user how to fix it. The CLI's single top-level catch turns them into messages.
  */
-export type ExitCode = 0 | 1 | 2 | 3;
+/** 0 pass, 1 a verdict failed, 2 usage, 3 environment, 4 inconclusive (too loaded to judge; re-run). */
+export type ExitCode = 0 | 1 | 2 | 3 | 4;
 
 export class HarnessError extends Error {
   readonly code: string;

@@ -27,24 +27,39 @@ export type SockOpt =
   | 'REUSEADDR'
   | 'REUSEPORT';
 
-/** One step of a client script. `label` names the step in results and expectations. */
+/**
+ * One step of a client script. `label` names the step in results and expectations. `blocking`
+ * (connect, write, read, close) makes the step's syscall block the way a blocking client's does —
+ * O_NONBLOCK cleared for it, its time limit as SO_SNDTIMEO/SO_RCVTIMEO — instead of the probe's
+ * default non-blocking call + epoll; some faults look different to the two (see reject).
+ */
 export type ClientStep = { label?: string; sock?: number } & (
   | { op: 'socket' }
   | { op: 'setsockopt'; opt: SockOpt; value: number; onoff?: 0 | 1 }
-  | { op: 'connect'; timeoutMs: number; host?: string; port?: number; bindPort?: number }
+  | { op: 'connect'; timeoutMs: number; host?: string; port?: number; bindPort?: number; blocking?: boolean }
   /** `bytes` of filler, or `data`: those exact bytes (a request a real server parses). */
-  | ({ op: 'write'; timeoutMs: number } & ({ bytes: number; data?: never } | { data: string; bytes?: never }))
+  | ({ op: 'write'; timeoutMs: number; blocking?: boolean } & ({ bytes: number; data?: never } | { data: string; bytes?: never }))
   /** bind() + listen() (default address 0.0.0.0, port the script's): a server (re)starting on a port. */
   | { op: 'listen'; host?: string; port?: number; backlog?: number }
-  | { op: 'read'; bytes?: number; timeoutMs: number }
+  | { op: 'read'; bytes?: number; timeoutMs: number; blocking?: boolean }
   | { op: 'wait'; timeoutMs: number }
   | { op: 'shutdown'; how: 'rd' | 'wr' | 'rdwr' }
-  | { op: 'close' }
+  | { op: 'close'; blocking?: boolean }
   | { op: 'sleep'; ms: number }
   | { op: 'tcpinfo' }
   /** Pauses the script until the harness has done the action named `name` (a trigger). */
   | { op: 'barrier'; name: string }
+  /** Measures the machine's wake-up lateness: `samples` timed waits of `sleepUs` (default 64 × 1000 µs). */
+  | { op: 'calibrate'; samples?: number; sleepUs?: number }
 );
+
+/** The ops whose syscall a step can make blocking. */
+export const BLOCKING_OPS = ['connect', 'write', 'read', 'close'] as const;
+
+/** Every connect/write/read/close step of a script made blocking, unless the step says otherwise. */
+export function asBlocking(steps: readonly ClientStep[]): ClientStep[] {
+  return steps.map((s) => ((BLOCKING_OPS as readonly string[]).includes(s.op) && !('blocking' in s && s.blocking === false) ? ({ ...s, blocking: true } as ClientStep) : s));
+}
 
 export interface TcpInfo {
   state: string;
@@ -77,6 +92,10 @@ export interface ProbeStepResult {
   local?: string;
   remote?: string;
   tcp?: TcpInfo | null;
+  /** The step's syscall was blocking. */
+  blocking?: boolean;
+  /** calibrate: how late the timed waits woke up, µs. */
+  late?: { samples: number; sleepUs: number; medianUs: number; p90Us: number; maxUs: number };
 }
 
 export interface ProbeClientOutput {

@@ -156,6 +156,7 @@ export async function estimateMs(p: PreparedRun): Promise<number> {
     sysctls: p.sysctls,
     clock: await kernelFacts(),
     watchIntervalMs: 10,
+    blocking: Boolean(p.blocking),
   };
   try {
     const expected = p.fault.expect(ctx);

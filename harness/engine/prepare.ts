@@ -36,6 +36,12 @@ export interface RunRequest {
   sysctlsFrom?: string;
   /** The user's own client command instead of the probe's script. */
   client?: ClientSpec;
+  /**
+   * The probe's connect/read/write/close block, the way most real clients call them (Python's
+   * socket.create_connection, Java, database drivers), instead of non-blocking + epoll; the model
+   * predicts for that API (FaultContext.blocking). Not with a client command (it is the user's own API).
+   */
+  blocking?: boolean;
 }
 
 export interface PreparedRun {
@@ -51,6 +57,7 @@ export interface PreparedRun {
   client?: ClientSpec;
   /** A plan entry's name (shown in the Result). */
   name?: string;
+  blocking?: boolean;
 }
 
 /** 6 base-36 chars: short enough for 15-char interface names (`harness<runId>c`). */
@@ -143,6 +150,8 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   probePath();
   // NFQUEUE, a qdisc, a match module: proven in a throwaway namespace, refused with the fix (exit 3).
   await requireMechanisms(fault.name, fault.needs?.(params) ?? []);
+  if (req.blocking !== undefined && typeof req.blocking !== 'boolean') throw new UsageError('--blocking', 'must be true or false', 'pass --blocking, or blocking: true in the request');
+  if (req.blocking && client) throw new UsageError('--blocking', 'is the probe\'s API; a client command brings its own', 'drop --blocking, or the command after --');
   return {
     runId: newRunId(),
     fault,
@@ -153,5 +162,6 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
     ...(port !== undefined ? { port } : {}),
     ...(prod ? { sysctlsFrom: prod } : {}),
     ...(client ? { client } : {}),
+    ...(req.blocking ? { blocking: true } : {}),
   };
 }

@@ -12,6 +12,7 @@ import type { Netns } from '../core/netns.js';
 import type { ClientStep, ProbeClientOutput } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
+import type { CalibrationReport } from '../model/calibration.js';
 import type { Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { Qdisc } from '../../faults/tc.js';
@@ -27,7 +28,7 @@ export interface ServerScriptRun {
 }
 
 /** The stages of a run, in order; a failed run says at which one it broke. */
-export type StageName = 'target' | 'sysctls' | 'expect' | 'observe' | 'fault' | 'client' | 'collect' | 'check' | 'hook';
+export type StageName = 'target' | 'sysctls' | 'calibrate' | 'expect' | 'observe' | 'fault' | 'client' | 'collect' | 'check' | 'judge' | 'hook';
 
 export interface RunState {
   readonly p: PreparedRun;
@@ -59,6 +60,8 @@ export interface RunState {
   readonly configured: Set<Side>;
   /** Values in force, read back from each namespace. */
   sysctls?: SidedSysctls;
+  /** How late this machine wakes the probe (stage `calibrate`, again in `judge` after a failed check). */
+  calibration?: CalibrationReport;
   ctx?: FaultContext<Record<string, unknown>>;
   expected?: Expectation;
   script?: ClientStep[];
@@ -119,6 +122,7 @@ export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t
     if (s.eof !== undefined) r.eof = s.eof;
     if (s.events) r.events = s.events;
     if (s.tcp !== undefined) r.tcp = s.tcp;
+    if (s.blocking) r.blocking = true;
     return r;
   });
 }
@@ -159,6 +163,8 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
       port: target?.endpoints.port ?? 0,
     },
     sysctls: s.sysctls ?? { client: {}, server: {} },
+    ...(s.p.blocking ? { api: 'blocking' as const } : {}),
+    ...(s.calibration ? { calibration: s.calibration } : {}),
     ...observed,
     fault: {
       rulesHit,

@@ -3,7 +3,12 @@
  * one job and leaves what it found in the run's state; a failure at any stage still yields a
  * Result with everything gathered up to there, and the revert always runs.
  *
- *   target → sysctls → expect → observe → fault → client → collect → check  (→ hook) → revert
+ *   target → sysctls → calibrate → expect → observe → fault → client → collect → check → judge
+ *   (→ hook) → revert
+ *
+ * `calibrate` measures how late this machine wakes the probe, and the model widens every window
+ * by it; `judge`, after a failed check only, measures again and calls the verdict `inconclusive`
+ * when the machine was too loaded to tell a wrong kernel from a late wake-up.
  *
  * With the user's own client command, `expect` predicts what the kernel does to any connection
  * under the fault, `client` runs the command (striking mid-connection faults when its connection
@@ -26,6 +31,7 @@ import { observedOf, runError, toResult, type RunState, type StageName } from '.
 import { driveClient } from './stages/client.js';
 import { applyPlan, deriveExpectation, readQdiscHits } from './stages/fault.js';
 import { finishServerScripts } from './stages/server-script.js';
+import { calibrate, judge } from './stages/calibrate.js';
 import { configureSysctls, startTarget } from './stages/target.js';
 import { driveUserClient } from './stages/user-client.js';
 
@@ -119,23 +125,27 @@ type Stage = readonly [StageName, (s: RunState) => Promise<void>];
 const PROBE_STAGES: readonly Stage[] = [
   ['target', startTarget],
   ['sysctls', configureSysctls],
+  ['calibrate', calibrate],
   ['expect', deriveExpectation],
   ['observe', startObserving],
   ['fault', applyPlan],
   ['client', driveClient],
   ['collect', collect],
   ['check', check],
+  ['judge', judge],
 ];
 
 const CLIENT_STAGES: readonly Stage[] = [
   ['target', startTarget],
   ['sysctls', configureSysctls],
+  ['calibrate', calibrate],
   ['expect', predictConnection],
   ['observe', startObserving],
   ['fault', applyPlan],
   ['client', driveUserClient],
   ['collect', collect],
   ['check', checkClient],
+  ['judge', judge],
 ];
 
 /** Runs one prepared scenario. Never throws for a failing scenario: that is a Result with verdict "fail" (or "error"). */

@@ -6,8 +6,8 @@
  * and every timer as late as its timer-wheel level allows — and the window spans both.
  * Measured on 6.18, HZ=250, veth: see data.test.ts.
  */
-import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, wakeupSlackMs } from './tcp.js';
-import { jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
+import { modelTimeoutMs, passesLimit, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, VETH_RTT_US, wakeupSlackMs } from './tcp.js';
+import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, sinceArmMs, slipJiffies, timerSlackMs, type KernelClock, type Phase } from './timer-wheel.js';
 
 export interface DataSysctls {
   /** net.ipv4.tcp_retries2. */
@@ -46,18 +46,37 @@ export function initialRtoJiffies(rtoMinMs: number, clock: KernelClock): number 
 }
 
 export type Lateness = 'none' | 'max';
+/**
+ * The tail loss probe's timeout for one segment in flight (net/ipv4/tcp_output.c
+ * tcp_schedule_loss_probe): usecs_to_jiffies(2·srtt) + TCP_RTO_MIN (packets_out == 1), or
+ * TCP_TIMEOUT_MIN with more in flight, but never later than the RTO.
+ */
+export function lossProbeJiffies(r0: number, packetsOut: number, clock: KernelClock): number {
+  const twoRtt = msToJiffies((2 * VETH_RTT_US) / 1000, clock.hz);
+  const extra = packetsOut === 1 ? msToJiffies(TCP_RTO_MIN_MS, clock.hz) : TCP_TIMEOUT_MIN_J;
+  return Math.min(twoRtt + extra, r0);
+}
+
+/** include/net/tcp.h: TCP_TIMEOUT_MIN = 2 jiffies. */
+const TCP_TIMEOUT_MIN_J = 2;
 
 export interface DataTimeoutOptions {
   /**
-   * Every retransmission is answered by an ICMP net- or host-unreachable: tcp_v4_err calls
-   * tcp_ld_RTO_revert (RFC 6069), which takes back the backoff of the retransmission it answers, so
-   * the RTO stays at its initial value and the connection retransmits every RTO until the
-   * tcp_retries2 time runs out (many more retransmissions, same limit). Only when every ICMP
-   * gets out: the target's per-host ICMP rate limit (net.ipv4.icmp_ratelimit, 1000 ms with a
-   * burst of 6, net/ipv4/icmp.c icmpv4_xrlim_allow) swallows the later ones and the backoff
-   * resumes — set it to 0 on the target for this schedule.
+   * Every transmission is answered by an ICMP net- or host-unreachable: tcp_v4_err calls
+   * tcp_ld_RTO_revert (RFC 6069), which takes back one step of the backoff the retransmission it
+   * answers added, so while every ICMP gets through the RTO stays at its initial value.
    */
   revertBackoff?: boolean;
+  /**
+   * Every transmission is answered by an ICMP (revertBackoff says whether it undoes the backoff),
+   * and the target limits them: net.ipv4.icmp_ratelimit in ms (0: no limit). net/ipv4/icmp.c
+   * icmpv4_xrlim_allow → inet_peer_xrlim_allow (net/ipv4/inetpeer.c): a token bucket per
+   * destination, refilled one token per jiffy up to XRLIM_BURST_FACTOR (6) × the limit; an ICMP
+   * costs `limit` tokens. The run's target namespace is new, and its first peer entry starts
+   * with rate_last = jiffies - 60 s: a full bucket (6 ICMPs at once), then one per `limit`.
+   * An ICMP that the bucket swallows undoes nothing: the RTO doubles from there.
+   */
+  icmpRatelimitMs?: number;
 }
 
 /**
@@ -71,14 +90,41 @@ export function timerMs(j: number, late: Lateness, clock: KernelClock, fromProce
   return fromProcess ? ms - jiffiesToMs(1, clock.hz) : ms;
 }
 
-/** One simulated schedule; `onTime` is the earliest the kernel can be, `late` the latest. */
+/** net/ipv4/inetpeer.c: XRLIM_BURST_FACTOR. */
+export const XRLIM_BURST_FACTOR = 6;
+
+/** The target's per-destination ICMP token bucket (inet_peer_xrlim_allow), in jiffies. */
+export class IcmpBucket {
+  private tokens: number;
+  private last: number | undefined;
+  constructor(private readonly limitJ: number) {
+    this.tokens = 0;
+  }
+  /** Whether an ICMP sent at jiffy `now` gets out. */
+  allow(now: number): boolean {
+    if (this.limitJ <= 0) return true;
+    // A new peer: rate_last = jiffies - 60*HZ, so the first refill fills the bucket.
+    this.tokens += this.last === undefined ? Number.MAX_SAFE_INTEGER / 2 : now - this.last;
+    this.last = now;
+    this.tokens = Math.min(this.tokens, XRLIM_BURST_FACTOR * this.limitJ);
+    if (this.tokens >= this.limitJ) {
+      this.tokens -= this.limitJ;
+      return true;
+    }
+    return false;
+  }
+}
+
+/** One schedule (one phase of the timer wheel). */
 export interface DataTimeoutRun {
-  /** Time from the original transmission until the socket errors out, ms. */
+  /** Time from the write until the socket errors out, ms (latest real time of that tick). */
   deadMs: number;
   /** RTO retransmissions (icsk_retransmits at the end; TCP_INFO totalRetrans counts the TLP too). */
   rtoRetransmits: number;
-  /** When each RTO retransmission went out, ms from the original transmission. */
+  /** When each RTO retransmission went out, ms from the write. */
   retransmitAtMs: number[];
+  /** ICMPs the target's rate limit let out (when every segment is answered by one). */
+  icmps: number;
 }
 
 export interface DataTimeoutPrediction {
@@ -87,7 +133,7 @@ export interface DataTimeoutPrediction {
   rtoMs: number;
   /** 1 if a tail loss probe goes out first (TcpExtTCPLossProbes), else 0. */
   lossProbes: number;
-  /** RTO retransmissions; the same on time and late (else the prediction says which range). */
+  /** RTO retransmissions, over every phase of the timer wheel (equal ends: decided). */
   rtoRetransmits: [number, number];
   /** TcpRetransSegs and TCP_INFO totalRetrans: RTO retransmissions plus the loss probe. */
   retransSegs: [number, number];
@@ -95,9 +141,12 @@ export interface DataTimeoutPrediction {
   timeouts: [number, number];
   /** Segments the peer's DROP rule sees: the original, the probe, the retransmissions. */
   segments: [number, number];
+  /** ICMPs that get out of the target (every segment answered, minus what the rate limit swallows). */
+  icmps: [number, number];
   /** The limit on the time since the first RTO retransmission (tp->retrans_stamp), ms. */
   limitMs: number;
   limitedBy: 'tcp_retries2' | 'TCP_USER_TIMEOUT';
+  /** The earliest and the latest schedule over every phase. */
   onTime: DataTimeoutRun;
   late: DataTimeoutRun;
   /** A read/wait started right after the write fails within this window, ms. */
@@ -106,81 +155,115 @@ export interface DataTimeoutPrediction {
 
 /**
  * One segment of unacknowledged data to a peer that answers nothing (net/ipv4/tcp_timer.c and
- * tcp_output.c, 6.18):
- * 1. tcp_schedule_loss_probe: PTO = min(2·srtt + TCP_RTO_MIN (one packet out), time to the RTO)
- *    = the RTO on a veth; the probe retransmits the segment and re-arms the RTO a full RTO later.
+ * tcp_output.c, 6.18), simulated jiffy by jiffy through the timer wheel (timer-wheel.ts) for
+ * every phase of the write:
+ * 1. tcp_schedule_loss_probe arms the probe from the write: min(2·srtt + TCP_RTO_MIN, RTO) = the
+ *    RTO on a veth; the probe retransmits the segment and re-arms the RTO timer a full RTO later
+ *    (tcp_rearm_rto: the segment was just re-sent);
  * 2. tcp_retransmit_timer: each firing counts TcpExtTCPTimeouts, then tcp_write_timeout decides;
  *    the first firing never expires (icsk_retransmits == 0) and its retransmission sets
  *    tp->retrans_stamp — the loss probe does not — so the clock starts at the first *RTO*
  *    retransmission, not at the write;
  * 3. retransmits_timed_out: expired when now - retrans_stamp >= TCP_USER_TIMEOUT if set, else
- *    tcp_model_timeout(tcp_retries2, TCP_RTO_MIN) — a time, not a count: with an RTO above
- *    TCP_RTO_MIN (204 ms here) tcp_retries2=3 gives 4 RTO retransmissions, not 3;
+ *    tcp_model_timeout(tcp_retries2, TCP_RTO_MIN) — a time, not a count. Both stamps are taken in
+ *    timer callbacks, on ticks, so the comparison is jiffy arithmetic: with tcp_retries2=4 the 5th
+ *    firing after the stamp is 30 RTOs (1530 jiffies) plus at least 21 jiffies of wheel rounding
+ *    — past the 1550-jiffy limit — so it always expires there (4 RTO retransmissions), never at
+ *    the 6th;
  * 4. the RTO doubles up to the RTO max; with TCP_USER_TIMEOUT, tcp_clamp_rto_to_user_timeout
- *    re-arms the timer for no more than what is left of the user timeout, so the last firing lands
- *    on it.
- * The socket then gets sk_err = sk_err_soft ?: ETIMEDOUT (tcp_write_err): ETIMEDOUT when no ICMP
- * arrived.
+ *    re-arms the timer for no more than what is left of the user timeout;
+ * 5. with an ICMP answering every segment (`opts`), tcp_ld_RTO_revert undoes the backoff of each
+ *    retransmission it answers and re-arms the timer for rto - usecs_to_jiffies(µs since the
+ *    segment) — one jiffy less, which the level-0 rounding gives back: a retransmission every
+ *    RTO (measured 204–206 ms apart).
+ * The socket then gets sk_err = sk_err_soft ?: ETIMEDOUT (tcp_write_err).
  */
 export function predictDataTimeout(s: DataSysctls, clock: KernelClock, userTimeoutMs = 0, opts: DataTimeoutOptions = {}): DataTimeoutPrediction {
+  const hz = clock.hz;
+  const jiffyMs = 1000 / hz;
   const r0 = initialRtoJiffies(s.rtoMinMs, clock);
-  const rtoMaxJ = msToJiffies(s.rtoMaxMs, clock.hz);
+  const rtoMaxJ = msToJiffies(s.rtoMaxMs, hz);
   const limitMs = userTimeoutMs > 0 ? userTimeoutMs : modelTimeoutMs(s.retries2, TCP_RTO_MIN_MS, s.rtoMaxMs);
-  const stamps: Record<Lateness, number> = { none: 0, max: 0 };
-  const simulate = (late: Lateness): DataTimeoutRun => {
-    let t = 0;
-    let fromProcess = true;
+  const pto = lossProbeJiffies(r0, 1, clock);
+  const answered = opts.revertBackoff !== undefined || opts.icmpRatelimitMs !== undefined;
+  const runs: DataTimeoutRun[] = [];
+  const simulate = (ph: Phase, forceExpire: Set<number>, slip: number): void => {
+    const bucket = new IcmpBucket(msToJiffies(opts.icmpRatelimitMs ?? 0, hz));
+    let icmps = 0;
+    const icmpAt = (t: number) => answered && bucket.allow(t) && ++icmps > 0;
+    icmpAt(ph.j0); // the original transmission's ICMP: a soft error, nothing to revert yet
+    let now = ph.j0;
+    let lead: 0 | 1 = ph.lead;
+    let fromSoftirq = false;
     if (s.tlp) {
-      t += timerMs(r0, late, clock, true); // loss probe; re-arms the RTO from here
-      fromProcess = false;
+      now = fireJiffy(now, pto, lead);
+      lead = 1;
+      fromSoftirq = true;
+      icmpAt(now); // icsk_retransmits is still 0: no revert
     }
-    t += timerMs(r0, late, clock, fromProcess); // first RTO: retransmission #1, retrans_stamp
-    const stamp = t;
-    stamps[late] = stamp;
-    const retransmitAtMs = [t];
-    let rto = opts.revertBackoff ? r0 : Math.min(r0 * 2, rtoMaxJ);
-    for (;;) {
-      // RFC 6069: the ICMP answering each retransmission undoes its backoff at once and re-arms the
-      // timer for rto - usecs_to_jiffies(time since the segment's timestamp). Measured on 6.18: the
-      // retransmissions stay a full RTO apart (204-206 ms), so that difference rounds to 0 jiffies.
-      let next = opts.revertBackoff ? r0 : rto;
-      if (userTimeoutMs > 0) {
-        const remaining = userTimeoutMs - (t - stamp);
-        next = remaining <= 0 ? 1 : Math.min(rto, msToJiffies(remaining, clock.hz));
+    // Re-armed from softirq context: up to `slip` jiffies after the tick (slipJiffies).
+    const arm = () => (fromSoftirq ? now + slip : now);
+    let backoff = 0;
+    let next = r0; // the timer the probe (or the write) armed
+    const retransmitAt: number[] = [];
+    let stamp = 0;
+    for (let firing = 0; ; firing++) {
+      now = fireJiffy(arm(), next, lead);
+      lead = 1;
+      fromSoftirq = true;
+      if (firing > 0) {
+        const since = (now - stamp) * jiffyMs;
+        const verdict = passesLimit([since, since], limitMs);
+        if (verdict === 'yes' || (verdict === 'either' && forceExpire.has(firing))) {
+          runs.push({ deadMs: sinceArmMs(now, ph.j0, hz)[1], rtoRetransmits: retransmitAt.length, retransmitAtMs: retransmitAt, icmps });
+          return;
+        }
+        if (verdict === 'either') simulate(ph, new Set([...forceExpire, firing]), slip);
+      } else stamp = now;
+      retransmitAt.push(sinceArmMs(now, ph.j0, hz)[1]);
+      backoff++;
+      let rto = Math.min(r0 * 2 ** backoff, rtoMaxJ);
+      if (opts.revertBackoff && icmpAt(now)) {
+        // tcp_ld_RTO_revert: one step back, re-armed for what is left of the reverted RTO.
+        backoff--;
+        rto = Math.min(r0 * 2 ** backoff, rtoMaxJ);
+        next = Math.max(1, rto - 1);
+      } else {
+        if (answered && !opts.revertBackoff) icmpAt(now);
+        next = rto;
       }
-      // (The ICMP is handled in the same softirq run as the retransmission it answers: on the tick.)
-      // A timer clamped to the user timeout is shorter when earlier timers were late, and so may
-      // land in a finer wheel level: bound its lateness by the level of the unclamped RTO.
-      t += timerMs(next, late, clock, false, next < rto ? rto : next);
-      if (t - stamp >= limitMs) return { deadMs: t, rtoRetransmits: retransmitAtMs.length, retransmitAtMs };
-      retransmitAtMs.push(t);
-      if (!opts.revertBackoff) rto = Math.min(rto * 2, rtoMaxJ);
+      if (userTimeoutMs > 0) {
+        // tcp_clamp_rto_to_user_timeout: at most what is left of the user timeout (at least 1).
+        const remaining = userTimeoutMs - (now - stamp) * jiffyMs;
+        next = remaining <= 0 ? 1 : Math.min(next, msToJiffies(remaining, hz));
+      }
     }
   };
-  const onTime = simulate('none');
-  const late = simulate('max');
-  const probes = s.tlp ? 1 : 0;
-  const range = (f: (r: DataTimeoutRun) => number): [number, number] => [Math.min(f(onTime), f(late)), Math.max(f(onTime), f(late))];
+  for (const ph of phasesFor([pto, ...Array.from({ length: 16 }, (_, k) => Math.min(r0 << k, rtoMaxJ))])) {
+    for (const slip of [0, slipJiffies(clock)]) simulate(ph, new Set(), slip);
+  }
+  const range = (f: (r: DataTimeoutRun) => number): [number, number] => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
   const rtoRetransmits = range((r) => r.rtoRetransmits);
+  const dead = range((r) => r.deadMs);
+  const probes = s.tlp ? 1 : 0;
+  const onTime = runs.reduce((a, b) => (b.deadMs < a.deadMs ? b : a));
+  const late = runs.reduce((a, b) => (b.deadMs > a.deadMs ? b : a));
+  const icmps = range((r) => r.icmps);
   return {
     errno: 'ETIMEDOUT',
-    rtoMs: jiffiesToMs(r0, clock.hz),
+    rtoMs: jiffiesToMs(r0, hz),
     lossProbes: probes,
     rtoRetransmits,
     retransSegs: [rtoRetransmits[0] + probes, rtoRetransmits[1] + probes],
     timeouts: [rtoRetransmits[0] + 1, rtoRetransmits[1] + 1],
     segments: [1 + probes + rtoRetransmits[0], 1 + probes + rtoRetransmits[1]],
+    icmps,
     limitMs,
     limitedBy: userTimeoutMs > 0 ? 'TCP_USER_TIMEOUT' : 'tcp_retries2',
     onTime,
     late,
-    windowMs: [
-      // When lateness alone decides whether a firing already expires (the counts differ), that
-      // firing can end it anywhere from the limit on: the earliest death is the earliest stamp
-      // plus the limit (e.g. tcp_retries2=4: 30 RTOs = 6120 ms, 80 ms short of 6200).
-      rtoRetransmits[0] === rtoRetransmits[1] ? Math.min(onTime.deadMs, late.deadMs) : stamps.none + limitMs,
-      Math.max(onTime.deadMs, late.deadMs) + wakeupSlackMs(clock),
-    ],
+    // A whole jiffy below the earliest tick: the write happened somewhere inside its jiffy.
+    windowMs: [dead[0] - jiffyMs, dead[1] + wakeupSlackMs(clock)],
   };
 }
 
@@ -214,13 +297,7 @@ export interface KeepalivePrediction {
  */
 export function predictKeepalive(k: KeepaliveOptions, clock: KernelClock): KeepalivePrediction {
   const chain = [k.idleS * 1000, ...Array.from({ length: k.cnt }, () => k.intvlS * 1000)];
-  let lo = 0;
-  let hi = 0;
-  chain.forEach((ms, i) => {
-    const j = msToJiffies(ms, clock.hz);
-    lo += timerMs(j, 'none', clock, i === 0);
-    hi += timerMs(j, 'max', clock, i === 0);
-  });
+  const [lo, hi] = chainWindowMs(chain, clock);
   return {
     errno: 'ETIMEDOUT',
     probes: k.cnt,
@@ -359,25 +436,37 @@ export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock:
     const retries = o.orphanRetries === 0 && alive ? 8 : o.orphanRetries;
     return modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
   };
-  const lingerJ = o.lingerS * clock.hz;
-  const simulate = (late: Lateness, lingerLate: Lateness): LingerCloseRun => {
-    const lingerEnd = timerMs(lingerJ, lingerLate, clock, true);
-    let t = timerMs(r0, late, clock, true); // first RTO, from the data's transmission
-    const stamp = t;
-    const retransmitAtMs = [t];
+  const hz = clock.hz;
+  const jiffyMs = 1000 / hz;
+  const lingerJ = o.lingerS * hz;
+  const runs: LingerCloseRun[] = [];
+  // Every phase of the write (j0) and of the close right after it (same jiffy or the next), and
+  // where the first RTO lands after the probe: what is left of the data's RTO, rounded up, with
+  // tcp_mstamp up to a jiffy stale (1..3 jiffies past r0; measured: 216 ms = r0 + 3 at HZ=250).
+  const simulate = (ph: Phase, closeJ: number, firstExtra: number, orphanAtTie: boolean, slip: number): void => {
+    const lingerEnd = fireJiffy(closeJ, lingerJ, ph.lead);
+    let now = ph.j0 + r0 + firstExtra;
+    const stamp = now;
+    const retransmitAtMs = [sinceArmMs(now, ph.j0, hz)[1]];
     let rto = Math.min(r0 * 2, rtoMaxJ);
     for (;;) {
-      t += timerMs(rto, late, clock, false);
-      const dead = t > lingerEnd; // close() returned (and orphaned the socket) before this firing
+      now = fireJiffy(now + slip, rto, 1);
+      // close() returned (and orphaned the socket) before this firing; the same tick: either order.
+      const dead = now > lingerEnd || (now === lingerEnd && orphanAtTie);
       const limit = dead ? orphanLimit(rto) : retries2LimitMs;
-      if (t - stamp >= limit) {
-        return { closeReturnMs: dead ? lingerEnd : t, goneMs: t, rtoRetransmits: retransmitAtMs.length, retransmitAtMs, closeEndedBy: dead ? 'linger' : 'tcp_retries2' };
+      const passed = passesLimit([(now - stamp) * jiffyMs, (now - stamp) * jiffyMs], limit);
+      if (passed !== 'no') {
+        const closeReturn = dead ? sinceArmMs(lingerEnd, closeJ, hz) : sinceArmMs(now, closeJ, hz);
+        runs.push({ closeReturnMs: closeReturn[1], goneMs: sinceArmMs(now, ph.j0, hz)[1], rtoRetransmits: retransmitAtMs.length, retransmitAtMs: [...retransmitAtMs], closeEndedBy: dead ? 'linger' : 'tcp_retries2' });
+        if (passed === 'yes') return;
       }
-      retransmitAtMs.push(t);
+      retransmitAtMs.push(sinceArmMs(now, ph.j0, hz)[1]);
       rto = Math.min(rto * 2, rtoMaxJ);
     }
   };
-  const runs = (['none', 'max'] as const).flatMap((late) => (['none', 'max'] as const).map((ll) => simulate(late, ll)));
+  for (const ph of phasesFor([lingerJ, ...Array.from({ length: 16 }, (_, k) => Math.min(r0 << k, rtoMaxJ))])) {
+    for (const closeJ of [ph.j0, ph.j0 + 1]) for (const extra of [1, 2, 3]) for (const tie of [false, true]) for (const slip of [0, slipJiffies(clock)]) simulate(ph, closeJ, extra, tie, slip);
+  }
   const range = (f: (r: LingerCloseRun) => number): [number, number] => [Math.min(...runs.map(f)), Math.max(...runs.map(f))];
   const rtoRetransmits = range((r) => r.rtoRetransmits);
   const probes = s.tlp ? 1 : 0;
@@ -386,9 +475,10 @@ export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock:
   const [goneLo, goneHi] = range((r) => r.goneMs);
   return {
     closeErrno: null,
-    closeWindowMs: [closeLo, closeHi + wakeupSlackMs(clock)],
+    // Each end is the latest real time of its tick: the earliest is a jiffy before.
+    closeWindowMs: [closeLo - jiffyMs, closeHi + wakeupSlackMs(clock)],
     closeEndedBy: ends.size > 1 ? 'either' : [...ends][0]!,
-    goneWindowMs: [goneLo, goneHi],
+    goneWindowMs: [goneLo - jiffyMs, goneHi],
     lossProbes: probes,
     rtoRetransmits,
     retransSegs: [rtoRetransmits[0] + probes, rtoRetransmits[1] + probes],
@@ -397,7 +487,7 @@ export function predictLingerClose(s: DataSysctls, o: LingerCloseOptions, clock:
     finsSent: o.retransCollapse === false ? [1 + probes, 1 + probes] : [1 + probes + rtoRetransmits[0], 1 + probes + rtoRetransmits[1]],
     retries2LimitMs,
     orphanLimitMs: orphanLimit(r0),
-    onTime: simulate('none', 'none'),
-    late: simulate('max', 'max'),
+    onTime: runs.reduce((a, b) => (b.goneMs < a.goneMs ? b : a)),
+    late: runs.reduce((a, b) => (b.goneMs > a.goneMs ? b : a)),
   };
 }

@@ -6,10 +6,13 @@ import {
   maxAckBacklog,
   predictSynAckExpiry,
   sequentialConnects,
+  simulateListener,
   synAckSysctlsFrom,
   synQueueSysctlsFrom,
   synVerdict,
+  type ConnectKind,
 } from './handshake.js';
+import { predictSynTimeout } from './tcp.js';
 
 const hz250 = { hz: 250 };
 
@@ -18,9 +21,11 @@ describe('request socket timer (reqsk_timer_handler)', () => {
     const p = predictSynAckExpiry(2, hz250);
     expect(p.retransmitAtMs).toEqual([1000, 3000]);
     expect(p.expireAtMs).toBe(7000);
-    // 1 s and 2 s timers are wheel level 1 (32 ms late at most), 4 s is level 2 (256 ms).
-    expect(p.retransmitWindowsMs).toEqual([[1000, 1032], [3000, 3064]]);
-    expect(p.expireWindowMs).toEqual([7000, 7320]);
+    // 1 s and 2 s timers are wheel level 1: the first (armed by the SYN) 251..258 jiffies, the
+    // second, re-armed from the callback on a bucket boundary, exactly 504 (500 rounded up);
+    // 4 s is level 2: 1000 jiffies → 1024..1088 by phase.
+    expect(p.retransmitWindowsMs).toEqual([[1000, 1032], [3016, 3048]]);
+    expect(p.expireWindowMs).toEqual([7048, 7304]);
   });
   it('gives the seeds 63 s at the default 5 retries', () => {
     expect(predictSynAckExpiry(5, hz250).expireAtMs).toBe(63_000);
@@ -90,5 +95,42 @@ describe('SYN queue (tcp_conn_request)', () => {
   it('reads the sysctls with the kernel defaults when absent', () => {
     expect(synQueueSysctlsFrom({})).toEqual({ syncookies: 1, maxSynBacklog: 128 });
     expect(synQueueSysctlsFrom({ 'net.ipv4.tcp_syncookies': '0', 'net.ipv4.tcp_max_syn_backlog': '4' })).toEqual({ syncookies: 0, maxSynBacklog: 4 });
+  });
+});
+
+describe('the listener over time (simulateListener: tcp_conn_request + reqsk_timer_handler)', () => {
+  const syn = predictSynTimeout({ synRetries: 1, synLinearTimeouts: 4, rtoMaxMs: 120_000 }, hz250);
+  const run = (connects: ConnectKind[], synackRetries: number, pausesMs: Record<number, number> = {}) =>
+    simulateListener({ connects, maxAck: 4, queue: { syncookies: 0, maxSynBacklog: 2048 }, synackRetries, syn, clock: hz250, pausesMs });
+  it('5 half-opens into backlog 4, tcp_synack_retries 3: the next half-opens are dropped, and the 8th could race the pruning at ~7 s — reported, not guessed', () => {
+    const r = run(Array(8).fill('half-open'), 3);
+    expect(r.connects.slice(0, 5).every((c) => c.result === 'request')).toBe(true);
+    // Half-opens 5 and 6: every SYN meets a full queue (qlen 5 > backlog 4).
+    expect(r.connects[5]).toMatchObject({ result: 'timeout', attempts: ['drop-queue-full', 'drop-queue-full', 'drop-queue-full'] });
+    expect(r.race).toMatchObject({ connect: 7 });
+  });
+  it('waiting the race out decides it: the first request to fire a third time is pruned (none young: 3 → 2), half-open 7 gets in at its first retransmission', () => {
+    const first = run(Array(8).fill('half-open'), 3);
+    const pause = Math.ceil(first.race!.clearAfterMs - first.race!.startMs[0] + 4);
+    const r = run([...Array(8).fill('half-open'), 'fresh'], 3, { 7: pause });
+    expect(r.race).toBeUndefined();
+    // Firing 1: young 5,4,3 keep 3; 2,1 give 2 (qlen 5 >= young << 1) — no one has num_timeout 2 yet.
+    expect(effectiveSynackRetries(3, 5, 2, 4)).toBe(2);
+    // Firing 3 of the first: num_timeout 2 >= 2 → dropped; qlen 4: (4 << 1) > max(8, 4) is false → 3 again.
+    expect(effectiveSynackRetries(3, 4, 0, 4)).toBe(3);
+    const pruned = r.requests.filter((q) => q.end === 'pruned');
+    expect(pruned).toHaveLength(1);
+    // At 1 + 2 + 4 s through the wheel (a SYN-ACK chain that expires at its third firing).
+    expect(pruned[0]!.firings.at(-1)!.atMs[0]).toBeGreaterThanOrEqual(predictSynAckExpiry(2, hz250).expireWindowMs[0]);
+    // Without pruning the others live to 15 s: still open when the run ends.
+    expect(r.requests.filter((q) => q.end === 'open')).toHaveLength(5);
+    expect(r.connects[7]).toMatchObject({ result: 'request', retransmits: 1, attempts: ['drop-queue-full', 'request'] });
+    // The queue is full again: the fresh connect's three SYNs are dropped.
+    expect(r.connects[8]).toMatchObject({ result: 'timeout', attempts: ['drop-queue-full', 'drop-queue-full', 'drop-queue-full'] });
+  });
+  it('no pruning while the queue is at most half full of max(8, backlog): requests live to tcp_synack_retries', () => {
+    const r = run(['half-open', 'half-open', 'half-open', 'fresh'], 3);
+    expect(r.requests.every((q) => q.end !== 'pruned')).toBe(true);
+    expect(r.connects[3]).toMatchObject({ result: 'request', retransmits: 0 });
   });
 });

@@ -3,21 +3,18 @@
  * queue and the accept queue, from the sysctls in force. Every rule cites the kernel function it
  * comes from (Linux 6.18; where older kernels — the seeds' CentOS 7 3.10 — differ, it says so).
  */
-import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, TCP_TIMEOUT_INIT_MS } from './tcp.js';
-import { chainWindowMs, type KernelClock } from './timer-wheel.js';
+import { immediateWindowMs, TCP_RTO_MAX_MS, TCP_TIMEOUT_INIT_MS, VETH_RTT_US, wakeupSlackMs, type SynPrediction } from './tcp.js';
+import { chainFiringWindowsMs, chainWindowMs, type KernelClock } from './timer-wheel.js';
 
 /**
- * A connect answered by the first SYN-ACK finishes before the first SYN retransmission would have
- * fired (TCP_TIMEOUT_INIT): the bound that says "at once" without a wake-up allowance, which a
- * loaded 2-core machine can exceed (softirq work deferred to ksoftirqd: tens of ms measured).
+ * A connect answered by the first SYN-ACK, or a data segment answered at once (a RST, the ACK that
+ * completes a handshake): one exchange on the veth and the probe's wake-up — "at once", in ms
+ * (immediateWindowMs). The second outcome (the SYN or segment lost, answered only after a
+ * retransmission) is a second away, never inside this window.
  */
-export const FIRST_SYN_WINDOW_MS: [number, number] = [0, TCP_TIMEOUT_INIT_MS];
-
-/**
- * A reply to a data segment (RST, or the handshake it completes) arrives before the sender's first
- * retransmission of that segment, which an RTO of at least TCP_RTO_MIN would take.
- */
-export const FIRST_DATA_WINDOW_MS: [number, number] = [0, TCP_RTO_MIN_MS];
+export function answeredWindowMs(clock: KernelClock): [number, number] {
+  return immediateWindowMs(clock);
+}
 
 export interface SynAckSysctls {
   /** net.ipv4.tcp_synack_retries of the server namespace (the listener's TCP_SYNCNT overrides it). */
@@ -187,4 +184,173 @@ export interface AcceptOutcome {
 export function sequentialConnects(n: number, maxAck: number): AcceptOutcome['kind'][] {
   const cap = acceptQueueCapacity(maxAck);
   return Array.from({ length: n }, (_, i) => (i < cap ? 'ok' : 'syn-dropped'));
+}
+
+/** A time window [earliest, latest], ms from the first client step. */
+export type WindowMs = [number, number];
+const plus = (a: readonly [number, number], b: readonly [number, number]): WindowMs => [a[0] + b[0], a[1] + b[1]];
+
+/** What a connect of the client is for: a half-open (its ACK never arrives) or the fresh one (it completes). */
+export type ConnectKind = 'half-open' | 'fresh';
+
+export interface ListenerConnect {
+  kind: ConnectKind;
+  /** The verdict each SYN that went out met: the first, then the retransmissions until one got through. */
+  attempts: SynVerdict[];
+  /** 'request' or 'cookie': answered at the attempt that got through; 'timeout': every SYN dropped. */
+  result: 'request' | 'cookie' | 'timeout';
+  /** SYN retransmissions it made (TcpExtTCPSynRetrans). */
+  retransmits: number;
+  /** When the step starts, ends (absolute) and how long it lasts (the check's window). */
+  startMs: WindowMs;
+  endMs: WindowMs;
+  durationMs: WindowMs;
+  /** The script's pause before it (to wait out an expiry the SYN could race), ms. */
+  pauseMs: number;
+}
+
+export interface RequestLife {
+  /** Index of the connect whose SYN created it. */
+  connect: number;
+  createdMs: WindowMs;
+  /** Each firing of its timer, in order: a SYN-ACK resent, or the request dropped. */
+  firings: { atMs: WindowMs; action: 'resend' | 'expire'; retries: number }[];
+  /** accepted: the fresh connect's ACK completed it; open: still in the queue at the end of the run. */
+  end: 'accepted' | 'expired' | 'pruned' | 'open';
+}
+
+export interface ListenerRun {
+  connects: ListenerConnect[];
+  requests: RequestLife[];
+  /** The run's end: the last connect's end (the script holds a fresh connection a settle longer). */
+  endMs: WindowMs;
+  /** A SYN whose verdict depends on whether a request timer fired before it (their windows overlap). */
+  race?: { connect: number; attempt: number; startMs: WindowMs; clearAfterMs: number };
+}
+
+export interface ListenerInput {
+  connects: readonly ConnectKind[];
+  maxAck: number;
+  queue: SynQueueSysctls;
+  synackRetries: number;
+  /** The client's SYN schedule against a dropping listener (retransmission windows, timeout). */
+  syn: SynPrediction;
+  clock: KernelClock;
+  /** ms the script pauses before each connect (index → ms). */
+  pausesMs?: Readonly<Record<number, number>>;
+  /** How long the script holds the fresh connection after it connected, ms. */
+  holdMs?: number;
+}
+
+interface Req {
+  life: RequestLife;
+  numTimeout: number;
+  alive: boolean;
+}
+
+/**
+ * The listener and the client's sequential connects over time (net/ipv4/tcp_input.c
+ * tcp_conn_request for each SYN, net/ipv4/inet_connection_sock.c reqsk_timer_handler for each
+ * request's timer). Every event is a window (the timer wheel's, from each chain's arm), and the
+ * queue evolves with them:
+ * - a SYN meets synVerdict() with the queue as it is when it arrives; a stored request answers at
+ *   once; a dropped SYN is retransmitted on the client's schedule and meets the queue again;
+ * - each request's timer fires at 1, 3, 7 … s (TCP_TIMEOUT_INIT << num_timeout) after its SYN;
+ *   at each firing reqsk_timer_handler prunes when the queue is more than half full
+ *   ((qlen << 1) > max(8, backlog): effectiveSynackRetries, with `young` the requests whose timer
+ *   never fired) and drops the request once num_timeout reaches that limit — so with 5 old
+ *   requests and backlog 4 the first to fire a third time expires at ~7 s instead of 15 s, frees a
+ *   slot, and the others (qlen 4, no longer "more than half") go on to tcp_synack_retries;
+ * - the fresh connect's ACK completes its request at once (the server accepts it).
+ * When a SYN's window overlaps a firing that would change its verdict, the order is not decided
+ * by the arithmetic (it depends on the jiffy the run started in, modulo a wheel granule): the run
+ * reports the race and the earliest time after which that SYN would be clear of it.
+ */
+export function simulateListener(o: ListenerInput): ListenerRun {
+  const { clock } = o;
+  const wake = wakeupSlackMs(clock);
+  const rtt = VETH_RTT_US / 1000;
+  // The request timer's chain (reqsk_timer_handler: timeo = TCP_TIMEOUT_INIT << num_timeout, capped).
+  const reqIntervals = Array.from({ length: o.synackRetries + 1 }, (_, n) => Math.min(TCP_TIMEOUT_INIT_MS * 2 ** n, TCP_RTO_MAX_MS));
+  const reqFirings = chainFiringWindowsMs(reqIntervals, clock);
+  const reqs: Req[] = [];
+  const connects: ListenerConnect[] = [];
+  let pending: { req: Req; n: number; atMs: WindowMs }[] = [];
+  const listener = (rs: readonly Req[]): ListenerState => ({ qlen: rs.filter((r) => r.alive).length, acceptQueue: 0, maxAck: o.maxAck });
+  const fire = (rs: Req[], f: { req: Req; n: number; atMs: WindowMs }, record: boolean): { req: Req; n: number; atMs: WindowMs } | undefined => {
+    const req = f.req;
+    if (!req.alive) return undefined;
+    const qlen = rs.filter((r) => r.alive).length;
+    const young = rs.filter((r) => r.alive && r.numTimeout === 0).length;
+    const retries = effectiveSynackRetries(o.synackRetries, qlen, young, o.maxAck);
+    if (req.numTimeout >= retries) {
+      req.alive = false;
+      if (record) {
+        req.life.firings.push({ atMs: f.atMs, action: 'expire', retries });
+        req.life.end = retries < o.synackRetries ? 'pruned' : 'expired';
+      }
+      return undefined;
+    }
+    req.numTimeout++;
+    if (record) req.life.firings.push({ atMs: f.atMs, action: 'resend', retries });
+    return { req, n: f.n + 1, atMs: plus(req.life.createdMs, reqFirings[f.n + 1]!) };
+  };
+  /** Apply, in order, every pending firing that surely happens before `t`. */
+  const applyBefore = (t: number) => {
+    for (;;) {
+      pending.sort((a, b) => a.atMs[0] - b.atMs[0] || a.atMs[1] - b.atMs[1]);
+      const i = pending.findIndex((f) => f.atMs[1] < t);
+      if (i < 0) return;
+      const [f] = pending.splice(i, 1);
+      const next = fire(reqs, f!, true);
+      if (next && next.n < reqFirings.length) pending.push(next);
+    }
+  };
+  let prevEnd: WindowMs = [0, 0];
+  let race: ListenerRun['race'];
+  o.connects.forEach((kind, k) => {
+    if (race) return;
+    const pauseMs = o.pausesMs?.[k] ?? 0;
+    const startMs: WindowMs = k === 0 ? [pauseMs, pauseMs] : plus(prevEnd, [pauseMs, pauseMs + wake]);
+    const offsets: WindowMs[] = [[0, rtt], ...o.syn.retransmitWindowsMs];
+    const attempts: SynVerdict[] = [];
+    let result: ListenerConnect['result'] = 'timeout';
+    let endMs: WindowMs = plus(startMs, o.syn.windowMs);
+    let durationMs: WindowMs = o.syn.windowMs;
+    for (let j = 0; j < offsets.length && !race; j++) {
+      const at = plus(startMs, offsets[j]!);
+      applyBefore(at[0]);
+      const verdict = synVerdict(listener(reqs), o.queue);
+      // Firings that may come before or after this SYN: would they change what it meets?
+      const overlapping = pending.filter((f) => f.atMs[0] <= at[1]).sort((a, b) => a.atMs[0] - b.atMs[0]);
+      if (overlapping.length) {
+        const clone = reqs.map((r) => ({ ...r }));
+        for (const f of overlapping) fire(clone, { ...f, req: clone[reqs.indexOf(f.req)]! }, false);
+        if (synVerdict(listener(clone), o.queue) !== verdict) {
+          race = { connect: k, attempt: j, startMs, clearAfterMs: Math.max(...overlapping.map((f) => f.atMs[1])) - offsets[j]![0] };
+          break;
+        }
+      }
+      attempts.push(verdict);
+      if (verdict === 'request' || verdict === 'cookie') {
+        result = verdict;
+        endMs = plus(at, [rtt, rtt + wake]);
+        durationMs = plus(offsets[j]!, [0, rtt + wake]);
+        if (verdict === 'request') {
+          const req: Req = { life: { connect: k, createdMs: at, firings: [], end: kind === 'fresh' ? 'accepted' : 'open' }, numTimeout: 0, alive: kind !== 'fresh' };
+          reqs.push(req);
+          if (req.alive) pending.push({ req, n: 0, atMs: plus(at, reqFirings[0]!) });
+        }
+        break;
+      }
+    }
+    const retransmits = result === 'timeout' ? o.syn.retransmits : attempts.length - 1;
+    connects.push({ kind, attempts, result, retransmits, startMs, endMs, durationMs, pauseMs });
+    prevEnd = endMs;
+  });
+  const last = connects.at(-1);
+  const endMs: WindowMs = last ? plus(last.endMs, last.kind === 'fresh' && last.result !== 'timeout' ? [o.holdMs ?? 0, o.holdMs ?? 0] : [0, 0]) : [0, 0];
+  if (!race) applyBefore(endMs[0]);
+  pending = [];
+  return { connects, requests: reqs.map((r) => r.life), endMs, ...(race ? { race } : {}) };
 }

@@ -7,16 +7,20 @@ const data = (retries2: number, extra: Record<string, string> = {}) => dataSysct
 const veth = { rtoJiffies: initialRtoJiffies(200, hz250), srttUs: 40 };
 
 describe('retransmission firings of one unanswered segment', () => {
-  it('are the schedule predictDataTimeout simulates: the same RTO retransmissions and the same end', () => {
+  it('agree with predictDataTimeout: the same RTO retransmissions, and its (phase-exact) end inside this envelope', () => {
+    // predictDataTimeout walks every phase of the timer wheel; this schedule bounds each firing
+    // from on-time to latest instead, so it may be wider, never narrower or elsewhere.
     for (const retries2 of [1, 3, 5, 8]) {
       const s = data(retries2);
       const p = predictDataTimeout(s, hz250);
-      for (const [late, run] of [['none', p.onTime], ['max', p.late]] as const) {
-        const f = retransmitFirings(s, veth, hz250, late);
+      const early = retransmitFirings(s, veth, hz250, 'none');
+      const late = retransmitFirings(s, veth, hz250, 'max');
+      for (const f of [early, late]) {
         expect(f.firings[0]!.kind).toBe('tlp');
-        expect(f.firings.filter((x) => x.kind === 'rto').map((x) => x.atMs)).toEqual(run.retransmitAtMs);
-        expect(f.deadMs).toBe(run.deadMs);
+        expect(f.firings.filter((x) => x.kind === 'rto').length).toBe(p.rtoRetransmits[0]);
       }
+      expect(early.deadMs).toBeLessThanOrEqual(p.windowMs[0]);
+      expect(late.deadMs).toBeGreaterThanOrEqual(p.windowMs[1]);
     }
   });
   it('the loss probe waits 2·srtt + TCP_RTO_MIN with one segment out (no later than the RTO), 2·srtt + 2 jiffies with more', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { immediateWindowMs, modelTimeoutMs, predictSynTimeout, synSysctlsFrom, wakeupSlackMs } from './tcp.js';
-import { timerSlackMs, wheelLevel } from './timer-wheel.js';
+import { chainFireJiffies, chainWindowMs, fireJiffy, slipJiffies, timerSlackMs, wheelLevel } from './timer-wheel.js';
 
 const hz250 = { hz: 250 };
 const linux618 = (r: number) => ({ synRetries: r, synLinearTimeouts: 4, rtoMaxMs: 120_000 });
@@ -24,10 +24,35 @@ describe('timer wheel', () => {
 });
 
 describe('wake-up allowance', () => {
-  it('is two jiffies, and bounds a step no timer delays', () => {
+  it('is a jiffy plus the calibrated lateness (another jiffy uncalibrated), and bounds a step no timer delays', () => {
     expect(wakeupSlackMs(hz250)).toBe(8);
     expect(wakeupSlackMs({ hz: 1000 })).toBe(2);
-    expect(immediateWindowMs(hz250)).toEqual([0, 8]);
+    expect(wakeupSlackMs({ hz: 250, lateMs: 0.3 })).toBeCloseTo(4.3);
+    // Two veth round trips (the first packet's ARP exchange, then the packet and its answer).
+    expect(immediateWindowMs({ hz: 250, lateMs: 0.3 })[1]).toBeCloseTo(0.1 + 4.3);
+  });
+});
+
+describe('timer wheel arithmetic (kernel/time/timer.c calc_index: ((expires >> 3L) + 1) << 3L)', () => {
+  it('fires a level-0 timer one jiffy after its expiry, and rounds a level-1 one up to a bucket', () => {
+    expect(fireJiffy(1000, 51, 1)).toBe(1052);
+    expect(fireJiffy(1000, 250, 1)).toBe(1256); // 1250 → next multiple of 8 above
+    expect(fireJiffy(1256, 250, 1)).toBe(1512); // from a bucket boundary: +256 every time
+  });
+  it('a re-arm a softirq makes after the next tick (slip) moves a level-0 chain, not a level-1 one', () => {
+    expect(slipJiffies(hz250)).toBe(1);
+    expect(slipJiffies({ hz: 250, lateMs: 5 })).toBe(2);
+    const ph = { j0: 2 ** 30, lead: 0 as const };
+    // 250 → 256 whether re-armed on the tick or one after: the rounding absorbs it.
+    expect(chainFireJiffies([250, 250, 250], ph, 1)).toEqual(chainFireJiffies([250, 250, 250], ph, 0));
+    // 51 → 52 each: every late re-arm adds its jiffy.
+    const late = chainFireJiffies([51, 51, 51], ph, 1).at(-1)!;
+    expect(late - chainFireJiffies([51, 51, 51], ph, 0).at(-1)!).toBe(2);
+  });
+  it('gives a 1 s SYN timer chain its measured 1024 ms spacing (6.18: SYN_SENT samples 1020, 2045, 3070…)', () => {
+    const [lo, hi] = chainWindowMs([1000, 1000], hz250);
+    expect(lo).toBe(1000 + 1024);
+    expect(hi).toBe(1032 + 1024);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   predictFinWait2,
   predictOrphanFin,
   rtoAfterHandshakeMs,
+  timeWaitBuckets,
   timeWaitWindowMs,
   twReusable,
 } from './teardown.js';
@@ -58,10 +59,12 @@ describe('orphaned FIN retransmission (FIN_WAIT1 / LAST_ACK)', () => {
     expect(p.rtoRetransmits).toEqual([4, 4]);
     expect(p.goneAtMs).toBe(1792);
   });
-  it('keeps both outcomes where timer lateness can put a firing on either side of the boundary', () => {
+  it('decides from the wheel arithmetic where a nominal schedule sits just below the boundary (tcp_orphan_retries=4)', () => {
+    // 30 RTOs after the stamp is 1530 jiffies, 20 short of tcp_model_timeout(4) = 6200 ms; the
+    // wheel rounds 102 → 103..110, 204 → 208, 408 → 416, 816 → 824..880 jiffies: at least 1551.
     const p = orphan(4);
-    expect(p.rtoRetransmits).toEqual([4, 5]);
-    expect(p.windowMs[0]).toBeLessThan(p.goneAtMs);
+    expect(p.rtoRetransmits).toEqual([4, 4]);
+    expect(p.windowMs[1] - p.windowMs[0]).toBeLessThan(0.125 * p.windowMs[0]);
   });
   it('reads the sysctls of the closing side; TLP needs early_retrans 3/4 and SACK on both ends', () => {
     expect(orphanFinSysctlsFrom({ 'net.ipv4.tcp_orphan_retries': '2' }, {}).tlp).toBe(true);
@@ -107,5 +110,15 @@ describe('TIME_WAIT and local ports', () => {
     expect(twReusable({ ...base, reuse: 2, loopback: true })).toBe(true);
     expect(twReusable({ ...base, timestamps: false })).toBe(false);
     expect(twReusable({ ...base, reuse: 0 })).toBe(false);
+  });
+});
+
+describe('tcp_max_tw_buckets (inet_twsk_alloc + tcp_time_wait)', () => {
+  it('0 refuses every TIME_WAIT: tw_refcount starts at 1, and 1 - 1 >= 0', () => {
+    expect(timeWaitBuckets(3, 0)).toEqual({ timeWait: 0, overflow: 3 });
+  });
+  it('N lets the first N closes wait, the rest overflow', () => {
+    expect(timeWaitBuckets(5, 2)).toEqual({ timeWait: 2, overflow: 3 });
+    expect(timeWaitBuckets(5, 512)).toEqual({ timeWait: 5, overflow: 0 });
   });
 });

@@ -4,8 +4,10 @@
  * which local ports connect() can still pick. Every number is read from a sysctl or cited from
  * the kernel source (Linux 6.18); none is copied from the seeds (CentOS 7, kernel 3.10).
  */
-import { modelTimeoutMs, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from './tcp.js';
-import { chainWindowMs, jiffiesToMs, msToJiffies, timerSlackMs, type KernelClock } from './timer-wheel.js';
+import { modelTimeoutMs, passesLimit, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, VETH_RTT_US } from './tcp.js';
+import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, slipJiffies, type KernelClock, type Phase } from './timer-wheel.js';
+
+export { VETH_RTT_US };
 
 /** include/net/tcp.h: TCP_TIMEWAIT_LEN = 60*HZ, a constant: no sysctl changes it, on 6.18 either. */
 export const TCP_TIMEWAIT_LEN_MS = 60_000;
@@ -13,12 +15,6 @@ export const TCP_TIMEWAIT_LEN_MS = 60_000;
 export const ORPHAN_RETRIES_WHEN_ZERO = 8;
 /** net/ipv4/inet_timewait_sock.c __inet_twsk_schedule(): a timewait timer of at most 4 s counts as TWKilled, longer as TW. */
 export const TW_KILL_THRESHOLD_MS = 4000;
-/**
- * The RTT of the harness's veth pair, µs: measured 30–60 µs (TCP_INFO rttUs). Only its order
- * matters: any RTT below one jiffy gives the same RTO (see rtoAfterHandshakeMs), and the suites
- * check the RTO the kernel reports against the prediction on every run.
- */
-export const VETH_RTT_US = 50;
 
 /**
  * The RTO of a connection whose only RTT sample is the handshake (net/ipv4/tcp_input.c
@@ -90,51 +86,72 @@ export interface OrphanFinPrediction {
  * Measured on 6.18 (HZ=250, veth): retries=2 → TLP + 3 RTO retransmissions, gone at 3.32 s.
  */
 export function predictOrphanFin(s: OrphanFinSysctls, clock: KernelClock, rttUs = VETH_RTT_US): OrphanFinPrediction {
+  const hz = clock.hz;
+  const jiffyMs = 1000 / hz;
   const r = rtoAfterHandshakeMs(s.rtoMinUs, s.rtoMaxMs, clock, rttUs);
-  const jiffyMs = 1000 / clock.hz;
-  const intervals: number[] = s.tlp ? [r] : [];
-  let rto = r;
-  let retransmits = 0;
-  // Nominal time since retrans_stamp, and the most the timers in it could have been late.
-  let sinceStamp = 0;
-  let sinceStampSlack = 0;
-  let earliest: { k: number; intervals: number[] } | undefined;
-  let latest: { k: number; intervals: number[] } | undefined;
-  let retries = s.orphanRetries;
-  let boundary = 0;
-  for (let guard = 0; guard < 64 && !latest; guard++) {
-    intervals.push(rto);
-    if (retransmits > 0) {
-      sinceStamp += rto;
-      sinceStampSlack += timerSlackMs(rto, clock);
-      const alive = rto < s.rtoMaxMs;
-      retries = s.orphanRetries === 0 ? (alive ? ORPHAN_RETRIES_WHEN_ZERO : 0) : s.orphanRetries;
-      boundary = modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
-      // tcp_time_stamp is a ms (or µs + one jiffy) clock: allow one jiffy either way.
-      const lo = sinceStamp - jiffyMs;
-      const hi = sinceStamp + sinceStampSlack + jiffyMs;
-      if (!earliest && hi >= boundary) earliest = { k: retransmits, intervals: [...intervals] };
-      if (lo >= boundary) latest = { k: retransmits, intervals: [...intervals] };
+  const rJ = msToJiffies(r, hz);
+  const rtoMaxJ = msToJiffies(s.rtoMaxMs, hz);
+  const retriesFor = (rtoJ: number) => (s.orphanRetries === 0 ? (rtoJ < rtoMaxJ ? ORPHAN_RETRIES_WHEN_ZERO : 0) : s.orphanRetries);
+  const ends: { k: number; goneJ: number; retries: number; boundaryMs: number }[] = [];
+  let nominalGone = 0;
+  const simulate = (ph: Phase, forceExpire: ReadonlySet<number>, slip: number): void => {
+    let now = ph.j0;
+    let lead: 0 | 1 = ph.lead;
+    let fromSoftirq = false;
+    if (s.tlp) {
+      now = fireJiffy(now, rJ, lead); // the loss probe re-sends the FIN
+      lead = 1;
+      fromSoftirq = true;
     }
-    if (!latest) {
-      retransmits++;
+    let rto = rJ;
+    let stamp = 0;
+    for (let k = 0; k < 64; k++) {
+      now = fireJiffy(fromSoftirq ? now + slip : now, rto, lead);
+      lead = 1;
+      fromSoftirq = true;
+      if (k > 0) {
+        const retries = retriesFor(rto);
+        const boundaryMs = modelTimeoutMs(retries, TCP_RTO_MIN_MS, s.rtoMaxMs);
+        const passed = passesLimit([(now - stamp) * jiffyMs, (now - stamp) * jiffyMs], boundaryMs);
+        if (passed === 'yes' || (passed === 'either' && forceExpire.has(k))) {
+          ends.push({ k, goneJ: now - ph.j0, retries, boundaryMs });
+          return;
+        }
+        if (passed === 'either') simulate(ph, new Set([...forceExpire, k]), slip);
+      } else stamp = now;
+      rto = Math.min(rto * 2, rtoMaxJ);
+    }
+    throw new RangeError('orphan FIN chain did not end in 64 timeouts');
+  };
+  const delays = [rJ, ...Array.from({ length: 16 }, (_, k) => Math.min(rJ << k, rtoMaxJ))];
+  for (const ph of phasesFor(delays)) for (const slip of [0, slipJiffies(clock)]) simulate(ph, new Set(), slip);
+  const ks = ends.map((e) => e.k);
+  // Nominal (every timer on time) up to the firing that gives up, for the `because` line.
+  {
+    let t = s.tlp ? r : 0;
+    let rto = r;
+    for (let k = 0; k <= Math.max(...ks); k++) {
+      t += rto;
       rto = Math.min(rto * 2, s.rtoMaxMs);
     }
+    nominalGone = t;
   }
-  if (!earliest || !latest) throw new RangeError('orphan FIN chain did not end in 64 timeouts');
+  const gone = ends.map((e) => e.goneJ);
+  const kMin = Math.min(...ks);
+  const kMax = Math.max(...ks);
+  const last = ends.find((e) => e.k === kMax)!;
   const tlp = s.tlp ? 1 : 0;
-  const [lo] = chainWindowMs(earliest.intervals, clock);
-  const [, hi] = chainWindowMs(latest.intervals, clock);
   return {
     rtoMs: r,
     tlp: s.tlp,
-    rtoRetransmits: [earliest.k, latest.k],
-    finsSent: [1 + tlp + earliest.k, 1 + tlp + latest.k],
-    timeouts: [earliest.k + 1, latest.k + 1],
-    goneAtMs: latest.intervals.reduce((a, b) => a + b, 0),
-    windowMs: [lo, hi],
-    boundaryMs: boundary,
-    retries,
+    rtoRetransmits: [kMin, kMax],
+    finsSent: [1 + tlp + kMin, 1 + tlp + kMax],
+    timeouts: [kMin + 1, kMax + 1],
+    goneAtMs: nominalGone,
+    // From close(), somewhere inside its jiffy, to the tick of the firing that gives up.
+    windowMs: [jiffiesToMs(Math.min(...gone) - 1, hz), jiffiesToMs(Math.max(...gone), hz)],
+    boundaryMs: last.boundaryMs,
+    retries: last.retries,
   };
 }
 
@@ -231,6 +248,19 @@ export function predictFinWait2(finTimeoutS: number, rtoMs: number, clock: Kerne
     windowMs: chainWindowMs([rest, rest], clock),
     counter: rest <= TW_KILL_THRESHOLD_MS ? 'TcpExtTWKilled' : 'TcpExtTW',
   };
+}
+
+/**
+ * How many of `closes` active closes get a TIME_WAIT sock when at most `maxTwBuckets` may exist
+ * (net.ipv4.tcp_max_tw_buckets of the closer's namespace): net/ipv4/inet_timewait_sock.c
+ * inet_twsk_alloc() refuses once `tw_refcount - 1 >= sysctl_max_tw_buckets` (the death row's
+ * refcount starts at 1: 0 refuses every one), and net/ipv4/tcp_minisocks.c tcp_time_wait() then
+ * counts TcpExtTCPTimeWaitOverflow and destroys the socket at once (tcp_done): no TIME_WAIT, its
+ * local port free again. (The closes come faster than 60 s TIME_WAITs end: none is freed meanwhile.)
+ */
+export function timeWaitBuckets(closes: number, maxTwBuckets: number): { timeWait: number; overflow: number } {
+  const timeWait = Math.max(0, Math.min(closes, maxTwBuckets));
+  return { timeWait, overflow: closes - timeWait };
 }
 
 /** TIME_WAIT: always TCP_TIMEWAIT_LEN (net/ipv4/tcp_minisocks.c tcp_time_wait()), one wheel timer. */

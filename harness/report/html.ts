@@ -39,7 +39,7 @@ export function pageFileName(r: Result): string {
   return `${r.scenario}-${r.runId}.html`;
 }
 
-const VERDICT_TEXT = { pass: 'PASS', fail: 'FAIL', error: 'ERROR' } as const;
+const VERDICT_TEXT: Record<Result['verdict'], string> = { pass: 'PASS', fail: 'FAIL', error: 'ERROR', inconclusive: 'INCONCLUSIVE' };
 
 function table(head: string[], rows: string[][], cls = ''): string {
   return el(

@@ -44,11 +44,13 @@ const STAGE_TEXT: Record<RunProgress['stage'], string> = {
   expect: 'deriving the expectation',
   observe: 'starting observers',
   fault: 'applying the fault',
+  calibrate: 'measuring wake-up lateness',
   client: 'client running',
   collect: 'collecting',
   // The revert follows the last stage without a stage of its own.
   check: 'checking, reverting',
   hook: 'running the hook, reverting',
+  judge: 'measuring the load again',
 };
 
 const BAR_WIDTH = 20;

@@ -3,13 +3,19 @@ import type { Result } from '../verdict/result.js';
 
 export function formatResult(r: Result): string {
   const L: string[] = [];
-  const mark = r.verdict === 'pass' ? 'PASS' : r.verdict === 'fail' ? 'FAIL' : 'ERROR';
+  const mark = r.verdict === 'pass' ? 'PASS' : r.verdict === 'fail' ? 'FAIL' : r.verdict === 'inconclusive' ? 'INCONCLUSIVE' : 'ERROR';
   L.push(`${mark}  ${r.scenario}  (run ${r.runId}, target ${r.target.name}/${r.target.backend} ${r.target.address}:${r.target.port})`);
   const sys = (['client', 'server'] as const)
     .map((side) => Object.entries(r.sysctls[side]).map(([k, v]) => `${side}:${k.replace(/^net\.ipv4\./, '')}=${v}`).join(' '))
     .filter(Boolean)
     .join(' ');
   if (sys) L.push(`  sysctls   ${sys}`);
+  if (r.api) L.push(`  api       ${r.api}: connect/read/write/close block (SO_SNDTIMEO/SO_RCVTIMEO)`);
+  const cal = r.calibration;
+  if (cal) {
+    const after = cal.after ? `, after a failed check ${cal.after.maxMs} ms` : '';
+    L.push(`  machine   wake-up lateness ${cal.before.medianMs}/${cal.before.p90Ms}/${cal.before.maxMs} ms (median/p90/max of ${cal.before.samples})${after}; windows +${cal.slackMs} ms${cal.loaded ? `; above ${cal.boundMs} ms: too loaded to judge` : ''}`);
+  }
   for (const a of r.fault.applied) L.push(`  injected  ${a}`);
   for (const b of r.expected.because ?? []) L.push(`  model     ${b}`);
   for (const s of r.steps) {

@@ -3,6 +3,7 @@ import type { ClientConnection } from './client.js';
 import type { ConnectionPrediction, Expectation } from './expectation.js';
 import type { TcpInfo } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
+import type { CalibrationReport } from '../model/calibration.js';
 
 /** Kernel counters of a namespace (nstat names), or their deltas over a run. */
 export type Counters = Record<string, number>;
@@ -23,6 +24,8 @@ export interface StepResult {
   eof?: boolean;
   events?: string[];
   tcp?: TcpInfo | null;
+  /** The step's syscall blocked (a blocking client's connect/read/write/close), instead of non-blocking + epoll. */
+  blocking?: boolean;
 }
 
 export interface StateSample {
@@ -62,7 +65,13 @@ export interface Check {
   pass: boolean;
 }
 
-export type Verdict = 'pass' | 'fail' | 'error';
+/**
+ * pass: every check held. fail: the kernel did something the model says it does not.
+ * error: the run itself broke (see `error`). inconclusive: a check failed while the machine was
+ * too loaded to tell the kernel from a late wake-up (`calibration.loaded`): re-run on a quieter
+ * machine; CLI exit code 4.
+ */
+export type Verdict = 'pass' | 'fail' | 'error' | 'inconclusive';
 
 export interface Result {
   version: 1;
@@ -73,6 +82,10 @@ export interface Result {
   params: Record<string, unknown>;
   target: { name: string; backend: 'netns' | 'container'; address: string; port: number };
   sysctls: SidedSysctls;
+  /** `blocking`: the probe's connect/read/write/close blocked (`--blocking`); absent: non-blocking + epoll. */
+  api?: 'blocking';
+  /** How late the machine woke the probe, and how much that widened the windows (see harness/model/calibration.ts). */
+  calibration?: CalibrationReport;
   steps: StepResult[];
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;

@@ -1,4 +1,6 @@
-/* `harness-probe client`: runs a step script over non-blocking sockets + one epoll. */
+/* `harness-probe client`: runs a step script over non-blocking sockets + one epoll; a step marked
+ * "blocking" makes its syscall the way a blocking client does (O_NONBLOCK cleared for it, the
+ * step's time limit through SO_SNDTIMEO/SO_RCVTIMEO). */
 #define _GNU_SOURCE
 #include "client.h"
 #include "json.h"
@@ -31,6 +33,8 @@ struct result {
     char local[64], remote[64];
     int has_tcp;
     struct tcp_info ti;
+    /* calibrate: wake-up lateness of the sleeps, µs */
+    long long late_n, late_med_us, late_p90_us, late_max_us;
 };
 
 static int epfd = -1;
@@ -108,6 +112,23 @@ static int wait_for(int s, uint32_t mask, int64_t deadline_us, uint32_t *events)
     return found;
 }
 
+/* A blocking step: O_NONBLOCK off for its syscall (back on after), its time limit as the socket's
+ * SO_SNDTIMEO/SO_RCVTIMEO, which the kernel's sock_sndtimeo()/sock_rcvtimeo() sleep on. */
+static int set_nonblocking(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -1;
+    return fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+}
+
+static int set_timeo(int fd, int opt, int64_t deadline_us)
+{
+    int64_t rem = deadline_us - mono_us();
+    if (rem < 1000) rem = 1000; /* 0 would mean "wait for ever" */
+    struct timeval tv = { .tv_sec = rem / 1000000, .tv_usec = rem % 1000000 };
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
 static int get_so_error(int fd, int *soerr)
 {
     socklen_t l = sizeof *soerr;
@@ -134,6 +155,22 @@ static void do_connect(const struct step *st, struct result *r)
     int64_t deadline = r->start_us + st->timeout_ms * 1000;
     dsts[s] = st->dst;
     int rc;
+    if (st->blocking) {
+        /* inet_stream_connect sleeps until the handshake ends, the socket errors or SO_SNDTIMEO
+         * passes (then: EINPROGRESS, the connect goes on in the background). */
+        if (set_nonblocking(fd, 0) < 0 || set_timeo(fd, SO_SNDTIMEO, deadline) < 0) {
+            int saved_errno = errno;
+            set_err(r, "fcntl", saved_errno);
+            return;
+        }
+        rc = connect(fd, (const struct sockaddr *)&st->dst, sizeof st->dst);
+        int saved_errno = errno;
+        set_nonblocking(fd, 1);
+        if (rc == 0) { r->ok = 1; return; }
+        if (saved_errno == EINPROGRESS || saved_errno == EALREADY) { r->ok = 0; r->timed_out = 1; return; }
+        set_err(r, "connect", saved_errno);
+        return;
+    }
     do rc = connect(fd, (const struct sockaddr *)&st->dst, sizeof st->dst);
     while (rc < 0 && errno == EINTR);
     int saved_errno = errno;
@@ -154,6 +191,23 @@ static void do_write(const struct step *st, struct result *r)
     if (need_socket(s, r) < 0) return;
     int64_t deadline = r->start_us + st->timeout_ms * 1000;
     long long left = st->bytes;
+    if (st->blocking) {
+        if (set_nonblocking(fds[s], 0) < 0) { int saved_errno = errno; set_err(r, "fcntl", saved_errno); return; }
+        while (left > 0) {
+            size_t chunk = left > IOBUF ? IOBUF : (size_t)left;
+            set_timeo(fds[s], SO_SNDTIMEO, deadline);
+            ssize_t n = send(fds[s], wbuf, chunk, MSG_NOSIGNAL);
+            int saved_errno = errno;
+            if (n > 0) { r->bytes += n; left -= n; continue; }
+            if (n < 0 && saved_errno == EINTR && !stop_sig) continue;
+            if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)) { r->ok = 0; r->timed_out = 1; break; }
+            set_err(r, "send", n < 0 ? saved_errno : EIO);
+            break;
+        }
+        set_nonblocking(fds[s], 1);
+        if (left == 0) r->ok = 1;
+        return;
+    }
     while (left > 0) {
         size_t chunk = left > IOBUF ? IOBUF : (size_t)left;
         /* `data`: the exact bytes (a request a real server parses); else filler. */
@@ -179,6 +233,28 @@ static void do_read(const struct step *st, struct result *r)
     int s = st->sock;
     if (need_socket(s, r) < 0) return;
     int64_t deadline = r->start_us + st->timeout_ms * 1000;
+    if (st->blocking) {
+        if (set_nonblocking(fds[s], 0) < 0) { int saved_errno = errno; set_err(r, "fcntl", saved_errno); return; }
+        for (;;) {
+            size_t chunk = IOBUF;
+            if (st->has_bytes && st->bytes - r->bytes < (long long)chunk) chunk = (size_t)(st->bytes - r->bytes);
+            set_timeo(fds[s], SO_RCVTIMEO, deadline);
+            ssize_t n = recv(fds[s], iobuf, chunk, 0);
+            int saved_errno = errno;
+            if (n > 0) {
+                r->bytes += n;
+                if (!st->has_bytes || r->bytes >= st->bytes) { r->ok = 1; break; }
+                continue;
+            }
+            if (n == 0) { r->eof = 1; r->ok = 1; break; }
+            if (saved_errno == EINTR && !stop_sig) continue;
+            if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) { r->ok = 0; r->timed_out = 1; break; }
+            set_err(r, "recv", saved_errno);
+            break;
+        }
+        set_nonblocking(fds[s], 1);
+        return;
+    }
     for (;;) {
         size_t chunk = IOBUF;
         if (st->has_bytes && st->bytes - r->bytes < (long long)chunk) chunk = (size_t)(st->bytes - r->bytes);
@@ -281,10 +357,8 @@ static void do_close(const struct step *st, struct result *r)
      * cleared anyway, so the step is what a blocking application does on any kernel. */
     struct linger lg = { 0, 0 };
     socklen_t l = sizeof lg;
-    if (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &l) == 0 && lg.l_onoff && lg.l_linger > 0) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    }
+    if (st->blocking || (getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &l) == 0 && lg.l_onoff && lg.l_linger > 0))
+        set_nonblocking(fd, 0);
     r->start_us = mono_us(); /* exclude the bookkeeping above */
     int rc = close(fd);
     int saved_errno = errno;
@@ -292,6 +366,41 @@ static void do_close(const struct step *st, struct result *r)
     memset(&dsts[s], 0, sizeof dsts[s]);
     if (rc < 0) set_err(r, "close", saved_errno);
     else r->ok = 1;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* How late this machine wakes the probe: `samples` timed waits of `sleep_us` each, through the
+ * same call the script's waits use (epoll_pwait2), and how much each overshot. */
+static void do_calibrate(const struct step *st, struct result *r)
+{
+    long long *late = calloc((size_t)st->samples, sizeof *late);
+    if (!late) { set_err(r, "calloc", ENOMEM); return; }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) { int saved_errno = errno; free(late); set_err(r, "epoll_create1", saved_errno); return; }
+    int n = 0;
+    for (; n < st->samples && !stop_sig; n++) {
+        struct timespec ts = { .tv_sec = st->sleep_us / 1000000, .tv_nsec = (st->sleep_us % 1000000) * 1000 };
+        struct epoll_event ev;
+        int64_t t0 = mono_us();
+        if (epoll_pwait2(ep, &ev, 1, &ts, NULL) < 0 && errno != EINTR) { int saved_errno = errno; close(ep); free(late); set_err(r, "epoll_pwait2", saved_errno); return; }
+        long long over = (long long)(mono_us() - t0) - st->sleep_us;
+        late[n] = over < 0 ? 0 : over;
+    }
+    close(ep);
+    if (n > 0) {
+        qsort(late, (size_t)n, sizeof *late, cmp_ll);
+        r->late_n = n;
+        r->late_med_us = late[n / 2];
+        r->late_p90_us = late[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1];
+        r->late_max_us = late[n - 1];
+    }
+    free(late);
+    r->ok = n > 0;
 }
 
 static void fill_addrs(int s, struct result *r)
@@ -346,6 +455,7 @@ static void run_step(const struct step *st, struct result *r)
     case OP_TCPINFO:
         if (need_socket(s, r) == 0) r->ok = 1;
         break;
+    case OP_CALIBRATE: do_calibrate(st, r); break;
     case OP_BARRIER: {
         /* Tell the harness where we are (stderr, one JSON line), then wait for its line on stdin:
          * it fires the named trigger (a crash, a rule) in between. */
@@ -361,7 +471,7 @@ static void run_step(const struct step *st, struct result *r)
     }
     }
     r->end_us = mono_us();
-    if (st->op != OP_SLEEP && st->op != OP_CLOSE && st->op != OP_BARRIER && fds[s] >= 0) {
+    if (st->op != OP_SLEEP && st->op != OP_CLOSE && st->op != OP_BARRIER && st->op != OP_CALIBRATE && fds[s] >= 0) {
         fill_addrs(s, r);
         socklen_t l = sizeof r->ti;
         memset(&r->ti, 0, sizeof r->ti);
@@ -373,9 +483,13 @@ static void print_result(FILE *f, size_t i, const struct step *st, const struct 
 {
     char eb[32], sb[32];
     fprintf(f, "{\"i\":%zu,\"op\":\"%s\",", i, op_name(st->op));
-    if (st->op == OP_SLEEP || st->op == OP_BARRIER) fputs("\"sock\":null,", f);
+    if (st->op == OP_SLEEP || st->op == OP_BARRIER || st->op == OP_CALIBRATE) fputs("\"sock\":null,", f);
     else fprintf(f, "\"sock\":%d,", st->sock);
     if (st->label) { fputs("\"label\":", f); json_put_string(f, st->label); putc(',', f); }
+    if (st->blocking) fputs("\"blocking\":true,", f);
+    if (st->op == OP_CALIBRATE)
+        fprintf(f, "\"late\":{\"samples\":%lld,\"sleepUs\":%lld,\"medianUs\":%lld,\"p90Us\":%lld,\"maxUs\":%lld},",
+                r->late_n, st->sleep_us, r->late_med_us, r->late_p90_us, r->late_max_us);
     fprintf(f, "\"ok\":%s,", r->ok ? "true" : "false");
     if (r->err) fprintf(f, "\"errno\":\"%s\",\"errnoNum\":%d,", errno_name_buf(r->err, eb, sizeof eb), r->err);
     else fputs("\"errno\":null,\"errnoNum\":null,", f);

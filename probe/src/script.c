@@ -13,6 +13,7 @@ static const char *const opnames[] = {
     [OP_WRITE] = "write", [OP_READ] = "read", [OP_WAIT] = "wait", [OP_SHUTDOWN] = "shutdown",
     [OP_CLOSE] = "close", [OP_SLEEP] = "sleep", [OP_TCPINFO] = "tcpinfo", [OP_BARRIER] = "barrier",
     [OP_LISTEN] = "listen",
+    [OP_CALIBRATE] = "calibrate",
 };
 static const char *const optnames[] = {
     [SOPT_SYNCNT] = "SYNCNT", [SOPT_USER_TIMEOUT] = "USER_TIMEOUT", [SOPT_KEEPALIVE] = "KEEPALIVE",
@@ -25,16 +26,17 @@ static const char *const optnames[] = {
 static const char *const allowed[][6] = {
     [OP_SOCKET] = { "sock" },
     [OP_SETSOCKOPT] = { "sock", "opt", "value", "onoff" },
-    [OP_CONNECT] = { "sock", "timeoutMs", "host", "port", "bindPort" },
-    [OP_WRITE] = { "sock", "bytes", "data", "timeoutMs" },
-    [OP_READ] = { "sock", "bytes", "timeoutMs" },
+    [OP_CONNECT] = { "sock", "timeoutMs", "host", "port", "bindPort", "blocking" },
+    [OP_WRITE] = { "sock", "bytes", "data", "timeoutMs", "blocking" },
+    [OP_READ] = { "sock", "bytes", "timeoutMs", "blocking" },
     [OP_WAIT] = { "sock", "timeoutMs" },
     [OP_SHUTDOWN] = { "sock", "how" },
-    [OP_CLOSE] = { "sock" },
+    [OP_CLOSE] = { "sock", "blocking" },
     [OP_SLEEP] = { "ms" },
     [OP_TCPINFO] = { "sock" },
     [OP_BARRIER] = { "name" },
     [OP_LISTEN] = { "sock", "host", "port", "backlog" },
+    [OP_CALIBRATE] = { "samples", "sleepUs" },
 };
 
 const char *op_name(enum op op) { return opnames[op]; }
@@ -89,7 +91,7 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
     for (size_t i = 0; i < sizeof opnames / sizeof opnames[0]; i++)
         if (strcmp(opv->u.str.s, opnames[i]) == 0) op = (int)i;
     if (op < 0)
-        return fail(err, errlen, "%s: unknown op \"%s\" (expected socket, setsockopt, connect, listen, write, read, wait, shutdown, close, sleep, tcpinfo, barrier)",
+        return fail(err, errlen, "%s: unknown op \"%s\" (expected socket, setsockopt, connect, listen, write, read, wait, shutdown, close, sleep, tcpinfo, barrier, calibrate)",
                     ctx, opv->u.str.s);
     snprintf(ctx, sizeof ctx, "steps[%zu] (%s)", idx, opnames[op]);
     memset(st, 0, sizeof *st);
@@ -116,8 +118,8 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
 
     long long v;
     int r;
-    if (op == OP_SLEEP || op == OP_BARRIER) st->sock = -1;
-    if (op != OP_SLEEP && op != OP_BARRIER) {
+    if (op == OP_SLEEP || op == OP_BARRIER || op == OP_CALIBRATE) st->sock = -1;
+    if (op != OP_SLEEP && op != OP_BARRIER && op != OP_CALIBRATE) {
         st->sock = 0;
         r = get_int(o, "sock", 0, MAX_SOCKS - 1, &v, ctx, err, errlen);
         if (r < 0) return -1;
@@ -128,7 +130,22 @@ static int parse_step(const jvalue *o, size_t idx, struct step *st, int have_hos
         if (r < 0) return -1;
         if (r) st->timeout_ms = v;
     }
+    const jvalue *bv = json_get(o, "blocking");
+    if (bv) {
+        if (bv->type != JV_BOOL) return fail(err, errlen, "%s: \"blocking\" must be true or false", ctx);
+        st->blocking = bv->u.b;
+    }
     switch (op) {
+    case OP_CALIBRATE:
+        st->samples = 64;
+        st->sleep_us = 1000;
+        r = get_int(o, "samples", 1, MAX_CALIBRATE_SAMPLES, &v, ctx, err, errlen);
+        if (r < 0) return -1;
+        if (r) st->samples = (int)v;
+        r = get_int(o, "sleepUs", 1, 1000000, &v, ctx, err, errlen);
+        if (r < 0) return -1;
+        if (r) st->sleep_us = v;
+        break;
     case OP_SETSOCKOPT: {
         const jvalue *ov = json_get(o, "opt");
         if (!ov) return fail(err, errlen, "%s: missing required field \"opt\"", ctx);

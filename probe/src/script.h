@@ -10,7 +10,9 @@
 #define MAX_STEPS 100000
 
 enum op { OP_SOCKET, OP_SETSOCKOPT, OP_CONNECT, OP_WRITE, OP_READ, OP_WAIT,
-          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO, OP_BARRIER, OP_LISTEN };
+          OP_SHUTDOWN, OP_CLOSE, OP_SLEEP, OP_TCPINFO, OP_BARRIER, OP_LISTEN, OP_CALIBRATE };
+
+#define MAX_CALIBRATE_SAMPLES 10000
 
 enum sockopt_id { SOPT_SYNCNT, SOPT_USER_TIMEOUT, SOPT_KEEPALIVE, SOPT_KEEPIDLE,
                   SOPT_KEEPINTVL, SOPT_KEEPCNT, SOPT_LINGER, SOPT_NODELAY,
@@ -34,6 +36,9 @@ struct step {
     int bind_port;            /* connect: -1 = none */
     char *label;              /* optional, echoed back */
     char *name;               /* barrier: the trigger the harness fires */
+    int blocking;             /* connect/write/read/close: a blocking syscall (SO_SNDTIMEO/SO_RCVTIMEO = timeoutMs) */
+    int samples;              /* calibrate: how many sleeps */
+    long long sleep_us;       /* calibrate: each sleep */
 };
 
 struct script {

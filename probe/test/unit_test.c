@@ -283,6 +283,19 @@ static void test_script(void)
     script_bad("{\"steps\":[{\"op\":\"tcpinfo\",\"label\":3}]}", "\"label\" must be a string");
     script_bad("{\"steps\":[{\"op\":\"close\"},{\"op\":\"nope\"}]}", "steps[1]");
     script_bad("{\"steps\":[", "JSON parse error");
+
+    /* blocking steps and the calibration op */
+    if (script_ok("{\"host\":\"1.2.3.4\",\"port\":1,\"steps\":[{\"op\":\"connect\",\"blocking\":true},{\"op\":\"read\",\"blocking\":false},"
+                  "{\"op\":\"calibrate\"},{\"op\":\"calibrate\",\"samples\":8,\"sleepUs\":500}]}", &sc) == 0) {
+        CHECK(sc.steps[0].blocking == 1 && sc.steps[1].blocking == 0, "blocking flag");
+        CHECK(sc.steps[2].op == OP_CALIBRATE && sc.steps[2].samples == 64 && sc.steps[2].sleep_us == 1000 && sc.steps[2].sock == -1, "calibrate defaults");
+        CHECK(sc.steps[3].samples == 8 && sc.steps[3].sleep_us == 500, "calibrate values");
+        script_free(&sc);
+    }
+    script_bad("{\"steps\":[{\"op\":\"wait\",\"blocking\":true}]}", "unknown field \"blocking\"");
+    script_bad("{\"host\":\"1.2.3.4\",\"port\":1,\"steps\":[{\"op\":\"connect\",\"blocking\":1}]}", "must be true or false");
+    script_bad("{\"steps\":[{\"op\":\"calibrate\",\"samples\":0}]}", "out of range");
+    script_bad("{\"steps\":[{\"op\":\"calibrate\",\"sock\":0}]}", "unknown field \"sock\"");
 }
 
 /* The server's MODES table: what the harness (and --list-modes) rely on. */

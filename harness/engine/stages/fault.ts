@@ -2,12 +2,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { batchRules, planRules, type Rule } from '../../../faults/iptables.js';
 import { parseQdiscStats, planQdiscs, qdiscHits } from '../../../faults/tc.js';
-import type { Trigger } from '../../../faults/define.js';
+import { forBlockingApi, type Trigger } from '../../../faults/define.js';
 import { EnvironmentError, HarnessError } from '../../core/errors.js';
 import { inNetns, run, spawnLong, withTimeout } from '../../core/exec.js';
 import { processStartTicks } from '../../core/journal.js';
 import { kernelFacts } from '../../core/kernel.js';
-import { probeArgv } from '../../core/probe.js';
+import { asBlocking, probeArgv } from '../../core/probe.js';
 import type { FaultStep, ProcessStep } from '../../core/step.js';
 import { SIDES, type Side } from '../../core/sysctl.js';
 import { readRuleHits } from '../observers/rules.js';
@@ -16,17 +16,23 @@ import { startServerScript } from './server-script.js';
 
 export async function deriveExpectation(s: RunState): Promise<void> {
   const { p, target } = s;
+  const { hz } = await kernelFacts();
+  // The windows allow for the lateness the calibration saw (wakeupSlackMs).
+  const clock = { hz, ...(s.calibration ? { lateMs: s.calibration.before.maxMs } : {}) };
   s.ctx = {
     runId: p.runId,
     params: p.params,
     endpoints: target!.endpoints,
     sysctls: s.sysctls!,
-    clock: await kernelFacts(),
+    clock,
     watchIntervalMs: s.watchIntervalMs,
+    blocking: Boolean(p.blocking),
     ...(target!.serverMode ? { serverMode: target!.serverMode } : {}),
   };
-  s.expected = p.fault.expect(s.ctx);
-  s.script = p.fault.script(s.ctx, s.expected);
+  const expected = p.fault.expect(s.ctx);
+  const script = p.fault.script(s.ctx, expected);
+  s.script = p.blocking ? asBlocking(script) : script;
+  s.expected = p.blocking ? forBlockingApi(expected, s.script) : expected;
 }
 
 export async function applyPlan(s: RunState): Promise<void> {

@@ -1,0 +1,36 @@
+/**
+ * Stage `calibrate` (before the model derives its windows) and stage `judge` (after the checks):
+ * how late this machine wakes the probe up, measured in the client's namespace. The first widens
+ * every window by what it saw; the second, only after a failed check, looks again and turns the
+ * verdict into `inconclusive` when the machine was too loaded to judge the kernel.
+ */
+import { runProbeClient } from '../../core/probe.js';
+import { CALIBRATION_SAMPLES, CALIBRATION_SLEEP_US, calibrationReport, type Calibration } from '../../model/calibration.js';
+import { kernelFacts } from '../../core/kernel.js';
+import type { RunState } from '../run-state.js';
+
+async function measure(s: RunState): Promise<Calibration> {
+  const { address, port } = s.target!.endpoints;
+  const out = await runProbeClient(s.ns!.client, address, port, [{ op: 'calibrate', samples: CALIBRATION_SAMPLES, sleepUs: CALIBRATION_SLEEP_US }], { signal: s.signal });
+  const late = out.steps[0]?.late;
+  if (!late || !late.samples) return { samples: 0, sleepMs: CALIBRATION_SLEEP_US / 1000, medianMs: 0, p90Ms: 0, maxMs: 0 };
+  const ms = (us: number) => Math.round(us) / 1000;
+  return { samples: late.samples, sleepMs: late.sleepUs / 1000, medianMs: ms(late.medianUs), p90Ms: ms(late.p90Us), maxMs: ms(late.maxUs) };
+}
+
+export async function calibrate(s: RunState): Promise<void> {
+  const before = await measure(s);
+  s.calibration = calibrationReport(before, undefined, await kernelFacts());
+  s.log.info({ calibration: s.calibration }, 'calibrated wake-up lateness');
+}
+
+/** After a failed check: was the machine too loaded to tell a kernel that is wrong from a late wake-up? */
+export async function judge(s: RunState): Promise<void> {
+  if (s.verdict !== 'fail' || !s.calibration) return;
+  const after = await measure(s);
+  s.calibration = calibrationReport(s.calibration.before, after, await kernelFacts());
+  if (s.calibration.loaded) {
+    s.verdict = 'inconclusive';
+    s.log.warn({ calibration: s.calibration }, 'a check failed on a machine too loaded to judge: inconclusive');
+  }
+}
