@@ -1,7 +1,7 @@
 /* harness-probe: native TCP probe for the harness.
  *   harness-probe client [--script FILE]
  *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1] | --list-modes
- *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin]
+ *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin] [--netns PATH]...
  *   harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]
  */
 #define _GNU_SOURCE
@@ -27,7 +27,7 @@ static int usage(FILE *f)
     server_mode_names(f, " | ");
     fputs("\n"
           "  harness-probe server --list-modes             the modes as one JSON array of {name, summary}\n"
-          "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin]\n"
+          "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin] [--netns PATH [--port P] [--family 4|all]]...\n"
           "  harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]   NFQUEUE delayer\n"
           "  harness-probe --version\n"
           "exit codes: 0 ran (network errors are data), 1 internal failure, 2 bad usage/input\n", f);

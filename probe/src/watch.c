@@ -1,15 +1,27 @@
-/* `harness-probe watch`: polls the TCP socket table via NETLINK_SOCK_DIAG and
- * prints one NDJSON line per change. */
+/* `harness-probe watch`: polls the TCP socket table via NETLINK_SOCK_DIAG and prints one NDJSON
+ * line per change.
+ *
+ * One process can watch several network namespaces (`--netns PATH`, repeated): it enters each in
+ * turn (setns), creates that namespace's sock_diag socket and opens its /proc/net/snmp and
+ * /proc/net/netstat there, then goes back to the namespace it started in. A netlink socket
+ * belongs to the namespace it was created in, and a /proc/net file to the namespace it was opened
+ * in (the seq_file holds that net: re-reading it from offset 0 later shows the same namespace,
+ * wherever the process is by then; probe/test/watch-netns.sh checks both). So one timerfd wake-up
+ * serves every namespace of a run, and the counters need no process living in each namespace:
+ * a stdin line `counters` prints them. */
 #define _GNU_SOURCE
 #include "watch.h"
+#include "json.h"
 #include "names.h"
 #include "util.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +31,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define NBUCKETS 16384
+#define NBUCKETS 4096       /* per namespace; the sweep walks the entry list, not the buckets */
+#define MAX_NS 64
 
 struct key {
     uint8_t l[16], r[16];   /* IPv4 stored as v4-mapped IPv6 */
@@ -28,17 +41,29 @@ struct key {
 
 struct entry {
     struct key k;
-    struct entry *next;
+    struct entry *next;             /* bucket chain */
+    struct entry *all_next, **all_pp; /* every entry of the namespace, for the sweep */
     uint32_t gen;
     int state;              /* reported state (NEW_SYN_RECV folded into SYN_RECV) */
     uint32_t rq, wq, retrans;
     char local[64], remote[64];
 };
 
-static struct entry *buckets[NBUCKETS];
+/* One watched namespace. */
+struct ns {
+    const char *path;       /* NULL: the namespace the process started in */
+    int port;               /* -1: every port; -2: not given (take the default) */
+    int family;             /* 4: IPv4 only; 0: both; -1: not given */
+    int nl;                 /* its NETLINK_SOCK_DIAG socket */
+    int snmp, netstat;      /* its /proc/net files (-1 if they could not be opened) */
+    struct entry *buckets[NBUCKETS];
+    struct entry *all;
+};
+
+static struct ns *nss[MAX_NS];
+static int nns;
+static int tagged;          /* --netns given: lines carry "ns":i */
 static uint32_t gen;
-static int port_filter = -1;
-static int nl = -1;
 static uint32_t seq;
 static size_t out_lines;
 
@@ -63,15 +88,28 @@ static void fmt_addr(const uint8_t a[16], uint16_t port, char *buf, size_t len)
     }
 }
 
-static void emit(int64_t t, const struct entry *e, const char *state)
+static void emit(int64_t t, int i, const struct entry *e, const char *state)
 {
-    printf("{\"tUs\":%lld,\"local\":\"%s\",\"remote\":\"%s\",\"state\":\"%s\",\"rq\":%u,\"wq\":%u,\"retrans\":%u}\n",
-           (long long)t, e->local, e->remote, state, e->rq, e->wq, e->retrans);
+    printf("{\"tUs\":%lld,", (long long)t);
+    if (tagged) printf("\"ns\":%d,", i);
+    printf("\"local\":\"%s\",\"remote\":\"%s\",\"state\":\"%s\",\"rq\":%u,\"wq\":%u,\"retrans\":%u}\n",
+           e->local, e->remote, state, e->rq, e->wq, e->retrans);
     out_lines++;
 }
 
-static void on_sock(int64_t t, int family, const struct inet_diag_msg *m)
+static void unlink_entry(struct ns *n, struct entry *e)
 {
+    struct entry **pp = &n->buckets[hash_key(&e->k)];
+    while (*pp != e) pp = &(*pp)->next;
+    *pp = e->next;
+    *e->all_pp = e->all_next;
+    if (e->all_next) e->all_next->all_pp = e->all_pp;
+    free(e);
+}
+
+static void on_sock(int64_t t, int i, int family, const struct inet_diag_msg *m)
+{
+    struct ns *n = nss[i];
     struct key k;
     memset(&k, 0, sizeof k);
     if (family == AF_INET) {
@@ -85,11 +123,11 @@ static void on_sock(int64_t t, int family, const struct inet_diag_msg *m)
     }
     k.lp = ntohs(m->id.idiag_sport);
     k.rp = ntohs(m->id.idiag_dport);
-    if (port_filter >= 0 && k.lp != port_filter && k.rp != port_filter) return;
+    if (n->port >= 0 && k.lp != n->port && k.rp != n->port) return;
     int state = m->idiag_state == 12 /* TCP_NEW_SYN_RECV */ ? 3 /* TCP_SYN_RECV */ : m->idiag_state;
     uint32_t h = hash_key(&k);
     struct entry *e;
-    for (e = buckets[h]; e; e = e->next)
+    for (e = n->buckets[h]; e; e = e->next)
         if (memcmp(&e->k, &k, sizeof k) == 0) break;
     int changed = 0;
     if (!e) {
@@ -98,8 +136,12 @@ static void on_sock(int64_t t, int family, const struct inet_diag_msg *m)
         e->k = k;
         fmt_addr(k.l, k.lp, e->local, sizeof e->local);
         fmt_addr(k.r, k.rp, e->remote, sizeof e->remote);
-        e->next = buckets[h];
-        buckets[h] = e;
+        e->next = n->buckets[h];
+        n->buckets[h] = e;
+        e->all_next = n->all;
+        if (n->all) n->all->all_pp = &e->all_next;
+        e->all_pp = &n->all;
+        n->all = e;
         changed = 1;
     } else if (e->gen == gen) {
         return; /* same 4-tuple twice in one dump (e.g. TIME_WAIT + new socket): keep the first */
@@ -114,15 +156,16 @@ static void on_sock(int64_t t, int family, const struct inet_diag_msg *m)
     e->retrans = m->idiag_retrans;
     if (changed) {
         char sb[32];
-        emit(t, e, tcp_state_name_buf(state, sb, sizeof sb));
+        emit(t, i, e, tcp_state_name_buf(state, sb, sizeof sb));
     }
 }
 
 static char rbuf[1 << 17];
 
-/* Dump one family. Returns 0 ok, 1 if the dump was interrupted/inconsistent, -1 on error. */
-static int dump_family(int64_t t, int family, int with_listeners)
+/* Dump one family of namespace i. Returns 0 ok, 1 if the dump was interrupted/inconsistent, -1 on error. */
+static int dump_family(int i, int family, int with_listeners)
 {
+    int nl = nss[i]->nl;
     struct {
         struct nlmsghdr nlh;
         struct inet_diag_req_v2 r;
@@ -150,7 +193,7 @@ static int dump_family(int64_t t, int family, int with_listeners)
         /* Stamp what this batch shows with the time it arrived: the kernel read those sockets
          * before recv() returned, so a sample is never earlier than the state it reports (a
          * stamp taken before the dump could precede a transition the dump then saw). */
-        t = mono_us();
+        int64_t t = mono_us();
         if (n == 0) return -1;
         for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_seq != seq) continue;
@@ -163,82 +206,229 @@ static int dump_family(int64_t t, int family, int with_listeners)
             }
             if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
-            on_sock(t, family, NLMSG_DATA(h));
+            on_sock(t, i, family, NLMSG_DATA(h));
         }
     }
 }
 
 static int listen_every = 10; /* polls between two listener dumps */
-static int want_v6 = 1;
 static unsigned long long polls;
 
-static int poll_once(void)
+static void keep_all(struct ns *n)
 {
-    gen++;
-    int64_t t = mono_us();
-    int with_listeners = (polls++ % (unsigned)listen_every) == 0;
-    int r4 = dump_family(t, AF_INET, with_listeners);
-    int r6 = r4 < 0 || !want_v6 ? r4 : dump_family(t, AF_INET6, with_listeners);
-    t = mono_us(); /* a socket missing from the dumps was gone by their end */
+    for (struct entry *e = n->all; e; e = e->all_next) e->gen = gen;
+}
+
+/* One poll of namespace i (gen already advanced). Returns 0, or -1 if its dump failed. */
+static int poll_ns(int i, int with_listeners)
+{
+    struct ns *n = nss[i];
+    int r4 = dump_family(i, AF_INET, with_listeners);
+    int r6 = r4 < 0 || n->family == 4 ? r4 : dump_family(i, AF_INET6, with_listeners);
+    int64_t t = mono_us(); /* a socket missing from the dumps was gone by their end */
     if (r4 < 0 || r6 < 0) {
         /* incomplete view: do not report anything as GONE this round */
-        fprintf(stderr, "harness-probe watch: sock_diag dump failed: %s\n", strerror(errno));
+        int saved = errno;
+        fprintf(stderr, "harness-probe watch: sock_diag dump failed%s%s: %s\n",
+                n->path ? " in " : "", n->path ? n->path : "", strerror(saved));
         /* drain anything left of the failed dump */
-        while (recv(nl, rbuf, sizeof rbuf, MSG_DONTWAIT) > 0) {}
-        for (size_t b = 0; b < NBUCKETS; b++)
-            for (struct entry *e = buckets[b]; e; e = e->next) e->gen = gen;
+        while (recv(n->nl, rbuf, sizeof rbuf, MSG_DONTWAIT) > 0) {}
+        keep_all(n);
+        errno = saved;
         return -1;
     }
     if (r4 == 1 || r6 == 1) {
-        for (size_t b = 0; b < NBUCKETS; b++)
-            for (struct entry *e = buckets[b]; e; e = e->next) e->gen = gen;
+        keep_all(n);
         return 0;
     }
-    for (size_t b = 0; b < NBUCKETS; b++) {
-        struct entry **pp = &buckets[b];
-        while (*pp) {
-            struct entry *e = *pp;
-            if (e->gen != gen && !with_listeners && e->state == 10 /* LISTEN: not dumped this round */)
-                e->gen = gen;
-            if (e->gen != gen) {
-                emit(t, e, "GONE");
-                *pp = e->next;
-                free(e);
-            } else {
-                pp = &e->next;
-            }
+    for (struct entry *e = n->all, *next; e; e = next) {
+        next = e->all_next;
+        if (e->gen != gen && !with_listeners && e->state == 10 /* LISTEN: not dumped this round */)
+            e->gen = gen;
+        if (e->gen != gen) {
+            emit(t, i, e, "GONE");
+            unlink_entry(n, e);
         }
     }
     return 0;
 }
 
+/* Every namespace, one after the other, on one wake-up. Returns -1 if any dump failed. */
+static int poll_once(void)
+{
+    gen++;
+    int with_listeners = (polls++ % (unsigned)listen_every) == 0;
+    int rc = 0, err = 0;
+    for (int i = 0; i < nns; i++)
+        if (poll_ns(i, with_listeners) < 0) { rc = -1; err = errno; }
+    errno = err;
+    return rc;
+}
+
+/* Whole file from offset 0 into buf (NUL-terminated); -1 on error. A seq_file regenerates its
+ * text on a read from 0, so each call is a fresh sample of the namespace the file belongs to. */
+static ssize_t read_whole(int fd, char *buf, size_t len)
+{
+    if (lseek(fd, 0, SEEK_SET) < 0) return -1;
+    size_t got = 0;
+    while (got + 1 < len) {
+        ssize_t r = read(fd, buf + got, len - 1 - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    buf[got] = 0;
+    return (ssize_t)got;
+}
+
+/* One line per namespace: its /proc/net/snmp and /proc/net/netstat as read now (text, parsed by
+ * the caller: the field set is the kernel's, not ours). */
+static void print_counters(void)
+{
+    static char snmp[1 << 16], netstat[1 << 16];
+    for (int i = 0; i < nns; i++) {
+        struct ns *n = nss[i];
+        int64_t t = mono_us();
+        if (n->snmp < 0 || n->netstat < 0 || read_whole(n->snmp, snmp, sizeof snmp) < 0 || read_whole(n->netstat, netstat, sizeof netstat) < 0) {
+            printf("{\"event\":\"counters\",\"ns\":%d,\"tUs\":%lld,\"error\":", i, (long long)t);
+            json_put_string(stdout, strerror(n->snmp < 0 || n->netstat < 0 ? ENOENT : errno));
+            fputs("}\n", stdout);
+            continue;
+        }
+        printf("{\"event\":\"counters\",\"ns\":%d,\"tUs\":%lld,\"snmp\":", i, (long long)t);
+        json_put_string(stdout, snmp);
+        fputs(",\"netstat\":", stdout);
+        json_put_string(stdout, netstat);
+        fputs("}\n", stdout);
+    }
+    fflush(stdout);
+}
+
+/* A complete stdin line: a request. */
+static void on_command(const char *line)
+{
+    if (!strcmp(line, "counters")) print_counters();
+    else if (*line) fprintf(stderr, "harness-probe watch: unknown stdin command '%s' (known: counters)\n", line);
+}
+
+/* Creates namespace n's socket and opens its counters, in the namespace the process is in now. */
+static int open_here(struct ns *n)
+{
+    n->nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (n->nl < 0) return -1;
+    int rcv = 1 << 20;
+    setsockopt(n->nl, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    /* /proc/self/net follows the calling thread's namespace at open time (since Linux 4.18). */
+    n->snmp = open("/proc/self/net/snmp", O_RDONLY | O_CLOEXEC);
+    n->netstat = open("/proc/self/net/netstat", O_RDONLY | O_CLOEXEC);
+    return 0;
+}
+
+/* Enters each --netns in turn to open what belongs to it, then returns to the namespace the
+ * process started in. Returns 0, 2 for a path that is not a network namespace, 1 otherwise. */
+static int open_namespaces(void)
+{
+    int home = -1;
+    if (tagged) {
+        home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (home < 0) { fprintf(stderr, "harness-probe watch: /proc/self/ns/net: %s\n", strerror(errno)); return 1; }
+    }
+    int rc = 0;
+    for (int i = 0; i < nns && rc == 0; i++) {
+        struct ns *n = nss[i];
+        if (n->path) {
+            int fd = open(n->path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                fprintf(stderr, "harness-probe watch: --netns %s: %s\n", n->path, strerror(errno));
+                rc = 2;
+                break;
+            }
+            if (setns(fd, CLONE_NEWNET) < 0) {
+                int e = errno;
+                fprintf(stderr, "harness-probe watch: --netns %s: %s\n", n->path,
+                        e == EINVAL ? "not a network namespace" : strerror(e));
+                rc = e == EINVAL ? 2 : 1;
+                close(fd);
+                break;
+            }
+            close(fd);
+        }
+        if (open_here(n) < 0) {
+            fprintf(stderr, "harness-probe watch: sock_diag socket%s%s: %s\n", n->path ? " in " : "", n->path ? n->path : "", strerror(errno));
+            rc = 1;
+        }
+    }
+    if (home >= 0) {
+        if (setns(home, CLONE_NEWNET) < 0) {
+            fprintf(stderr, "harness-probe watch: back to its own namespace: %s\n", strerror(errno));
+            rc = 1;
+        }
+        close(home);
+    }
+    return rc;
+}
+
 static int usage(void)
 {
     fputs("usage: harness-probe watch [--interval-ms N] [--listen-every N] [--family 4|all] [--port P] [--no-stdin]\n"
+          "                           [--netns PATH [--port P] [--family 4|all]]...\n"
+          "  --netns PATH: watch that network namespace (repeat for several; one process polls them all\n"
+          "                every interval); --port/--family after a --netns apply to it, before any to all.\n"
+          "                Without --netns: the namespace it runs in. With it, lines carry \"ns\":i (order given)\n"
           "  --listen-every N: dump LISTEN sockets every Nth poll (default 10): their hash is global and costly\n"
           "  --family 4: skip the IPv6 dump (namespaces whose server listens on IPv4 only)\n"
+          "  stdin line 'counters': one line per namespace with its /proc/net/snmp and netstat text\n"
           "  exits on SIGTERM/SIGINT or when stdin reaches EOF (unless --no-stdin)\n", stderr);
     return 2;
 }
 
+static struct ns *new_ns(const char *path)
+{
+    struct ns *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->path = path;
+    n->port = -2;
+    n->family = -1;
+    n->nl = n->snmp = n->netstat = -1;
+    return n;
+}
+
 int watch_main(int argc, char **argv)
 {
-    long long interval = 5, port = -1, lev = 10, fam = 0;
+    long long interval = 5, port = -1, lev = 10;
+    int fam = 0;
     int use_stdin = 1;
+    struct ns *cur = NULL; /* the --netns that --port/--family apply to; NULL: the defaults */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
-        long long *dst = NULL, min = 0, max = 0;
+        long long *dst = NULL, min = 0, max = 0, portv = -1;
         const char *flag = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         if (!strcmp(a, "--no-stdin")) { use_stdin = 0; continue; }
-        if (!strncmp(a, "--interval-ms", 13)) { flag = "--interval-ms"; dst = &interval; min = 1; max = 600000; }
-        else if (!strncmp(a, "--port", 6)) { flag = "--port"; dst = &port; min = 0; max = 65535; }
-        else if (!strncmp(a, "--listen-every", 14)) { flag = "--listen-every"; dst = &lev; min = 1; max = 100000; }
-        else if (!strcmp(a, "--family=4") || (!strcmp(a, "--family") && i + 1 < argc && !strcmp(argv[i + 1], "4"))) {
-            fam = 4; if (a[8] == 0) i++; continue;
-        } else if (!strcmp(a, "--family=all") || (!strcmp(a, "--family") && i + 1 < argc && !strcmp(argv[i + 1], "all"))) {
-            fam = 0; if (a[8] == 0) i++; continue;
+        if (!strcmp(a, "--netns") || !strncmp(a, "--netns=", 8)) {
+            const char *p = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!p || !*p) { fputs("harness-probe watch: --netns needs a path (e.g. /run/netns/NAME or /proc/PID/ns/net)\n", stderr); return usage(); }
+            if (nns == MAX_NS) { fprintf(stderr, "harness-probe watch: at most %d --netns\n", MAX_NS); return usage(); }
+            if (!(cur = nss[nns++] = new_ns(p))) { fputs("harness-probe watch: out of memory\n", stderr); return 1; }
+            tagged = 1;
+            continue;
         }
+        if (!strcmp(a, "--family=4") || (!strcmp(a, "--family") && i + 1 < argc && !strcmp(argv[i + 1], "4"))) {
+            if (a[8] == 0) i++;
+            if (cur) cur->family = 4; else fam = 4;
+            continue;
+        }
+        if (!strcmp(a, "--family=all") || (!strcmp(a, "--family") && i + 1 < argc && !strcmp(argv[i + 1], "all"))) {
+            if (a[8] == 0) i++;
+            if (cur) cur->family = 0; else fam = 0;
+            continue;
+        }
+        if (!strncmp(a, "--interval-ms", 13)) { flag = "--interval-ms"; dst = &interval; min = 1; max = 600000; }
+        else if (!strncmp(a, "--port", 6)) { flag = "--port"; dst = cur ? &portv : &port; min = 0; max = 65535; }
+        else if (!strncmp(a, "--listen-every", 14)) { flag = "--listen-every"; dst = &lev; min = 1; max = 100000; }
         if (!flag) { fprintf(stderr, "harness-probe watch: unknown argument '%s'\n", a); return usage(); }
         size_t fl = strlen(flag);
         if (a[fl] == '=') val = a + fl + 1;
@@ -250,10 +440,14 @@ int watch_main(int argc, char **argv)
             fprintf(stderr, "harness-probe watch: %s: '%s' is not an integer in [%lld, %lld]\n", flag, val, min, max);
             return usage();
         }
+        if (dst == &portv) cur->port = (int)portv;
     }
-    port_filter = (int)port;
+    if (!tagged && !(nss[nns++] = new_ns(NULL))) { fputs("harness-probe watch: out of memory\n", stderr); return 1; }
+    for (int i = 0; i < nns; i++) {
+        if (nss[i]->port == -2) nss[i]->port = (int)port;
+        if (nss[i]->family < 0) nss[i]->family = fam;
+    }
     listen_every = (int)lev;
-    want_v6 = fam != 4;
 
     signal(SIGPIPE, SIG_IGN);
     sigset_t ss;
@@ -263,10 +457,9 @@ int watch_main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &ss, NULL);
     int sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (sfd < 0 || tfd < 0 || nl < 0) { fprintf(stderr, "harness-probe watch: setup: %s\n", strerror(errno)); return 1; }
-    int rcv = 1 << 20;
-    setsockopt(nl, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    if (sfd < 0 || tfd < 0) { fprintf(stderr, "harness-probe watch: setup: %s\n", strerror(errno)); return 1; }
+    int orc = open_namespaces();
+    if (orc) return orc;
     struct itimerspec its = {
         .it_interval = { interval / 1000, (interval % 1000) * 1000000 },
         .it_value = { interval / 1000, (interval % 1000) * 1000000 },
@@ -277,7 +470,19 @@ int watch_main(int argc, char **argv)
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     printf("{\"event\":\"watching\",\"pid\":%d,\"tUs\":%lld,\"intervalMs\":%lld,\"port\":",
            (int)getpid(), (long long)mono_us(), interval);
-    if (port >= 0) printf("%lld}\n", port); else fputs("null}\n", stdout);
+    if (port >= 0) printf("%lld", port); else fputs("null", stdout);
+    if (tagged) {
+        fputs(",\"netns\":[", stdout);
+        for (int i = 0; i < nns; i++) {
+            printf("%s{\"ns\":%d,\"path\":", i ? "," : "", i);
+            json_put_string(stdout, nss[i]->path);
+            printf(",\"port\":");
+            if (nss[i]->port >= 0) printf("%d", nss[i]->port); else fputs("null", stdout);
+            printf(",\"family\":\"%s\"}", nss[i]->family == 4 ? "4" : "all");
+        }
+        fputs("]", stdout);
+    }
+    fputs("}\n", stdout);
     if (poll_once() < 0 && errno == EPROTONOSUPPORT) return 1;
     fflush(stdout);
 
@@ -285,6 +490,8 @@ int watch_main(int argc, char **argv)
         { .fd = tfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
         { .fd = use_stdin ? 0 : -1, .events = POLLIN },
     };
+    char line[256];
+    size_t ll = 0;
     int failures = 0;
     for (;;) {
         int n = poll(pfd, 3, -1);
@@ -294,22 +501,35 @@ int watch_main(int argc, char **argv)
             return 1;
         }
         if (pfd[1].revents) { fflush(stdout); return 0; }
+        /* The timer first: a counters request that arrives on the same wake-up is answered after
+         * the states of that poll, so its lines follow every event sampled before it. */
+        if (pfd[0].revents & POLLIN) {
+            uint64_t exp;
+            if (read(tfd, &exp, sizeof exp) > 0) {
+                if (poll_once() < 0) {
+                    if (++failures > 100) { fputs("harness-probe watch: giving up after 100 failed dumps\n", stderr); return 1; }
+                } else failures = 0;
+                if (out_lines) {
+                    fflush(stdout);
+                    out_lines = 0;
+                    if (ferror(stdout)) return 1; /* reader went away */
+                }
+            }
+        }
         if (pfd[2].revents) {
             char b[4096];
             ssize_t r = read(0, b, sizeof b);
             if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) { fflush(stdout); return 0; }
-        }
-        if (pfd[0].revents & POLLIN) {
-            uint64_t exp;
-            if (read(tfd, &exp, sizeof exp) < 0) continue;
-            if (poll_once() < 0) {
-                if (++failures > 100) { fputs("harness-probe watch: giving up after 100 failed dumps\n", stderr); return 1; }
-            } else failures = 0;
-            if (out_lines) {
-                fflush(stdout);
-                out_lines = 0;
-                if (ferror(stdout)) return 1; /* reader went away */
+            for (ssize_t j = 0; j < r; j++) {
+                if (b[j] == '\n') {
+                    line[ll] = 0;
+                    on_command(line);
+                    ll = 0;
+                } else if (ll + 1 < sizeof line) {
+                    line[ll++] = b[j];
+                }
             }
+            if (ferror(stdout)) return 1;
         }
     }
 }

@@ -1,7 +1,8 @@
 /**
- * Per-namespace kernel counters (/proc/net/netstat and /proc/net/snmp) as deltas. Read through
- * /proc/<pid>/net/… of a process that lives in the namespace (the state watcher), so sampling
- * spawns nothing.
+ * Per-namespace kernel counters (/proc/net/netstat and /proc/net/snmp) as deltas. A run's come
+ * from its state watcher, which opened those files inside each namespace (states.ts); `readCounters`
+ * reads them through /proc/<pid>/net/… of any process that lives in the namespace (a container's).
+ * Either way, sampling spawns nothing.
  */
 import { readFile } from 'node:fs/promises';
 

@@ -1,13 +1,14 @@
 /**
  * Everything that watches a run, as one handle: socket states and kernel counters of both
- * namespaces, the fault's rule hits, and packet captures. `stop()` returns what was seen; a run
- * that breaks halfway still stops its observers and keeps what they saw.
+ * namespaces (one watcher process for both), the fault's rule hits, and packet captures. `stop()`
+ * returns what was seen; a run that breaks halfway still stops its observers and keeps what they
+ * saw.
  */
 import type { Journal } from '../../core/journal.js';
 import type { Netns } from '../../core/netns.js';
 import { SIDES, type Side } from '../../core/sysctl.js';
 import type { Counters } from '../../verdict/result.js';
-import { counterDelta, readCounters } from './counters.js';
+import { counterDelta } from './counters.js';
 import { startCapture, type Capture, type CaptureFile } from './pcap.js';
 import { readRuleHits } from './rules.js';
 import { startStateWatcher, type SocketEvent, type StateWatcher } from './states.js';
@@ -37,41 +38,48 @@ export interface Observers {
   stop(): Promise<Observations>;
 }
 
+/** The watcher's namespaces, in this order: index i of its events and counters is SIDES[i]. */
+const sideIndex = (side: Side) => SIDES.indexOf(side);
+
 export async function startObservers(journal: Journal, o: ObserveOptions): Promise<Observers> {
-  const watchers: Partial<Record<Side, StateWatcher>> = {};
+  let watcher: StateWatcher | undefined;
   const captures: Capture[] = [];
-  const before: Partial<Record<Side, Counters>> = {};
+  let before: Counters[] | undefined;
   const stop = async (): Promise<Observations> => {
     const counters = {} as Record<Side, Counters>;
     const events = {} as Record<Side, SocketEvent[]>;
-    for (const side of SIDES) {
-      const w = watchers[side];
-      const b = before[side];
-      counters[side] = w && b ? counterDelta(b, await readCounters(w.pid)) : {};
-    }
+    // A watcher that cannot answer still gets stopped with the rest; its error comes after.
+    let failed: { err: unknown } | undefined;
+    const after = watcher && before ? await watcher.counters().catch((err: unknown) => void (failed = { err })) : undefined;
+    for (const side of SIDES) counters[side] = after && before ? counterDelta(before[sideIndex(side)]!, after[sideIndex(side)]!) : {};
     const rulesHit: Record<string, number> = {};
     for (const side of SIDES) Object.assign(rulesHit, await readRuleHits(o.ns[side], o.runId));
-    // Let the watchers catch the last transitions (a few poll intervals) before stopping them.
+    // Let the watcher catch the last transitions (a few poll intervals) before stopping it.
     await new Promise((r) => setTimeout(r, 4 * o.watchIntervalMs));
-    for (const side of SIDES) events[side] = (await watchers[side]?.stop()) ?? [];
+    const seen = (await watcher?.stop()) ?? [];
+    for (const side of SIDES) events[side] = seen[sideIndex(side)] ?? [];
     const files: CaptureFile[] = [];
     for (const c of captures) files.push(await c.stop());
+    if (failed) throw failed.err;
     return { events, counters, rulesHit, captures: files };
   };
   try {
-    for (const side of SIDES) {
-      watchers[side] = await startStateWatcher(journal, o.ns[side], o.port, { ipv4Only: o.ipv4Only[side], intervalMs: o.watchIntervalMs });
-    }
+    watcher = await startStateWatcher(
+      journal,
+      SIDES.map((side) => ({ ns: o.ns[side], port: o.port, ipv4Only: o.ipv4Only[side] })),
+      { intervalMs: o.watchIntervalMs },
+    );
     if (o.pcapDir) {
-      // The marker goes to a port that is not the target's, so the state watchers ignore it.
+      // The marker goes to a port that is not the target's, so the state watcher ignores it.
       const markerPort = o.port === 9 ? 10 : 9;
       for (const side of SIDES) captures.push(await startCapture(journal, o.ns[side], o.pcapDir, o.name, side, markerPort));
     }
     // Counters last: the captures' markers are not part of the run's deltas.
-    for (const side of SIDES) before[side] = await readCounters(watchers[side]!.pid);
+    before = await watcher.counters();
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
   }
-  return { stop, waitFor: (side, match, signal) => watchers[side]!.waitFor(match, signal) };
+  const w = watcher;
+  return { stop, waitFor: (side, match, signal) => w.waitFor(sideIndex(side), match, signal) };
 }
