@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import type { SidedSysctls } from '../harness/core/sysctl.js';
 import { DEFAULT_WATCH_INTERVAL_MS } from '../harness/model/watch.js';
-import type { FaultContext, FaultDefinition } from './define.js';
+import type { FaultContext, FaultDefinition, ServerFacts } from './define.js';
 
 export interface TestContextOptions {
   /** Raw parameters, parsed by the fault's schema (defaults applied). */
@@ -15,12 +15,16 @@ export interface TestContextOptions {
   sysctls?: Partial<SidedSysctls>;
   hz?: number;
   watchIntervalMs?: number;
+  /** The server as the harness found it (default: the built-in server in the mode the fault wants). */
+  server?: ServerFacts;
 }
 
 export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, opts: TestContextOptions = {}): FaultContext<z.infer<S>> {
+  const params = fault.params.parse(opts.params ?? {});
   return {
     runId: 'abc123',
-    params: fault.params.parse(opts.params ?? {}),
+    params,
+    server: opts.server ?? { mode: fault.server(params).mode },
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
     clock: { hz: opts.hz ?? 250 },

@@ -37,6 +37,7 @@ export const lastAckDrop = defineFault({
   shapedBy: { server: ORPHAN_FIN_SYSCTLS, client: ['net.ipv4.tcp_sack'] },
   params: z.object({}),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({ server: { 'net.ipv4.tcp_orphan_retries': '2' } }),
   plan: () => ({}),
   triggers: {

@@ -10,6 +10,7 @@ import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
 import { parseDuration, parseExpectExit, parseStrike, type ClientSpec } from '../engine/client-spec.js';
 import { formatResult } from '../report/text.js';
+import { NotPlayable } from '../engine/applicability.js';
 import { prepareOutputs, type Outputs } from '../report/outputs.js';
 
 export interface RunCommandOptions {
@@ -119,7 +120,16 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   const config = await loadConfig(opts.config);
   if (Object.keys(config.targets).length) env = { ...env, targets: { ...env.targets, ...config.targets } };
   const prepared = [];
-  for (const r of requests) prepared.push(await prepare(r, env));
+  for (const r of requests) {
+    try {
+      prepared.push(await prepare(r, env));
+    } catch (e) {
+      // --all plays what the target can: a scenario it cannot play is skipped, and said so.
+      if (!(opts.all && e instanceof NotPlayable)) throw e;
+      env.log.warn(`skipped ${r.scenario}: ${e.message.replace(/^--target: /, '')}`);
+    }
+  }
+  if (prepared.length === 0) throw new UsageError('--all', `target ${opts.target} can play none of the scenarios`, 'harness list shows what each scenario needs ("on your server")');
   const report = prepared[0]?.sysctlsFrom;
   if (report) {
     env.log.info({ file: report.file, applied: Object.keys(report.applied).length }, 'production sysctls applied in both namespaces');

@@ -14,6 +14,7 @@ import { readSysctlsFrom, type SysctlsFromReport } from '../core/sysctls-from.js
 import { namespacedKeys, SIDES, validateKeys, validateValues, type SidedSysctls, type SysctlSetting } from '../core/sysctl.js';
 import { probePath } from '../core/probe.js';
 import { checkCaptureDir } from './observers/pcap.js';
+import { assertPlayable } from './applicability.js';
 import { checkClientSpec, type ClientSpec } from './client-spec.js';
 
 export type AnyFault = FaultDefinition<z.ZodObject>;
@@ -115,6 +116,8 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const fault = resolveFault(req.scenario);
   const params = parseParams(fault, req.params);
   const target = resolveTarget(req.target, env.targets);
+  // A scenario the target cannot play is refused here, before Docker is even asked.
+  assertPlayable(fault, params, req.params, target, { ...builtinTargets, ...env.targets });
   // Docker up, image present (or built): checked now, before anything of the run exists.
   await target.check?.();
   const port = req.port === undefined ? undefined : parsePort(req.port, '--port', 'give a whole number from 1 to 65535 (default 9000)');
