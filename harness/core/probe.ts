@@ -73,6 +73,30 @@ export interface ProbeStepResult {
   tcp?: TcpInfo | null;
 }
 
+/** One syscall of the probe's server (`{"event":"step",…}` on its stdout): the Result's serverSteps. */
+export interface ServerStep {
+  op: 'accept' | 'read' | 'write' | 'close';
+  ok: boolean;
+  errno: string | null;
+  startUs: number;
+  endUs: number;
+  bytes: number;
+  eof: boolean;
+  local: string;
+  remote: string;
+}
+
+/** A server step from one line of the probe server's stdout, or undefined for any other line. */
+export function parseServerStep(line: string): ServerStep | undefined {
+  if (!line.startsWith('{"event":"step"')) return undefined;
+  try {
+    const { event: _e, ...step } = JSON.parse(line) as ServerStep & { event: string };
+    return step;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ProbeClientOutput {
   probe: 'harness-probe';
   version: number;

@@ -9,10 +9,10 @@ import { HarnessError } from '../core/errors.js';
 import type { Journal, RevertReport } from '../core/journal.js';
 import type { Logger } from '../core/log.js';
 import type { Netns } from '../core/netns.js';
-import type { ClientStep, ProbeClientOutput } from '../core/probe.js';
+import type { ClientStep, ProbeClientOutput, ServerStep } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
-import type { Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
+import type { Answer, Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { SocketEvent } from './observers/states.js';
 import type { PreparedRun } from './prepare.js';
@@ -49,6 +49,10 @@ export interface RunState {
   struck?: { atMs: number; firedMs: number; why: string };
   client?: ClientResult;
   observed?: Observations;
+  /** The built-in server's syscalls, collected with the observations (targets that report them). */
+  serverSteps?: ServerStep[];
+  /** What the server did, where the scenario asks. */
+  answers?: Answer[];
   checks?: Check[];
   verdict?: Verdict;
   error?: { code: string; message: string; stage: StageName };
@@ -97,13 +101,28 @@ export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t
   });
 }
 
+/** The built-in server's syscalls on the Result's clock. */
+export function toServerSteps(steps: readonly ServerStep[], t0Us: number): StepResult[] {
+  return steps.map((s) => ({
+    op: s.op,
+    ok: s.ok,
+    errno: s.errno,
+    startMs: ms(s.startUs, t0Us),
+    endMs: ms(s.endUs, t0Us),
+    durationMs: Math.round((s.endUs - s.startUs) / 10) / 100,
+    ...(s.bytes ? { bytes: s.bytes } : {}),
+    ...(s.eof ? { eof: true } : {}),
+  }));
+}
+
 /** The observations on the Result's time axis: t = 0 is the first client step. */
-export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters'> & { rulesHit: Record<string, number> } {
+export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters' | 'serverSteps'> & { rulesHit: Record<string, number> } {
   const t0Us = s.t0Us ?? s.probe?.steps[0]?.startUs ?? 0;
   const steps = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
   const ev = s.observed?.events;
   return {
     steps,
+    ...(s.serverSteps ? { serverSteps: toServerSteps(s.serverSteps, t0Us) } : {}),
     states: { client: toSamples(ev?.client ?? [], t0Us), server: toSamples(ev?.server ?? [], t0Us) },
     counters: s.observed?.counters ?? { client: {}, server: {} },
     rulesHit: s.observed?.rulesHit ?? {},
@@ -131,6 +150,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
     },
     sysctls: s.sysctls ?? { client: {}, server: {} },
     ...observed,
+    ...(s.answers?.length ? { answers: s.answers } : {}),
     fault: { rulesHit, applied: s.applied },
     expected: s.expected ?? { steps: {} },
     checks: s.checks ?? [],

@@ -68,13 +68,16 @@ async function startObserving(s: RunState): Promise<void> {
 
 async function collect(s: RunState): Promise<void> {
   s.observed = await s.observers!.stop();
+  const calls = s.target!.serverSteps?.();
+  if (calls) s.serverSteps = calls;
 }
 
 async function check(s: RunState): Promise<void> {
   const { rulesHit, ...o } = observedOf(s);
-  const { checks, verdict } = evaluate(s.expected!, { ...o, rulesHit });
+  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit });
   s.checks = checks;
   s.verdict = verdict;
+  s.answers = answers;
 }
 
 /** The user's own client: what the kernel would do to its connections under this fault. */

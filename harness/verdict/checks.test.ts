@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, NO_SUCH_RULE, UNKNOWN_COUNTER, type Observed } from './checks.js';
+import { evaluate, NO_SUCH_RULE, UNKNOWN_COUNTER, type Observed, collapseNumbered } from './checks.js';
 import type { Expectation } from '../../faults/define.js';
 
 const observed = (over: Partial<Observed> = {}): Observed => ({
@@ -153,5 +153,35 @@ describe('stateLeft and listen checks (handshake faults)', () => {
     expect(evaluate({ steps: {}, listen: { server: { rqMax: 1 } } }, o).verdict).toBe('fail');
     expect(evaluate({ steps: {}, listen: { server: { wq: 2 } } }, o).verdict).toBe('fail');
     expect(evaluate({ steps: {}, listen: { server: { rqMax: 0 } } }, base([])).verdict).toBe('fail');
+  });
+});
+
+describe('numbered steps that agree are one check', () => {
+  const c = (name: string, expected: unknown, actual: unknown, pass = true) => ({ name, expected, actual, pass });
+  const steps = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => [c(`connect-${from + i} ok`, true, true), c(`connect-${from + i} duration`, '0.0..1000.0 ms', `${(0.1 * (i + 1)).toFixed(1)} ms`)]).flat();
+
+  it('collapses each check of a run of steps, durations as their range', () => {
+    const out = collapseNumbered(steps(4));
+    expect(out).toEqual([
+      c('connect-0..3 ok (4 steps)', true, true),
+      c('connect-0..3 duration (4 steps)', '0.0..1000.0 ms', '0.1..0.4 ms'),
+    ]);
+  });
+
+  it('a failing step stands alone and splits the run: nothing is hidden', () => {
+    const checks = steps(6);
+    checks[6] = c('connect-3 ok', true, false, false);
+    const out = collapseNumbered(checks);
+    expect(out.filter((x) => !x.pass)).toEqual([c('connect-3 ok', true, false, false)]);
+    expect(out.map((x) => x.name)).toContain('connect-0..2 ok (3 steps)');
+    expect(out.length).toBeGreaterThan(2);
+  });
+
+  it('leaves short runs and unnumbered checks as they are', () => {
+    const two = steps(2);
+    expect(collapseNumbered(two)).toEqual(two);
+    const other = [c('connect errno', null, null), c('client visits SYN_SENT', 'SYN_SENT', 'SYN_SENT')];
+    expect(collapseNumbered(other)).toEqual(other);
   });
 });

@@ -2,12 +2,14 @@
  * Turns an Expectation and what was observed into named checks, each with expected and actual
  * side by side (packetdrill style). Pure: unit-tested without a kernel.
  */
-import type { CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
-import type { Check, Counters, StateSample, StepResult, Verdict } from './result.js';
+import type { CounterExpectation, Expectation, ServerCallExpectation, ServerQuestion, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
+import type { Answer, Check, Counters, StateSample, StepResult, Verdict } from './result.js';
 import { SIDES, type Side } from '../core/sysctl.js';
 
 export interface Observed {
   steps: StepResult[];
+  /** The built-in server's syscalls, where the target reports them. */
+  serverSteps?: StepResult[];
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;
   rulesHit: Record<string, number>;
@@ -65,10 +67,12 @@ function countCheck(name: string, e: CounterExpectation, observed: Record<string
   return { name, expected: fmtCounter(e), actual, pass: counterOk(e, actual) };
 }
 
-export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict } {
+export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict; answers: Answer[] } {
   const checks: Check[] = [];
   const byLabel = new Map(observed.steps.filter((s) => s.label).map((s) => [s.label!, s]));
-  for (const [label, e] of Object.entries(expected.steps)) checks.push(...stepChecks(label, e, byLabel.get(label)));
+  const stepped: Check[] = [];
+  for (const [label, e] of Object.entries(expected.steps)) stepped.push(...stepChecks(label, e, byLabel.get(label)));
+  checks.push(...collapseNumbered(stepped));
   for (const side of SIDES) {
     const seen = [...new Set(observed.states[side].map((s) => s.state))];
     for (const st of expected.states?.[side] ?? []) {
@@ -90,8 +94,107 @@ export function evaluate(expected: Expectation, observed: Observed): { checks: C
     if (e) checks.push(...listenChecks(side, e, observed.states[side]));
   }
   for (const e of expected.spans ?? []) checks.push(...spanChecks(e, observed.states[e.side]));
+  if (observed.serverSteps) for (const e of expected.serverCalls ?? []) checks.push(serverCallCheck(e, observed.serverSteps));
+  const answers: Answer[] = [];
+  for (const q of expected.asks ?? []) {
+    const a = answer(q, observed, byLabel);
+    answers.push(a);
+    checks.push({ name: `${q.side}: ${q.question}`, expected: q.expect === 'leaves' ? q.leaves : q.holds, actual: a.answer, pass: a.outcome === q.expect });
+  }
   const verdict: Verdict = checks.length > 0 && checks.every((c) => c.pass) ? 'pass' : 'fail';
-  return { checks, verdict };
+  return { checks, verdict, answers };
+}
+
+function describeCall(e: ServerCallExpectation): string {
+  const outcome = e.eof ? 'EOF' : e.errno ? e.errno : e.ok === false ? 'failed' : e.ok ? 'ok' : undefined;
+  return outcome ? `${e.op} → ${outcome}` : e.op;
+}
+
+/** Whether the built-in server made a syscall with this outcome (or, `absent`, never did). */
+export function serverCallCheck(e: ServerCallExpectation, calls: readonly StepResult[]): Check {
+  const match = (c: StepResult) =>
+    c.op === e.op && (e.ok === undefined || c.ok === e.ok) && (e.errno === undefined || c.errno === e.errno) && (e.eof === undefined || Boolean(c.eof) === e.eof);
+  const found = calls.find(match);
+  const same = calls.filter((c) => c.op === e.op).map((c) => (c.eof ? 'EOF' : (c.errno ?? (c.ok ? 'ok' : 'failed'))));
+  const actual = found ? `${describeCall(e)} at ${found.startMs.toFixed(1)} ms` : same.length ? `${e.op}: ${[...new Set(same)].join(', ')}` : `no ${e.op}`;
+  return e.absent
+    ? { name: `server never made ${describeCall(e)}`, expected: `no ${describeCall(e)}`, actual, pass: !found }
+    : { name: `server made ${describeCall(e)}`, expected: describeCall(e), actual, pass: Boolean(found) };
+}
+
+/**
+ * Answers a question from the watcher's samples of `q.side`: the connection's socket is the
+ * first one seen in a `holding` state; its first sample in another state (GONE included) says
+ * when it left. Times count from the start of step `q.fromStep`; the watcher reports a
+ * transition up to one poll late.
+ */
+export function answer(q: ServerQuestion, observed: Observed, byLabel: Map<string, StepResult>): Answer {
+  const t0 = byLabel.get(q.fromStep)?.startMs;
+  const samples = observed.states[q.side];
+  const first = samples.find((s) => q.holding.includes(s.state));
+  if (t0 === undefined || !first) {
+    return { question: q.question, answer: t0 === undefined ? `unanswered: no step ${q.fromStep}` : `unanswered: no connection seen on the ${q.side} side`, outcome: 'unseen' };
+  }
+  const mine = samples.filter((s) => s.local === first.local && s.remote === first.remote);
+  const left = mine.find((s) => !q.holding.includes(s.state));
+  if (left) {
+    const afterMs = Math.round((left.tMs - t0) * 10) / 10;
+    const from = q.fromWhat ?? q.fromStep;
+    const when = afterMs < 0 ? `${(-afterMs).toFixed(1)} ms before ${from}` : `${afterMs.toFixed(1)} ms after ${from}`;
+    return { question: q.question, answer: `${q.leaves}: ${when} (then ${left.state})`, outcome: 'leaves', afterMs };
+  }
+  const last = mine.at(-1)!;
+  const endMs = Math.max(...observed.steps.map((s) => s.endMs), last.tMs);
+  return { question: q.question, answer: `${q.holds}: ${last.state} until the end, ${(endMs - t0).toFixed(0)} ms after ${q.fromWhat ?? q.fromStep}`, outcome: 'holds' };
+}
+
+/**
+ * Checks of numbered steps (`connect-0` … `connect-511`) that agree are one line: same check,
+ * same expectation, all passing, consecutive numbers — "connect-0..511 errno: expected null, got
+ * null (×512)". Durations are given as their range. A check that differs (a failure, another
+ * expectation) breaks the run and stands alone, so nothing is hidden.
+ */
+export function collapseNumbered(checks: readonly Check[]): Check[] {
+  const out: Check[] = [];
+  const parse = (c: Check) => {
+    const m = /^(.+)-(\d+) (.+)$/.exec(c.name);
+    return m ? { prefix: m[1]!, n: Number(m[2]), what: m[3]! } : undefined;
+  };
+  const ms = (a: unknown) => (typeof a === 'string' ? /^(-?[\d.]+) ms$/.exec(a)?.[1] : undefined);
+  let i = 0;
+  while (i < checks.length) {
+    const first = checks[i]!;
+    const p = parse(first);
+    if (p && first.pass) {
+      // The same check of the following numbers: connect-0 ok, connect-1 ok, … (checks of one step are interleaved).
+      const group = [first];
+      let next = p.n + 1;
+      for (let k = i + 1; k < checks.length; k++) {
+        const q = parse(checks[k]!);
+        if (!q || q.prefix !== p.prefix) break;
+        if (q.what !== p.what) continue;
+        const c = checks[k]!;
+        const sameActual = c.actual === first.actual || (ms(c.actual) !== undefined && ms(first.actual) !== undefined);
+        if (q.n !== next || !c.pass || JSON.stringify(c.expected) !== JSON.stringify(first.expected) || !sameActual) break;
+        group.push(c);
+        next++;
+      }
+      if (group.length >= 3) {
+        const values = group.map((c) => ms(c.actual));
+        const actual = values.every((v) => v !== undefined)
+          ? `${Math.min(...values.map(Number)).toFixed(1)}..${Math.max(...values.map(Number)).toFixed(1)} ms`
+          : first.actual;
+        out.push({ name: `${p.prefix}-${p.n}..${p.n + group.length - 1} ${p.what} (${group.length} steps)`, expected: first.expected, actual, pass: true });
+        const taken = new Set(group);
+        // Drop the grouped checks; keep the others of the same steps in order.
+        const rest = checks.slice(i + 1).filter((c) => !taken.has(c));
+        return [...out, ...collapseNumbered(rest)];
+      }
+    }
+    out.push(first);
+    i++;
+  }
+  return out;
 }
 
 /**
@@ -114,8 +217,8 @@ export function stateLeftCheck(e: StateLeftExpectation, observed: Observed, byLa
 }
 
 /** The LISTEN socket's accept queue (rq: most seen) and backlog (wq: last seen). */
-export function listenChecks(side: Side, e: { rqMax?: CounterExpectation; wq?: number }, samples: StateSample[]): Check[] {
-  const listen = samples.filter((s) => s.state === 'LISTEN');
+export function listenChecks(side: Side, e: { rqMax?: CounterExpectation; wq?: number; local?: string }, samples: StateSample[]): Check[] {
+  const listen = samples.filter((s) => s.state === 'LISTEN' && (e.local === undefined || s.local === e.local));
   const out: Check[] = [];
   if (e.rqMax !== undefined) {
     const actual = listen.length ? Math.max(...listen.map((s) => s.rq ?? 0)) : null;

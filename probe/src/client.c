@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -470,6 +471,12 @@ int client_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     memset(wbuf, 'x', sizeof wbuf);
+    /* Filling a large accept queue takes thousands of sockets: as many descriptors as the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < MAX_SOCKS + 64) {
+        rl.rlim_cur = rl.rlim_max < MAX_SOCKS + 64 ? rl.rlim_max : MAX_SOCKS + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     for (int i = 0; i < MAX_SOCKS; i++) fds[i] = -1;
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) { fprintf(stderr, "harness-probe client: epoll_create1: %s\n", strerror(errno)); return 1; }

@@ -214,8 +214,9 @@ static int poll_once(void)
 
 static int usage(void)
 {
-    fputs("usage: harness-probe watch [--interval-ms N] [--listen-every N] [--family 4|all] [--port P] [--no-stdin]\n"
+    fputs("usage: harness-probe watch [--interval-ms N] [--listen-every N] [--family 4|all] [--port P] [--no-stdin] [--once]\n"
           "  --listen-every N: dump LISTEN sockets every Nth poll (default 10): their hash is global and costly\n"
+          "  --once: print the sockets as they are now (listeners included) and exit\n"
           "  --family 4: skip the IPv6 dump (namespaces whose server listens on IPv4 only)\n"
           "  exits on SIGTERM/SIGINT or when stdin reaches EOF (unless --no-stdin)\n", stderr);
     return 2;
@@ -224,13 +225,14 @@ static int usage(void)
 int watch_main(int argc, char **argv)
 {
     long long interval = 5, port = -1, lev = 10, fam = 0;
-    int use_stdin = 1;
+    int use_stdin = 1, once = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         long long *dst = NULL, min = 0, max = 0;
         const char *flag = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         if (!strcmp(a, "--no-stdin")) { use_stdin = 0; continue; }
+        if (!strcmp(a, "--once")) { once = 1; continue; }
         if (!strncmp(a, "--interval-ms", 13)) { flag = "--interval-ms"; dst = &interval; min = 1; max = 600000; }
         else if (!strncmp(a, "--port", 6)) { flag = "--port"; dst = &port; min = 0; max = 65535; }
         else if (!strncmp(a, "--listen-every", 14)) { flag = "--listen-every"; dst = &lev; min = 1; max = 100000; }
@@ -280,6 +282,7 @@ int watch_main(int argc, char **argv)
     if (port >= 0) printf("%lld}\n", port); else fputs("null}\n", stdout);
     if (poll_once() < 0 && errno == EPROTONOSUPPORT) return 1;
     fflush(stdout);
+    if (once) return ferror(stdout) ? 1 : 0; /* the first poll dumps everything, listeners included */
 
     struct pollfd pfd[3] = {
         { .fd = tfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },

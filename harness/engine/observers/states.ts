@@ -2,7 +2,7 @@
  * Socket states over time, from the probe's `watch` mode: one long-lived process per namespace
  * polls sock_diag every few ms and prints a line per change, so no process is spawned per sample.
  */
-import { spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
+import { run, spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
 import { processStartTicks, type Journal } from '../../core/journal.js';
 import type { Netns } from '../../core/netns.js';
 import { probeArgv } from '../../core/probe.js';
@@ -89,4 +89,32 @@ export async function startStateWatcher(journal: Journal, ns: Netns, port: numbe
       return events;
     },
   };
+}
+
+/** A LISTEN socket as sock_diag reports it: rq = connections in its accept queue, wq = its backlog (sk_max_ack_backlog). */
+export interface Listener {
+  local: string;
+  backlog: number;
+  queued: number;
+}
+
+/**
+ * The listener a client reaches on `address:port` in `ns`, read once (`probe watch --once`, one
+ * sock_diag dump): IPv4 on the address or the wildcard first, else a dual-stack [::].
+ * Undefined when nothing listens there.
+ */
+export async function readListener(ns: Netns, address: string, port: number): Promise<Listener | undefined> {
+  const r = await run(probeArgv(ns, ['watch', '--once', '--no-stdin', '--port', String(port)]), { timeoutMs: 10_000 });
+  const listeners = r.stdout
+    .split('\n')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as SocketEvent;
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((e): e is SocketEvent => e?.state === 'LISTEN');
+  const pick = [`${address}:${port}`, `0.0.0.0:${port}`, `[::]:${port}`].map((l) => listeners.find((e) => e.local === l)).find(Boolean);
+  return pick ? { local: pick.local, backlog: pick.wq ?? 0, queued: pick.rq ?? 0 } : undefined;
 }
