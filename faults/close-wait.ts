@@ -8,6 +8,12 @@
  * after tcp_fin_timeout and vanishes without a packet; after shutdown(SHUT_WR) the socket is not
  * an orphan and stays in FIN_WAIT2 with no timer at all, for as long as the client holds it.
  *
+ * On a server of the user's own (or a built-in mode that closes) the scenario asks a question
+ * instead: does the server close when the client closes? The Result's `answers` says what it did,
+ * with times — closed its side N ms after the client's close (no leak), or held the connection
+ * until the end (a CLOSE_WAIT leak) — and the verdict follows the documented expectation: a
+ * server of its own must close; the built-in no-close server is the leak, reproduced.
+ *
  * Where this kernel (6.18) differs from the seeds (CentOS 7: "FIN_WAIT2 ≈ tcp_fin_timeout = 60 s,
  * seen in netstat"): with tcp_fin_timeout ≤ 60 s the orphan is no longer a full socket but a
  * timewait sock in the FIN_WAIT2 substate (sock_diag still shows FIN_WAIT2, with no owner and
@@ -18,8 +24,29 @@
 import { z } from 'zod';
 import { predictFinWait2, rtoAfterHandshakeMs } from '../harness/model/teardown.js';
 import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
-import { watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
-import { defineFault, type FaultContext } from './define.js';
+import { settleMs, watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
+import { defineFault, type Expectation, type FaultContext, type ServerQuestion } from './define.js';
+
+/**
+ * The question close-wait asks of the server: after the client's close (step `end`), does the
+ * server's socket leave ESTABLISHED/CLOSE_WAIT? `leak`: the documented answer is no (the built-in
+ * no-close server); otherwise yes.
+ */
+export function closesQuestion(leak: boolean): ServerQuestion {
+  return {
+    question: 'does the server close when the client closes?',
+    side: 'server',
+    holding: ['ESTABLISHED', 'CLOSE_WAIT'],
+    fromStep: 'end',
+    fromWhat: "the client's close",
+    expect: leak ? 'holds' : 'leaves',
+    leaves: 'closed its side (no CLOSE_WAIT leak)',
+    holds: 'held the connection (a CLOSE_WAIT leak)',
+  };
+}
+
+/** The server under the fault is the built-in no-close server (the leak reproduced), not a server that may close. */
+const isLeaker = (ctx: FaultContext<unknown>) => ctx.server.mode === 'no-close';
 
 /**
  * The client's orphaned FIN_WAIT2, from its sysctls: the model's prediction, and how long the
@@ -33,6 +60,15 @@ export function finWait2Orphan({ sysctls, clock, watchIntervalMs }: FaultContext
   return { rtoMs, finTimeoutS, p, lastsSeenMs: watchedSpanMs(p.windowMs, clock, watchIntervalMs) };
 }
 
+/**
+ * How long the script watches after the client's close: until the orphan must be gone; for
+ * shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
+ */
+function closeWaitObserveMs(ctx: FaultContext<{ how: 'close' | 'shutdown' }>): number {
+  const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
+  return ctx.params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(ctx.clock, ctx.watchIntervalMs);
+}
+
 export const closeWait = defineFault({
   name: 'close-wait',
   summary: 'the target accepts and reads but never calls close() (built-in server mode no-close)',
@@ -43,13 +79,31 @@ export const closeWait = defineFault({
     bytes: z.coerce.number().int().min(0).max(1_000_000).default(1000).describe('bytes the client writes before it closes (the server reads and discards them)'),
   }),
   server: () => ({ mode: 'no-close' }),
+  // On a server of the user's own it asks: does the server close when the client closes?
+  needs: () => 'any',
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_fin_timeout': '2' } }),
   plan: () => ({}),
-  expect: (ctx) => {
+  expect: (ctx): Expectation => {
     const { params } = ctx;
     const { rtoMs, finTimeoutS, p, lastsSeenMs } = finWait2Orphan(ctx);
     const closing = params.how === 'close';
+    if (!isLeaker(ctx)) {
+      return {
+        steps: { connect: { ok: true, errno: null }, write: { ok: true, bytes: params.bytes }, end: { ok: true } },
+        asks: [closesQuestion(false)],
+        because: [
+          `a server that may close: the harness asks whether it closes its side when the client ${closing ? 'closes' : 'shuts down its sending side'}, ` +
+            `watching its socket for ${(closeWaitObserveMs(ctx) / 1000).toFixed(1)} s; a server that holds the connection in CLOSE_WAIT leaks it`,
+        ],
+      };
+    }
     return {
+      asks: [closesQuestion(true)],
+      // The built-in no-close server reports its syscalls: it read the client's EOF and never closed.
+      serverCalls: [
+        { op: 'read', eof: true },
+        { op: 'close', absent: true },
+      ],
       steps: {
         connect: { ok: true, errno: null },
         write: { ok: true, bytes: params.bytes },
@@ -78,16 +132,16 @@ export const closeWait = defineFault({
     };
   },
   script: (ctx) => {
-    const { params, clock, watchIntervalMs } = ctx;
-    const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
-    // Observe until the orphan must be gone; for shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
-    const observeMs = params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(clock, watchIntervalMs);
+    const { params, watchIntervalMs } = ctx;
+    const leaker = isLeaker(ctx);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
       { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 5000 },
+      // A server that may close: let the watcher see its socket ESTABLISHED first, or a quick close goes unseen.
+      ...(leaker ? [] : [{ op: 'sleep' as const, ms: settleMs(watchIntervalMs) }]),
       params.how === 'close' ? { op: 'close', label: 'end' } : { op: 'shutdown', how: 'wr', label: 'end' },
-      { op: 'sleep', ms: Math.ceil(observeMs) },
-      ...(params.how === 'close' ? [] : [{ op: 'tcpinfo' as const, label: 'after' }]),
+      { op: 'sleep', ms: Math.ceil(closeWaitObserveMs(ctx)) },
+      ...(params.how === 'close' || !leaker ? [] : [{ op: 'tcpinfo' as const, label: 'after' }]),
     ];
   },
 });
