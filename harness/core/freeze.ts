@@ -26,13 +26,13 @@ export function statFields(stat: string): { state: string; pgrp: number } | unde
 
 /** The processes whose process group is `pgid`, with their states (a /proc walk: no process spawned). */
 export async function groupMembers(pgid: number): Promise<GroupMember[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  const stats = await Promise.all(pids.map((n) => readFile(`/proc/${n}/stat`, 'utf8').catch(() => '')));
   const out: GroupMember[] = [];
-  for (const name of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+  stats.forEach((stat, i) => {
     const f = stat ? statFields(stat) : undefined;
-    if (f?.pgrp === pgid) out.push({ pid: Number(name), state: f.state });
-  }
+    if (f?.pgrp === pgid) out.push({ pid: Number(pids[i]), state: f.state });
+  });
   return out;
 }
 

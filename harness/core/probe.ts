@@ -53,6 +53,13 @@ export interface TcpInfo {
   probes: number;
   lastDataSentMs?: number;
   lastDataRecvMs?: number;
+  /** tcpi_bytes_acked: payload the peer's kernel acknowledged (its receive queue, for a peer that does not read); +1 for the SYN. */
+  bytesAcked?: number;
+  bytesReceived?: number;
+  /** tcpi_notsent_bytes: written by the application, not yet sent (the send queue behind a closed window). */
+  notsentBytes?: number;
+  /** tcpi_snd_wnd: the peer's advertised receive window (0: a zero window). */
+  sndWnd?: number;
 }
 
 export interface ProbeStepResult {

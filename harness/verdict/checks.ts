@@ -34,11 +34,16 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.ok !== undefined) eq('ok', e.ok, s.ok);
   if (e.errno !== undefined) eq('errno', e.errno, s.errno);
   if (e.timedOut !== undefined) eq('timed out', e.timedOut, Boolean(s.timedOut));
-  if (e.bytes !== undefined) eq('bytes', e.bytes, s.bytes ?? 0);
+  if (typeof e.bytes === 'number') eq('bytes', e.bytes, s.bytes ?? 0);
+  else if (e.bytes !== undefined) out.push({ name: `${label} bytes`, expected: fmtCounter(e.bytes), actual: s.bytes ?? 0, pass: counterOk(e.bytes, s.bytes ?? 0) });
   if (e.eof !== undefined) eq('eof', e.eof, Boolean(s.eof));
   if (e.tcpState !== undefined) eq('tcp state', e.tcpState, s.tcp?.state ?? null);
   if (e.totalRetrans !== undefined) eq('tcp total retransmits', e.totalRetrans, s.tcp?.totalRetrans ?? null);
   if (e.rtoUs !== undefined) eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
+  for (const [field, want] of Object.entries(e.tcp ?? {})) {
+    const actual = (s.tcp as Record<string, unknown> | null | undefined)?.[field];
+    out.push({ name: `${label} tcp ${field}`, expected: fmtCounter(want), actual: typeof actual === 'number' ? actual : null, pass: typeof actual === 'number' && counterOk(want, actual) });
+  }
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
     out.push({

@@ -12,7 +12,8 @@ export interface StepExpectation {
   /** durationMs must fall in [lo, hi]. */
   windowMs?: [number, number];
   timedOut?: boolean;
-  bytes?: number;
+  /** Bytes the step moved: exactly, or a range (a write that filled the buffers). */
+  bytes?: CounterExpectation;
   eof?: boolean;
   /** TCP_INFO state right after the step. */
   tcpState?: string;
@@ -20,6 +21,8 @@ export interface StepExpectation {
   totalRetrans?: number;
   /** TCP_INFO rto (µs) right after the step: the RTO a later timer chain starts from. */
   rtoUs?: number;
+  /** Other numeric TCP_INFO fields right after the step (bytesAcked, notsentBytes, sndWnd, probes…). */
+  tcp?: Record<string, CounterExpectation>;
 }
 
 export interface StateLeftExpectation {

@@ -373,11 +373,14 @@ static void print_result(FILE *f, size_t i, const struct step *st, const struct 
         const struct tcp_info *t = &r->ti;
         fprintf(f, "{\"state\":\"%s\",\"caState\":%u,\"retransmits\":%u,\"totalRetrans\":%u,\"retrans\":%u,"
                    "\"backoff\":%u,\"rtoUs\":%u,\"rttUs\":%u,\"rttvarUs\":%u,\"unacked\":%u,\"lost\":%u,"
-                   "\"probes\":%u,\"sndCwnd\":%u,\"lastDataSentMs\":%u,\"lastDataRecvMs\":%u,\"lastAckRecvMs\":%u}",
+                   "\"probes\":%u,\"sndCwnd\":%u,\"lastDataSentMs\":%u,\"lastDataRecvMs\":%u,\"lastAckRecvMs\":%u,"
+                   "\"bytesAcked\":%llu,\"bytesReceived\":%llu,\"notsentBytes\":%u,\"sndWnd\":%u}",
                 tcp_state_name_buf(t->tcpi_state, sb, sizeof sb), t->tcpi_ca_state, t->tcpi_retransmits,
                 t->tcpi_total_retrans, t->tcpi_retrans, t->tcpi_backoff, t->tcpi_rto, t->tcpi_rtt,
                 t->tcpi_rttvar, t->tcpi_unacked, t->tcpi_lost, t->tcpi_probes, t->tcpi_snd_cwnd,
-                t->tcpi_last_data_sent, t->tcpi_last_data_recv, t->tcpi_last_ack_recv);
+                t->tcpi_last_data_sent, t->tcpi_last_data_recv, t->tcpi_last_ack_recv,
+                (unsigned long long)t->tcpi_bytes_acked, (unsigned long long)t->tcpi_bytes_received,
+                t->tcpi_notsent_bytes, t->tcpi_snd_wnd);
     }
     putc('}', f);
 }
