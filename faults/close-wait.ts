@@ -48,6 +48,9 @@ export function closesQuestion(leak: boolean): ServerQuestion {
 /** The server under the fault is the built-in no-close server (the leak reproduced), not a server that may close. */
 const isLeaker = (ctx: FaultContext<unknown>) => ctx.server.mode === 'no-close';
 
+/** What the client writes before it closes: 1000 bytes to the built-in server; nothing to one that would answer garbage (nginx: a 400 and its own close first). */
+const bytesOf = (ctx: FaultContext<{ bytes?: number | undefined }>) => ctx.params.bytes ?? (isLeaker(ctx) ? 1000 : 0);
+
 /**
  * The client's orphaned FIN_WAIT2, from its sysctls: the model's prediction, and how long the
  * watcher sees it (the span's `lastsMs`; the script observes past its end).
@@ -76,7 +79,13 @@ export const closeWait = defineFault({
   shapedBy: { client: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms'] },
   params: z.object({
     how: z.enum(['close', 'shutdown']).default('close').describe('how the client ends its side: close() (orphan, tcp_fin_timeout applies) or shutdown(SHUT_WR) (no timeout)'),
-    bytes: z.coerce.number().int().min(0).max(1_000_000).default(1000).describe('bytes the client writes before it closes (the server reads and discards them)'),
+    bytes: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .describe('bytes the client writes before it closes (default 1000 for the built-in server, which reads and discards them; 0 for a server of your own, whose protocol would answer bytes it cannot parse)'),
   }),
   server: () => ({ mode: 'no-close' }),
   // On a server of the user's own it asks: does the server close when the client closes?
@@ -89,7 +98,7 @@ export const closeWait = defineFault({
     const closing = params.how === 'close';
     if (!isLeaker(ctx)) {
       return {
-        steps: { connect: { ok: true, errno: null }, write: { ok: true, bytes: params.bytes }, end: { ok: true } },
+        steps: { connect: { ok: true, errno: null }, write: { ok: true, bytes: bytesOf(ctx) }, end: { ok: true } },
         asks: [closesQuestion(false)],
         because: [
           `a server that may close: the harness asks whether it closes its side when the client ${closing ? 'closes' : 'shuts down its sending side'}, ` +
@@ -106,7 +115,7 @@ export const closeWait = defineFault({
       ],
       steps: {
         connect: { ok: true, errno: null },
-        write: { ok: true, bytes: params.bytes },
+        write: { ok: true, bytes: bytesOf(ctx) },
         // The server ACKs the FIN only when its delayed-ACK timer fires: right after shutdown() it is FIN_WAIT1.
         end: closing ? { ok: true } : { ok: true, tcpState: 'FIN_WAIT1' },
         // After the observation: the orphan is gone, the socket of a shutdown() is still in FIN_WAIT2.
@@ -136,7 +145,7 @@ export const closeWait = defineFault({
     const leaker = isLeaker(ctx);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
-      { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 5000 },
+      { op: 'write', label: 'write', bytes: bytesOf(ctx), timeoutMs: 5000 },
       // A server that may close: let the watcher see its socket ESTABLISHED first, or a quick close goes unseen.
       ...(leaker ? [] : [{ op: 'sleep' as const, ms: settleMs(watchIntervalMs) }]),
       params.how === 'close' ? { op: 'close', label: 'end' } : { op: 'shutdown', how: 'wr', label: 'end' },

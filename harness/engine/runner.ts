@@ -74,7 +74,7 @@ async function collect(s: RunState): Promise<void> {
 
 async function check(s: RunState): Promise<void> {
   const { rulesHit, ...o } = observedOf(s);
-  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit });
+  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit, watchLagMs: watchLagMs(s.ctx!.clock, s.watchIntervalMs) });
   s.checks = checks;
   s.verdict = verdict;
   s.answers = answers;

@@ -10,6 +10,8 @@ export interface Observed {
   steps: StepResult[];
   /** The built-in server's syscalls, where the target reports them. */
   serverSteps?: StepResult[];
+  /** How late the state watcher can report a transition (ms): a sample is stamped when its poll began. */
+  watchLagMs?: number;
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;
   rulesHit: Record<string, number>;
@@ -136,16 +138,20 @@ export function serverCallCheck(e: ServerCallExpectation, calls: readonly StepRe
 export function answer(q: ServerQuestion, observed: Observed, byLabel: Map<string, StepResult>): Answer {
   const t0 = byLabel.get(q.fromStep)?.startMs;
   const samples = observed.states[q.side];
-  const first = samples.find((s) => q.holding.includes(s.state));
+  // The connection's socket: the first one seen holding; else the first one seen at all (it left before a sample caught it holding).
+  const first = samples.find((s) => q.holding.includes(s.state)) ?? samples.find((s) => s.state !== 'LISTEN' && s.state !== 'GONE');
   if (t0 === undefined || !first) {
     return { question: q.question, answer: t0 === undefined ? `unanswered: no step ${q.fromStep}` : `unanswered: no connection seen on the ${q.side} side`, outcome: 'unseen' };
   }
   const mine = samples.filter((s) => s.local === first.local && s.remote === first.remote);
   const left = mine.find((s) => !q.holding.includes(s.state));
   if (left) {
-    const afterMs = Math.round((left.tMs - t0) * 10) / 10;
     const from = q.fromWhat ?? q.fromStep;
-    const when = afterMs < 0 ? `${(-afterMs).toFixed(1)} ms before ${from}` : `${afterMs.toFixed(1)} ms after ${from}`;
+    const raw = Math.round((left.tMs - t0) * 10) / 10;
+    // A sample carries the time its poll began: a change right after the step can be stamped a poll early.
+    const early = raw < 0 && -raw <= (observed.watchLagMs ?? 0);
+    const afterMs = early ? 0 : raw;
+    const when = early ? `within ${observed.watchLagMs} ms of ${from}` : afterMs < 0 ? `${(-afterMs).toFixed(1)} ms before ${from}` : `${afterMs.toFixed(1)} ms after ${from}`;
     return { question: q.question, answer: `${q.leaves}: ${when} (then ${left.state})`, outcome: 'leaves', afterMs };
   }
   const last = mine.at(-1)!;
