@@ -75,6 +75,30 @@ describe.skipIf(!isRoot)('harness gc thaws what a killed run froze', { tags: ['n
     }
   });
 
+  test('a server that left its process group (setsid) cannot be frozen: exit 3, and nothing is left stopped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'harness-freeze-gc-'));
+    const marker = `daemon-${process.pid}-${Date.now()}`;
+    const config = join(dir, 'harness.config.json');
+    const js = `require('http').createServer((q, s) => s.end('ok')).listen(7124, () => console.log('listening ${marker}'))`;
+    // The command the user configured stays, the server it starts daemonizes into a session of its own.
+    const argv = ['sh', '-c', 'setsid node -e "$0" & exec sleep 600', js];
+    await writeFile(config, JSON.stringify({ targets: { 'daemon-svc': { process: argv, port: 7124, ready: { log: 'listening' } } } }), { mode: 0o600 });
+    try {
+      const r = await execa('node', [CLI, 'run', 'app-hang', '--target', 'daemon-svc', '--config', config, '--json'], { reject: false });
+      expect(r.exitCode, String(r.stderr)).toBe(3);
+      const res = JSON.parse(String(r.stdout).split('\n')[0]!) as { verdict: string; error: { code: string; message: string } };
+      expect(res.verdict).toBe('error');
+      expect(res.error.code).toBe('E_FREEZE');
+      expect(res.error.message).toMatch(/cannot freeze target daemon-svc: the process listening on port 7124 \(pid \d+\) is not in its process group: it left it \(setsid, a daemon\); nothing was left frozen/);
+      // The daemon escaped the run's process group but not its namespace: deleting it killed it. Nothing stopped anywhere.
+      await sleep(200);
+      expect([...(await statesOf(marker)).values()].filter((st) => st === 'T')).toEqual([]);
+      expect([...(await statesOf('exec sleep 600')).values()].filter((st) => st === 'T')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the built-in server dies with the harness even while stopped: nothing stopped is left before gc', async () => {
     const { child, runId } = await startFrozen(['app-hang', '--set', 'observeMs=20000']);
     const probeServers = async () => {

@@ -137,7 +137,7 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
         ipv4Only: { client: true, server: true },
         killServer: (signal) => srv.kill(signal),
         serverSteps: () => [...srv.steps],
-        ...groupFreezer(ctx.journal, forcedMode ?? needs.mode, srv.pid, srv.startTicks),
+        ...groupFreezer(ctx.journal, forcedMode ?? needs.mode, srv.pid, srv.startTicks, port),
       };
     },
   };

@@ -88,7 +88,7 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
         ...pair,
         // Any server: it may listen on [::]. The probe's client sockets are IPv4.
         ipv4Only: { client: true, server: false },
-        ...groupFreezer(ctx.journal, opts.name, pid, startTicks),
+        ...groupFreezer(ctx.journal, opts.name, pid, startTicks, opts.port),
         async killServer(signal) {
           if (exited) return;
           proc.kill(signal);

@@ -8,7 +8,7 @@
  * A freeze is journaled (`{kind: 'thaw'}`) before the signal is sent and always thawed on revert,
  * by `harness gc` after a SIGKILL too: a stopped process is the worst leftover there is.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { processStartTicks } from './liveness.js';
 
 export interface GroupMember {
@@ -85,4 +85,37 @@ export async function continueGroup(pid: number, startTicks: string): Promise<vo
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
     throw e;
   }
+}
+
+/** Inodes of the LISTEN sockets on `port` in the namespace `pid` lives in (/proc/PID/net/tcp{,6}: st 0A, inode field 10). */
+export async function listenerInodes(pid: number, port: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${f}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c[3] === '0A' && c[1] && parseInt(c[1].split(':')[1] ?? '', 16) === port && c[9]) out.push(c[9]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The processes holding one of `inodes` open, among those in the same network namespace as
+ * `pid`: who actually serves the port (a server that daemonized left the group it was started in).
+ */
+export async function socketOwners(pid: number, inodes: readonly string[]): Promise<GroupMember[]> {
+  const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
+  if (!ns || inodes.length === 0) return [];
+  const want = new Set(inodes.map((i) => `socket:[${i}]`));
+  const out: GroupMember[] = [];
+  for (const p of (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n))) {
+    if ((await readlink(`/proc/${p}/ns/net`).catch(() => undefined)) !== ns) continue;
+    const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
+    const links = await Promise.all(fds.map((fd) => readlink(`/proc/${p}/fd/${fd}`).catch(() => '')));
+    if (!links.some((l) => want.has(l))) continue;
+    const f = statFields(await readFile(`/proc/${p}/stat`, 'utf8').catch(() => ''));
+    if (f) out.push({ pid: Number(p), state: f.state });
+  }
+  return out;
 }
