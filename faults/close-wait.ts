@@ -28,16 +28,16 @@ import { settleMs, watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
 import { defineFault, type Expectation, type FaultContext, type ServerQuestion } from './define.js';
 
 /**
- * The question close-wait asks of the server: after the client's close (step `end`), does the
+ * The question close-wait (and last-ack-drop) asks of the server: after the client's close (step `fromStep`), does the
  * server's socket leave ESTABLISHED/CLOSE_WAIT? `leak`: the documented answer is no (the built-in
  * no-close server); otherwise yes.
  */
-export function closesQuestion(leak: boolean): ServerQuestion {
+export function closesQuestion(leak: boolean, fromStep = 'end'): ServerQuestion {
   return {
     question: 'does the server close when the client closes?',
     side: 'server',
     holding: ['ESTABLISHED', 'CLOSE_WAIT'],
-    fromStep: 'end',
+    fromStep,
     fromWhat: "the client's close",
     expect: leak ? 'holds' : 'leaves',
     leaves: 'closed its side (no CLOSE_WAIT leak)',
