@@ -67,7 +67,7 @@ export const MAX_PROBE_SOCKETS = 8192;
 
 export const acceptQueueFull = defineFault({
   name: 'accept-queue-full',
-  summary: 'the target listens with a small backlog and never accepts; connects pile up in its accept queue',
+  summary: 'the target never accepts (the built-in no-accept server with a small backlog, or any server frozen); connects pile up in its accept queue',
   observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset',
   shapedBy: {
     client: SYN_SYSCTLS,

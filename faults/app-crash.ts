@@ -45,7 +45,7 @@ export const appCrash = defineFault({
     bytes: z.coerce.number().int().min(1).max(65536).default(1000).describe('bytes the client writes (before the crash for unread, after it for idle)'),
   }),
   server: (p) => ({ mode: p.variant === 'unread' ? 'sink' : 'echo' }),
-  needs: (p) => (p.variant === 'unread' ? { mode: 'sink' } : 'kill'),
+  needs: (p) => (p.variant === 'unread' ? { mode: 'sink', why: "the client's bytes must still be unread when the server dies" } : 'kill'),
   fastSysctls: () => ({}),
   plan: () => ({}),
   triggers: {

@@ -39,7 +39,7 @@ export interface ServerFacts {
  * - 'kill': the server process is killed — works on any target;
  * - {mode}: a behaviour only the built-in server has (one of the probe's server modes).
  */
-export type ServerNeed = 'any' | 'freeze' | 'kill' | { mode: ServerMode };
+export type ServerNeed = 'any' | 'freeze' | 'kill' | { mode: ServerMode; why?: string };
 
 export interface FaultContext<P> {
   runId: string;

@@ -90,7 +90,12 @@ export const rstClose = defineFault({
   params,
   server: (p) => ({ mode: p.side === 'client' ? 'echo' : p.how === 'unread' ? 'close-unread' : 'linger0' }),
   // The echo of the client's bytes (side=client) or the server's own abortive close (side=server) is a built-in behaviour.
-  needs: (p) => (p.side === 'client' && p.how === 'linger' ? 'any' : { mode: p.side === 'client' ? 'echo' : p.how === 'unread' ? 'close-unread' : 'linger0' }),
+  needs: (p) =>
+    p.side === 'client' && p.how === 'linger'
+      ? 'any'
+      : p.side === 'client'
+        ? { mode: 'echo', why: "the client closes with the server's echo of its bytes unread (or read back, for linger0)" }
+        : { mode: p.how === 'unread' ? 'close-unread' : 'linger0', why: 'the abortive close is the server\'s own' },
   // The orphan left by a lingering close dies after tcp_orphan_retries (0 = 8: ~100 s); 1: ~1.4 s.
   fastSysctls: (p) => (p.how === 'linger' ? { client: { 'net.ipv4.tcp_orphan_retries': '1' } } : {}),
   // Count what the closer sends: the proof that the close was a RST (and no FIN), or a FIN only.

@@ -55,7 +55,7 @@ describe.skipIf(!isRoot || !dockerUp)(`every scenario on your own server${docker
     const rst = await cli(['run', 'rst-close', '--target', 'nginx']);
     expect(rst.exitCode).toBe(2);
     expect(rst.results).toEqual([]);
-    expect(rst.stderr).toMatch(/rst-close cannot be played on target nginx: it needs the built-in server in mode echo \(writes back every byte it reads[^)]*\), and nginx is a server of its own/);
+    expect(rst.stderr).toMatch(/rst-close cannot be played on target nginx: it needs the built-in server in mode echo \(writes back every byte it reads[^)]*\): the client closes with the server's echo of its bytes unread.*, and nginx is a server of its own/);
     expect(rst.stderr).toMatch(/targets that can play it: builtin, echo, probe-echo, probe-container/);
 
     const unread = await cli(['run', 'app-crash', '--set', 'variant=unread', '--target', 'my-svc', '--config', CONFIG]);

@@ -39,7 +39,7 @@ describe('what a target can play', () => {
     expect(e).toBeInstanceOf(NotPlayable);
     expect((e as UsageError).exitCode).toBe(2);
     expect((e as UsageError).message).toBe(
-      "--target: rst-close cannot be played on target my-bin: it needs the built-in server in mode echo (writes back every byte it reads; closes after the peer's FIN), and my-bin is a server of its own",
+      "--target: rst-close cannot be played on target my-bin: it needs the built-in server in mode echo (writes back every byte it reads; closes after the peer's FIN): the client closes with the server's echo of its bytes unread (or read back, for linger0), and my-bin is a server of its own",
     );
     // Which targets can: those that run the probe's server in that mode.
     expect((e as UsageError).hint).toMatch(/^targets that can play it: builtin, echo, probe-echo, probe-container;/);

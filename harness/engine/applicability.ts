@@ -38,7 +38,7 @@ export function describeNeed(need: ServerNeed): string {
   if (need === 'any') return 'nothing of the server (network rules and sysctls)';
   if (need === 'freeze') return "to freeze the server's processes (SIGSTOP, or docker pause for a container)";
   if (need === 'kill') return "to kill the server's process";
-  return `the built-in server in mode ${need.mode} (${SERVER_MODE_SUMMARIES[need.mode]})`;
+  return `the built-in server in mode ${need.mode} (${SERVER_MODE_SUMMARIES[need.mode]})${need.why ? `: ${need.why}` : ''}`;
 }
 
 /** The `--set` values of a run that are not the defaults, for messages: "side=server, how=unread". */
