@@ -51,6 +51,14 @@ describe.skipIf(!isRoot || !dockerUp)(`every scenario on your own server${docker
     expect(cw.answers?.[0]?.answer).toMatch(/^closed its side \(no CLOSE_WAIT leak\): ([\d.]+ ms after|within [\d.]+ ms of) the client's close/);
   });
 
+  test('app-crash variant=unread on nginx: frozen before the client writes, killed with the bytes unread: ECONNRESET', async () => {
+    const r = await cli(['run', 'app-crash', '--set', 'variant=unread', '--target', 'nginx', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [res] = r.results;
+    expect(res).toPass();
+    expect(res!.fault.applied).toEqual([expect.stringMatching(/^freeze: docker pause/), 'kill -SIGKILL server']);
+  });
+
   test('a scenario the server cannot play is refused before anything runs: exit 2, what it needs, who can play it', async () => {
     const rst = await cli(['run', 'rst-close', '--target', 'nginx']);
     expect(rst.exitCode).toBe(2);
@@ -58,9 +66,9 @@ describe.skipIf(!isRoot || !dockerUp)(`every scenario on your own server${docker
     expect(rst.stderr).toMatch(/rst-close cannot be played on target nginx: it needs the built-in server in mode echo \(writes back every byte it reads[^)]*\): the client closes with the server's echo of its bytes unread.*, and nginx is a server of its own/);
     expect(rst.stderr).toMatch(/targets that can play it: builtin, echo, probe-echo, probe-container/);
 
-    const unread = await cli(['run', 'app-crash', '--set', 'variant=unread', '--target', 'my-svc', '--config', CONFIG]);
-    expect(unread.exitCode).toBe(2);
-    expect(unread.stderr).toMatch(/app-crash \(variant=unread\) cannot be played on target my-svc: it needs the built-in server in mode sink/);
+    const before = await cli(['run', 'synack-drop', '--set', 'write=before', '--target', 'my-svc', '--config', CONFIG]);
+    expect(before.exitCode).toBe(2);
+    expect(before.stderr).toMatch(/synack-drop \(write=before\) cannot be played on target my-svc: it needs the built-in server in mode no-close \([^)]*\([^)]*\)\): the server must hold the connection/);
 
     // A backlog on a server that chose its own contradicts the target.
     const backlog = await cli(['run', 'accept-queue-full', '--target', 'redis', '--set', 'backlog=5']);

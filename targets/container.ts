@@ -18,7 +18,7 @@
  * helper-image pull) in the environment before it is imported, hence the dynamic import below.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import type { ServerMode } from '../harness/core/probe.js';
 import type { FreezeReport, ServerNeeds } from './target.js';
 import { dockerAvailable } from '../docker/engine.js';
@@ -204,6 +204,17 @@ async function listensOnIpv6(pid: number, port: number): Promise<boolean> {
   return (await readListeners(pid)).some((l) => l.family === 6 && l.port === port);
 }
 
+/** The processes in the pid namespace of `pid` (a container's own: its init and everything it started). */
+async function pidsInPidNamespace(pid: number): Promise<number[]> {
+  const ns = await readlink(`/proc/${pid}/ns/pid`).catch(() => undefined);
+  if (!ns) return [];
+  const out: number[] = [];
+  for (const p of (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n))) {
+    if ((await readlink(`/proc/${p}/ns/pid`).catch(() => undefined)) === ns) out.push(Number(p));
+  }
+  return out;
+}
+
 async function waitGone(pid: number, startTicks: string | undefined, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -387,8 +398,19 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
             if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
             throw e;
           }
-          // A frozen task (cgroup v1 freezer: state D) acts on the signal only once thawed.
-          if (paused) await unpause();
+          // A frozen task (cgroup v1 freezer: state D) acts on the signal only once thawed, and
+          // the others would run first (a worker reading what its socket holds): every process of
+          // the container gets the signal while frozen, then the thaw delivers them all at once.
+          if (paused) {
+            for (const p of await pidsInPidNamespace(tgt.pid)) {
+              try {
+                process.kill(p, signal);
+              } catch {
+                /* gone already */
+              }
+            }
+            await unpause();
+          }
           if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal) && !(await waitGone(tgt.pid, targetTicks, 10_000))) {
             log.warn({ signal }, 'target still running 10 s after the signal');
           }

@@ -91,7 +91,15 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
         ...groupFreezer(ctx.journal, opts.name, pid, startTicks, opts.port),
         async killServer(signal) {
           if (exited) return;
-          proc.kill(signal);
+          // A crash takes the whole application: the command and the workers it forked (its
+          // process group), stopped or not — a frozen worker must not outlive it holding sockets.
+          if (signal === 'SIGKILL' && startTicks !== undefined && (await processStartTicks(pid)) === startTicks) {
+            try {
+              process.kill(-pid, 'SIGKILL');
+            } catch {
+              /* gone already */
+            }
+          } else proc.kill(signal);
           if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal)) await withTimeout(ended, 10_000, `target ${opts.name} still running 10 s after ${signal}`);
         },
       };

@@ -46,8 +46,9 @@ describe('what a target can play', () => {
   });
 
   it('a variant is named in the refusal, and a variant that works anywhere is not refused', () => {
-    expect((refuse('app-crash', { variant: 'unread' }, own) as Error).message).toMatch(/^--target: app-crash \(variant=unread\) cannot be played on target my-bin: it needs the built-in server in mode sink/);
+    expect((refuse('synack-drop', { write: 'before' }, own) as Error).message).toMatch(/^--target: synack-drop \(write=before\) cannot be played on target my-bin: it needs the built-in server in mode no-close/);
     expect(refuse('rst-close', { how: 'linger' }, own)).toBeUndefined();
+    expect(refuse('app-crash', { variant: 'unread' }, own)).toBeUndefined();
   });
 
   it('a forced-mode target plays its own mode only', () => {
@@ -72,7 +73,8 @@ describe('what a target can play', () => {
   it('the "on your server" column, variants included', () => {
     expect(onYourServer(fault('syn-drop'))).toBe('yes');
     expect(onYourServer(fault('app-hang'))).toBe('yes, frozen (SIGSTOP / docker pause)');
-    expect(onYourServer(fault('app-crash'))).toBe('yes, killed; variant=unread: no: needs built-in mode sink');
+    expect(onYourServer(fault('app-crash'))).toBe('yes, killed; variant=unread: yes, frozen (SIGSTOP / docker pause)');
+    expect(onYourServer(fault('synack-drop'))).toBe('yes; write=before: no: needs built-in mode no-close');
     expect(onYourServer(fault('rst-close'))).toBe('no: needs built-in mode echo; side=server: no: needs built-in mode close-unread; how=linger: yes');
   });
 });
