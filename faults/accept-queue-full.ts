@@ -121,6 +121,7 @@ export const acceptQueueFull = defineFault({
     const because = [
       `${why}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
       `a SYN that meets a full accept queue is dropped: the connect times out after ${syn.retransmits} SYN retransmissions (${syn.timeoutMs / 1000} s)`,
+      ...(local ? ['the server is frozen before the first connect: it accepts nothing, its kernel still completes every handshake that fits'] : []),
     ];
     if (params.overflow === 'syn') {
       const n = params.connects ?? cap + 1;
