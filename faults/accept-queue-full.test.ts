@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptQueueFull, LATE_PORT } from './accept-queue-full.js';
+import { acceptQueueFull, LATE_PORT, listenBacklog, MAX_PROBE_SOCKETS } from './accept-queue-full.js';
 import { planRules } from './iptables.js';
 import { faultContext } from './context.js';
 import { answeredWindowMs } from '../harness/model/handshake.js';
@@ -120,5 +120,43 @@ describe('accept-queue-full', () => {
     const e = acceptQueueFull.expect(ctx({ overflow: 'cookie' }, { 'net.ipv4.tcp_syncookies': '0' }));
     expect(e.steps['connect-late']).toMatchObject({ errno: 'ETIMEDOUT' });
     expect(e.steps['write-late']).toBeUndefined();
+  });
+});
+
+describe('accept-queue-full on a server of its own', () => {
+  const own = (backlog: number, somaxconn = '4096') =>
+    faultContext(acceptQueueFull, {
+      sysctls: { client: { 'net.ipv4.tcp_syn_retries': '1', 'net.ipv4.tcp_syn_linear_timeouts': '4' }, server: { 'net.core.somaxconn': somaxconn } },
+      server: { listener: { local: '0.0.0.0:80', backlog, queued: 0 } },
+    });
+
+  it('is frozen, and the model fills the backlog it chose (nginx: 511): 512 connects fit, the 513th SYN is dropped', () => {
+    const c = own(511);
+    expect(acceptQueueFull.plan(c)).toEqual({ freeze: true });
+    expect(listenBacklog(c)).toMatchObject({ maxAck: 511, local: '0.0.0.0:80' });
+    const e = acceptQueueFull.expect(c);
+    expect(Object.keys(e.steps)).toHaveLength(513);
+    expect(e.steps['connect-511']).toMatchObject({ ok: true });
+    expect(e.steps['connect-512']).toMatchObject({ errno: 'ETIMEDOUT' });
+    expect(e.listen).toEqual({ server: { rqMax: 512, wq: 511, local: '0.0.0.0:80' } });
+    expect(e.counters?.server).toMatchObject({ TcpPassiveOpens: 512 });
+    expect(acceptQueueFull.script(c, e).at(-1)).toMatchObject({ op: 'connect', sock: 512 });
+  });
+
+  it('the built-in no-accept server is not frozen: it never accepts anyway', () => {
+    expect(acceptQueueFull.plan(ctx())).toEqual({});
+    expect(acceptQueueFull.plan(ctx({ overflow: 'ack' }))).not.toHaveProperty('freeze');
+  });
+
+  it('a backlog the probe cannot fill is an error that says how to cap it', () => {
+    const e = (() => {
+      try {
+        acceptQueueFull.expect(own(MAX_PROBE_SOCKETS, String(MAX_PROBE_SOCKETS)));
+      } catch (x) {
+        return x as Error & { hint?: string };
+      }
+    })();
+    expect(e?.message).toMatch(/backlog 8192: filling its accept queue takes 8194 connections, more than the probe holds/);
+    expect(e?.hint).toBe('cap it for the run: --sysctl server:net.core.somaxconn=N');
   });
 });

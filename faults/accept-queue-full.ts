@@ -32,6 +32,18 @@
  * the seeds' 63 s of SYN-ACK resends and a reset on write). On 6.x tcp_conn_request drops the SYN
  * whenever the accept queue is full: sequential connects past backlog + 1 time out in SYN_SENT
  * and never see ESTABLISHED; the final-ACK overflow needs a SYN that got in while there was room.
+ *
+ * On a server of the user's own (`--target nginx`) the harness cannot make it listen with a small
+ * backlog and never accept, so it freezes it (SIGSTOP to its process group, or docker pause) once
+ * it listens, reads the backlog it chose from its LISTEN socket (sock_diag: sk_max_ack_backlog,
+ * e.g. 511 for nginx and redis), and opens backlog + 1 connections: the next SYN is dropped.
+ *
+ * Where this kernel (6.18) differs from the seeds (CentOS 7, 3.10): there, tcp_v4_conn_request
+ * dropped a SYN on a full accept queue only if more than one request was still "young", so a SYN
+ * usually got its SYN-ACK and the overflow happened at the final ACK (client ESTABLISHED, then
+ * the seeds' 63 s of SYN-ACK resends and a reset on write). On 6.x tcp_conn_request drops the SYN
+ * whenever the accept queue is full: sequential connects past backlog + 1 time out in SYN_SENT
+ * and never see ESTABLISHED; the final-ACK overflow needs a SYN that got in while there was room.
  */
 import { z } from 'zod';
 import {
@@ -48,6 +60,7 @@ import { predictSynTimeout, synSysctlsFrom, SYN_SYSCTLS } from '../harness/model
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
 import { defineFault, stepTimeoutMs, type CounterExpectation, type Expectation, type FaultContext, type StepExpectation } from './define.js';
+import { EnvironmentError } from '../harness/core/errors.js';
 
 /** Local port of the connection whose final ACK is held back: above the default ephemeral range (32768-60999). */
 export const LATE_PORT = 61000;
@@ -186,9 +199,30 @@ function cookieScript(ctx: Ctx, expected: Expectation, timeout: (label: string) 
   return steps;
 }
 
+/**
+ * The accept queue the model fills: sk_max_ack_backlog = min(backlog, somaxconn) (__sys_listen_socket
+ * reads somaxconn when the server listens; its sysctls are in force by then). The backlog is the
+ * one the harness gave the built-in `no-accept` server, or the one a server of the user's own
+ * chose, read from its LISTEN socket. Both expect() and script() size the run with it.
+ */
+export function listenBacklog({ params, sysctls, server }: Ctx): { maxAck: number; somaxconn: number; why: string; local?: string } {
+  const somaxconn = Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN);
+  const own = server.mode === 'no-accept' ? undefined : server.listener;
+  if (!own) return { maxAck: maxAckBacklog(params.backlog, somaxconn), somaxconn, why: `backlog ${params.backlog}, somaxconn ${somaxconn}` };
+  return {
+    maxAck: maxAckBacklog(own.backlog, somaxconn),
+    somaxconn,
+    why: `the server's own backlog ${own.backlog} (its LISTEN socket ${own.local}, read before the freeze), somaxconn ${somaxconn}`,
+    local: own.local,
+  };
+}
+
+/** The probe's socket table holds this many (probe/src/script.h MAX_SOCKS); a backlog that needs more cannot be filled. */
+export const MAX_PROBE_SOCKETS = 8192;
+
 export const acceptQueueFull = defineFault({
   name: 'accept-queue-full',
-  summary: 'the target listens with a small backlog and never accepts; connects pile up in its accept queue',
+  summary: 'the target never accepts (the built-in no-accept server with a small backlog, or any server frozen); connects pile up in its accept queue',
   observes: 'backlog + 1 connects succeed, later ones time out in SYN_SENT (SYN dropped); with overflow=ack a client is ESTABLISHED but its data is dropped or reset; with overflow=cookie its data is dropped silently whatever tcp_abort_on_overflow says',
   shapedBy: {
     client: SYN_SYSCTLS,
@@ -211,10 +245,17 @@ export const acceptQueueFull = defineFault({
       ),
   }),
   server: (p) => ({ mode: 'no-accept', backlog: p.backlog }),
+  // Any other server is frozen, and its own backlog read from its LISTEN socket. The cookie variant
+  // sizes the SYN queue with half-open rules from the backlog it sets: the built-in server only.
+  needs: (p) => (p.overflow === 'cookie' ? { mode: 'no-accept', why: 'overflow=cookie fills the SYN queue from the backlog it sets, one rule per half-open connection' } : 'freeze'),
+  serverParams: ['backlog'],
+  readsListener: true,
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_syn_retries': '1' }, server: { 'net.ipv4.tcp_synack_retries': '2' } }),
   plan: (ctx) => {
-    const { params, endpoints } = ctx;
-    if (params.overflow === 'syn') return {};
+    const { params, endpoints, server } = ctx;
+    // Any server but the built-in no-accept one is frozen once the rules are in: it stops accepting.
+    const freeze = server.mode !== 'no-accept' ? { freeze: true } : {};
+    if (params.overflow === 'syn') return freeze;
     const rule: Rule = {
       name: 'hold-ack',
       side: 'client',
@@ -224,23 +265,27 @@ export const acceptQueueFull = defineFault({
       target: { kind: 'DROP' },
     };
     if (params.overflow === 'cookie') return { rules: [...cookieHalfOpens(ctx).map((_, i) => halfOpenRule(i, endpoints.port)), rule] };
-    return { rules: [rule] };
+    return { rules: [rule], ...freeze };
   },
   expect: (ctx): Expectation => {
     const { params, sysctls, clock } = ctx;
     if (params.overflow === 'cookie') return cookieOverflow(ctx);
     // The server's sysctls are in force before it listens (the target applies them first), so
-    // listen() is capped by the somaxconn read back here (__sys_listen_socket reads it then).
-    const somaxconn = Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN);
-    const maxAck = maxAckBacklog(params.backlog, somaxconn);
+    // listen() is capped by the somaxconn read back (__sys_listen_socket reads it then); a server
+    // of the user's own chose its backlog, read from its LISTEN socket.
+    const { maxAck, why, local } = listenBacklog(ctx);
     const cap = acceptQueueCapacity(maxAck);
+    if (cap + 2 > MAX_PROBE_SOCKETS) {
+      throw new EnvironmentError('E_BACKLOG', `the server listens with backlog ${maxAck}: filling its accept queue takes ${cap + 1} connections, more than the probe holds (${MAX_PROBE_SOCKETS})`, 'cap it for the run: --sysctl server:net.core.somaxconn=N');
+    }
     const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
     const abort = sysctls.server['net.ipv4.tcp_abort_on_overflow'] === '1';
     const ok: StepExpectation = { ok: true, errno: null, tcpState: 'ESTABLISHED', windowMs: answeredWindowMs(clock), totalRetrans: 0 };
     const dropped: StepExpectation = { ok: false, errno: 'ETIMEDOUT', windowMs: syn.windowMs, tcpState: 'CLOSE', totalRetrans: syn.retransmits };
     const because = [
-      `backlog ${params.backlog}, somaxconn ${somaxconn}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
+      `${why}: sk_max_ack_backlog ${maxAck}, the accept queue holds ${cap} (sk_acceptq_is_full is >)`,
       `a SYN that meets a full accept queue is dropped: the connect times out after ${syn.retransmits} SYN retransmissions (${syn.timeoutMs / 1000} s)`,
+      ...(local ? ['the server is frozen before the first connect: it accepts nothing, its kernel still completes every handshake that fits'] : []),
     ];
     if (params.overflow === 'syn') {
       const n = params.connects ?? cap + 1;
@@ -261,7 +306,7 @@ export const acceptQueueFull = defineFault({
           },
           client: { TcpExtTCPSynRetrans: nDropped * syn.retransmits, TcpExtTCPAbortOnTimeout: nDropped },
         },
-        listen: { server: { rqMax: Math.min(n, cap), wq: maxAck } },
+        listen: { server: { rqMax: Math.min(n, cap), wq: maxAck, ...(local ? { local } : {}) } },
         because: [...because, `${n} sequential connects: ${n - nDropped} complete, ${nDropped} time out${abort ? ' (tcp_abort_on_overflow=1 does not matter at the SYN)' : ''}`],
       };
     }
@@ -296,7 +341,7 @@ export const acceptQueueFull = defineFault({
             },
         client: abort ? { TcpEstabResets: 1 } : { TcpEstabResets: 0, TcpRetransSegs: { min: 1 } },
       },
-      listen: { server: { rqMax: cap, wq: maxAck } },
+      listen: { server: { rqMax: cap, wq: maxAck, ...(local ? { local } : {}) } },
       // The handshake's ACK of the late connection (at least; more if the server resent its SYN-ACK).
       rulesHit: { 'hold-ack': abort ? 1 : { min: 1 } },
       because: [
@@ -306,7 +351,7 @@ export const acceptQueueFull = defineFault({
     };
   },
   script: (ctx, expected) => {
-    const { params, sysctls } = ctx;
+    const { params } = ctx;
     const steps: ClientStep[] = [];
     const timeout = (label: string) => (expected.steps[label]?.ok ? 2000 : stepTimeoutMs(expected.steps[label]));
     if (params.overflow === 'cookie') return cookieScript(ctx, expected, timeout);
@@ -315,7 +360,7 @@ export const acceptQueueFull = defineFault({
       for (let i = 0; i < n; i++) steps.push({ op: 'connect', sock: i, label: `connect-${i}`, timeoutMs: timeout(`connect-${i}`) });
       return steps;
     }
-    const maxAck = maxAckBacklog(params.backlog, Number(sysctls.server['net.core.somaxconn'] ?? DEFAULT_SOMAXCONN));
+    const { maxAck } = listenBacklog(ctx);
     for (let i = 0; i < maxAck; i++) steps.push({ op: 'connect', sock: i, label: `connect-${i}`, timeoutMs: 2000 });
     const late = maxAck;
     steps.push(

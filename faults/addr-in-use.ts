@@ -65,6 +65,8 @@ export const addrInUse = defineFault({
   shapedBy: {},
   params,
   server: (p) => ({ mode: 'request-reply', reuseaddr: p.serverReuseaddr, reuseport: p.serverReuseport }),
+  // Which servers close first and can be restarted on their port is the targets' traits (refuseTarget below).
+  needs: () => 'any',
   fastSysctls: () => ({}),
   plan: () => ({}),
   refuseTarget: ({ name, traits }, p) => {

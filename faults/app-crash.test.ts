@@ -32,12 +32,25 @@ describe('app-crash', () => {
     expect(appCrash.server(c.params).mode).toBe('sink');
     const script = appCrash.script(c, e);
     const iWrite = script.findIndex((s) => s.label === 'write-before');
-    const iCrash = script.findIndex((s) => s.op === 'barrier');
+    const iCrash = script.findIndex((s) => s.op === 'barrier' && s.name === 'crash');
     expect(iWrite).toBeLessThan(iCrash);
     expect(script[iWrite]).toMatchObject({ op: 'write', bytes: 500 });
     expect(e.steps['read-reset']).toMatchObject({ errno: 'ECONNRESET', windowMs: immediateWindowMs(c.clock) });
     expect(e.counters!.server!.TcpExtTCPAbortOnClose).toBe(1);
     expect(e.statesAbsent!.client).toContain('CLOSE_WAIT');
+  });
+  it('unread on a server that reads: frozen before the client writes, so the bytes are unread when it dies', () => {
+    const own = faultContext(appCrash, { params: { variant: 'unread' }, server: {} });
+    expect(appCrash.needs(own.params)).toBe('freeze');
+    expect(appCrash.needs(appCrash.params.parse({}))).toBe('kill');
+    expect(appCrash.triggers!.hold!(own)).toEqual({ kind: 'freeze-server' });
+    // The built-in sink never reads: nothing to freeze.
+    expect(appCrash.triggers!.hold!(ctx({ variant: 'unread' }))).toEqual({ kind: 'all', triggers: [] });
+    expect(appCrash.triggers!.hold!(ctx({ variant: 'idle' }))).toEqual({ kind: 'all', triggers: [] });
+    const script = appCrash.script(own, appCrash.expect(own));
+    expect(script.filter((s) => s.op === 'barrier' || s.label === 'write-before').map((s) => s.label ?? (s as { name: string }).name)).toEqual(['hold', 'write-before', 'crash']);
+    // Not accepted before the freeze, the connection is reset from the accept queue: a RST, no abort-on-close count.
+    expect(appCrash.expect(own).counters!.server!.TcpExtTCPAbortOnClose).toEqual({ min: 0, max: 1 });
   });
   it('after-death: a second socket connects after the crash and is refused', () => {
     const c = ctx({ variant: 'after-death' });

@@ -12,7 +12,8 @@
  *   CLOSE_WAIT to sk_err = EPIPE (not ECONNRESET), and tcp_recvmsg returns 0 on a socket marked
  *   SOCK_DONE (FIN seen) before it looks at sk_err — so a reader never sees the reset at all; the
  *   next write reports the pending EPIPE, the one after it EPIPE from SEND_SHUTDOWN.
- * - `unread` (the server never read what the client sent, server mode `sink`): close() with
+ * - `unread` (the server never read what the client sent: the built-in server in mode `sink`, or
+ *   any other server frozen before the client writes, then killed): close() with
  *   unread data sends a RST instead of a FIN (net/ipv4/tcp.c __tcp_close, RFC 2525 2.17,
  *   TcpExtTCPAbortOnClose), so the client's very next read fails with ECONNRESET at once — no
  *   EOF ever — and the next write with EPIPE.
@@ -45,12 +46,15 @@ export const appCrash = defineFault({
     bytes: z.coerce.number().int().min(1).max(65536).default(1000).describe('bytes the client writes (before the crash for unread, after it for idle)'),
   }),
   server: (p) => ({ mode: p.variant === 'unread' ? 'sink' : 'echo' }),
+  // unread: a server that reads (any but the built-in sink) is frozen before the client writes, so the bytes are still unread when it is killed.
+  needs: (p) => (p.variant === 'unread' ? 'freeze' : 'kill'),
   fastSysctls: () => ({}),
   plan: () => ({}),
   triggers: {
+    hold: ({ params, server }) => (params.variant === 'unread' && server.mode !== 'sink' ? { kind: 'freeze-server' } : { kind: 'all', triggers: [] }),
     crash: () => ({ kind: 'kill-server', signal: 'SIGKILL' }),
   },
-  expect: ({ params, clock }) => {
+  expect: ({ params, clock, server }) => {
     // Nothing here waits on a timer: each outcome is one packet exchange on a veth (µs) plus the
     // probe noticing it, so the window is the wake-up allowance of the model.
     const now = immediateWindowMs(clock);
@@ -79,7 +83,17 @@ export const appCrash = defineFault({
         e.states = { client: ['ESTABLISHED', 'GONE'], server: ['ESTABLISHED', 'GONE'] };
         e.statesAbsent = { client: ['CLOSE_WAIT'], server: ['FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT'] };
         // Both sides count the abort: the server's socket went ESTABLISHED → CLOSE by its own RST.
-        e.counters = { server: { TcpExtTCPAbortOnClose: 1, TcpOutRsts: 1, TcpEstabResets: 1 }, client: { TcpEstabResets: 1 } };
+        e.counters = {
+          server: {
+            // A server of its own may not have accepted the connection before it was frozen: then the
+            // listener's death resets it from the accept queue (inet_csk_listen_stop → tcp_disconnect),
+            // a RST all the same but not counted as an abort on close.
+            TcpExtTCPAbortOnClose: server.mode === 'sink' ? 1 : { min: 0, max: 1 },
+            TcpOutRsts: 1,
+            TcpEstabResets: 1,
+          },
+          client: { TcpEstabResets: 1 },
+        };
         e.because = [`${params.bytes} unread bytes in the server's receive queue: close() at exit sends a RST, not a FIN (tcp_close, TcpExtTCPAbortOnClose)`];
         break;
       case 'after-death':
@@ -122,6 +136,9 @@ export const appCrash = defineFault({
       case 'unread':
         return [
           connect,
+          // A server that reads is frozen first (nothing happens on the built-in sink server).
+          settle,
+          { op: 'barrier', name: 'hold' },
           { op: 'write', label: 'write-before', bytes: params.bytes, timeoutMs: 2000 },
           settle,
           crash,

@@ -11,7 +11,7 @@ describe('bandwidth', () => {
     const plan = bandwidth.plan(c);
     expect(plan.qdiscs).toEqual([{ name: 'shape', side: 'server', kind: 'tbf', rateBitsPerS: 256_000, burstBytes: 4000, limitBytes: 50_000 }]);
     expect(planQdiscs(plan.qdiscs!, () => 'harnessabc123t')[0]!.apply).toEqual(['tc', 'qdisc', 'add', 'dev', 'harnessabc123t', 'root', 'handle', '10:', 'tbf', 'rate', '256000bit', 'burst', '4000', 'limit', '50000']);
-    expect(bandwidth.needs!(c.params)).toEqual(['tbf']);
+    expect(bandwidth.mechanisms!(c.params)).toEqual(['tbf']);
   });
   it('the echo of 64000 B at 1 Mbit/s: 511.5 ms and up; nothing dropped, the target resends nothing', () => {
     const c = ctx();

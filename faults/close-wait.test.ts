@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closeWait } from './close-wait.js';
+import { closeWait, closesQuestion } from './close-wait.js';
 import { faultContext } from './context.js';
 import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
 import { rtoAfterHandshakeMs } from '../harness/model/teardown.js';
@@ -51,9 +51,31 @@ describe('close-wait', () => {
     expect((script[3] as { ms: number }).ms).toBeGreaterThan(watchedWindowMs(chainWindowMs([finTimeMs(2)], clock), clock)[1]);
   });
 
+  it('the built-in no-close server: the leak reproduced, and its own syscalls say so (EOF read, no close)', () => {
+    const e = closeWait.expect(ctx());
+    expect(e.asks).toEqual([closesQuestion(true)]);
+    expect(e.asks?.[0]).toMatchObject({ expect: 'holds', side: 'server', holding: ['ESTABLISHED', 'CLOSE_WAIT'], fromStep: 'end' });
+    expect(e.serverCalls).toEqual([{ op: 'read', eof: true }, { op: 'close', absent: true }]);
+    expect(e.steps.write).toEqual({ ok: true, bytes: 1000 });
+  });
+
+  it('a server of its own is asked whether it closes; it writes nothing it would answer (nginx: a 400, and its own close first)', () => {
+    const c = faultContext(closeWait, { sysctls: { client: { 'net.ipv4.tcp_fin_timeout': '2' }, server: {} }, server: {} });
+    const e = closeWait.expect(c);
+    expect(e.asks).toEqual([closesQuestion(false)]);
+    expect(e.spans).toBeUndefined();
+    expect(e.serverCalls).toBeUndefined();
+    expect(e.steps).toEqual({ connect: { ok: true, errno: null }, write: { ok: true, bytes: 0 }, end: { ok: true } });
+    const script = closeWait.script(c, e);
+    // Held ESTABLISHED long enough for the watcher to see the server's socket before the close.
+    expect(script.map((s) => s.op)).toEqual(['connect', 'write', 'sleep', 'close', 'sleep']);
+    expect(closeWait.expect(faultContext(closeWait, { params: { bytes: '10' }, server: {} })).steps.write).toEqual({ ok: true, bytes: 10 });
+  });
+
   it('validates its parameters', () => {
     expect(closeWait.params.safeParse({ how: 'abort' }).success).toBe(false);
     expect(closeWait.params.safeParse({ bytes: '-1' }).success).toBe(false);
     expect(closeWait.params.parse({ bytes: '10' }).bytes).toBe(10);
+    expect(closeWait.params.parse({}).bytes).toBeUndefined();
   });
 });

@@ -8,6 +8,12 @@
  * after tcp_fin_timeout and vanishes without a packet; after shutdown(SHUT_WR) the socket is not
  * an orphan and stays in FIN_WAIT2 with no timer at all, for as long as the client holds it.
  *
+ * On a server of the user's own (or a built-in mode that closes) the scenario asks a question
+ * instead: does the server close when the client closes? The Result's `answers` says what it did,
+ * with times — closed its side N ms after the client's close (no leak), or held the connection
+ * until the end (a CLOSE_WAIT leak) — and the verdict follows the documented expectation: a
+ * server of its own must close; the built-in no-close server is the leak, reproduced.
+ *
  * Where this kernel (6.18) differs from the seeds (CentOS 7: "FIN_WAIT2 ≈ tcp_fin_timeout = 60 s,
  * seen in netstat"): with tcp_fin_timeout ≤ 60 s the orphan is no longer a full socket but a
  * timewait sock in the FIN_WAIT2 substate (sock_diag still shows FIN_WAIT2, with no owner and
@@ -18,8 +24,32 @@
 import { z } from 'zod';
 import { predictFinWait2, rtoAfterHandshakeMs } from '../harness/model/teardown.js';
 import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
-import { watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
-import { defineFault, type FaultContext } from './define.js';
+import { settleMs, watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
+import { defineFault, type Expectation, type FaultContext, type ServerQuestion } from './define.js';
+
+/**
+ * The question close-wait (and last-ack-drop) asks of the server: after the client's close (step `fromStep`), does the
+ * server's socket leave ESTABLISHED/CLOSE_WAIT? `leak`: the documented answer is no (the built-in
+ * no-close server); otherwise yes.
+ */
+export function closesQuestion(leak: boolean, fromStep = 'end'): ServerQuestion {
+  return {
+    question: 'does the server close when the client closes?',
+    side: 'server',
+    holding: ['ESTABLISHED', 'CLOSE_WAIT'],
+    fromStep,
+    fromWhat: "the client's close",
+    expect: leak ? 'holds' : 'leaves',
+    leaves: 'closed its side (no CLOSE_WAIT leak)',
+    holds: 'held the connection (a CLOSE_WAIT leak)',
+  };
+}
+
+/** The server under the fault is the built-in no-close server (the leak reproduced), not a server that may close. */
+const isLeaker = (ctx: FaultContext<unknown>) => ctx.server.mode === 'no-close';
+
+/** What the client writes before it closes: 1000 bytes to the built-in server; nothing to one that would answer garbage (nginx: a 400 and its own close first). */
+const bytesOf = (ctx: FaultContext<{ bytes?: number | undefined }>) => ctx.params.bytes ?? (isLeaker(ctx) ? 1000 : 0);
 
 /**
  * The client's orphaned FIN_WAIT2, from its sysctls: the model's prediction, and how long the
@@ -33,6 +63,15 @@ export function finWait2Orphan({ sysctls, clock, watchIntervalMs }: FaultContext
   return { rtoMs, finTimeoutS, p, lastsSeenMs: watchedSpanMs(p.windowMs, clock, watchIntervalMs) };
 }
 
+/**
+ * How long the script watches after the client's close: until the orphan must be gone; for
+ * shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
+ */
+function closeWaitObserveMs(ctx: FaultContext<{ how: 'close' | 'shutdown' }>): number {
+  const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
+  return ctx.params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(ctx.clock, ctx.watchIntervalMs);
+}
+
 export const closeWait = defineFault({
   name: 'close-wait',
   summary: 'the target accepts and reads but never calls close() (built-in server mode no-close)',
@@ -40,19 +79,43 @@ export const closeWait = defineFault({
   shapedBy: { client: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_rto_min_us', 'net.ipv4.tcp_rto_max_ms'] },
   params: z.object({
     how: z.enum(['close', 'shutdown']).default('close').describe('how the client ends its side: close() (orphan, tcp_fin_timeout applies) or shutdown(SHUT_WR) (no timeout)'),
-    bytes: z.coerce.number().int().min(0).max(1_000_000).default(1000).describe('bytes the client writes before it closes (the server reads and discards them)'),
+    bytes: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .describe('bytes the client writes before it closes (default 1000 for the built-in server, which reads and discards them; 0 for a server of your own, whose protocol would answer bytes it cannot parse)'),
   }),
   server: () => ({ mode: 'no-close' }),
+  // On a server of the user's own it asks: does the server close when the client closes?
+  needs: () => 'any',
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_fin_timeout': '2' } }),
   plan: () => ({}),
-  expect: (ctx) => {
+  expect: (ctx): Expectation => {
     const { params } = ctx;
     const { rtoMs, finTimeoutS, p, lastsSeenMs } = finWait2Orphan(ctx);
     const closing = params.how === 'close';
+    if (!isLeaker(ctx)) {
+      return {
+        steps: { connect: { ok: true, errno: null }, write: { ok: true, bytes: bytesOf(ctx) }, end: { ok: true } },
+        asks: [closesQuestion(false)],
+        because: [
+          `a server that may close: the harness asks whether it closes its side when the client ${closing ? 'closes' : 'shuts down its sending side'}, ` +
+            `watching its socket for ${(closeWaitObserveMs(ctx) / 1000).toFixed(1)} s; a server that holds the connection in CLOSE_WAIT leaks it`,
+        ],
+      };
+    }
     return {
+      asks: [closesQuestion(true)],
+      // The built-in no-close server reports its syscalls: it read the client's EOF and never closed.
+      serverCalls: [
+        { op: 'read', eof: true },
+        { op: 'close', absent: true },
+      ],
       steps: {
         connect: { ok: true, errno: null },
-        write: { ok: true, bytes: params.bytes },
+        write: { ok: true, bytes: bytesOf(ctx) },
         // The server ACKs the FIN only when its delayed-ACK timer fires: right after shutdown() it is FIN_WAIT1.
         end: closing ? { ok: true } : { ok: true, tcpState: 'FIN_WAIT1' },
         // After the observation: the orphan is gone, the socket of a shutdown() is still in FIN_WAIT2.
@@ -78,16 +141,16 @@ export const closeWait = defineFault({
     };
   },
   script: (ctx) => {
-    const { params, clock, watchIntervalMs } = ctx;
-    const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
-    // Observe until the orphan must be gone; for shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
-    const observeMs = params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(clock, watchIntervalMs);
+    const { params, watchIntervalMs } = ctx;
+    const leaker = isLeaker(ctx);
     return [
       { op: 'connect', label: 'connect', timeoutMs: 5000 },
-      { op: 'write', label: 'write', bytes: params.bytes, timeoutMs: 5000 },
+      { op: 'write', label: 'write', bytes: bytesOf(ctx), timeoutMs: 5000 },
+      // A server that may close: let the watcher see its socket ESTABLISHED first, or a quick close goes unseen.
+      ...(leaker ? [] : [{ op: 'sleep' as const, ms: settleMs(watchIntervalMs) }]),
       params.how === 'close' ? { op: 'close', label: 'end' } : { op: 'shutdown', how: 'wr', label: 'end' },
-      { op: 'sleep', ms: Math.ceil(observeMs) },
-      ...(params.how === 'close' ? [] : [{ op: 'tcpinfo' as const, label: 'after' }]),
+      { op: 'sleep', ms: Math.ceil(closeWaitObserveMs(ctx)) },
+      ...(params.how === 'close' || !leaker ? [] : [{ op: 'tcpinfo' as const, label: 'after' }]),
     ];
   },
 });

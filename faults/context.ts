@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { ServerMode } from '../harness/core/probe.js';
 import type { SidedSysctls } from '../harness/core/sysctl.js';
 import { DEFAULT_WATCH_INTERVAL_MS } from '../harness/model/watch.js';
-import type { FaultContext, FaultDefinition } from './define.js';
+import type { FaultContext, FaultDefinition, ServerFacts } from './define.js';
 
 export interface TestContextOptions {
   /** Raw parameters, parsed by the fault's schema (defaults applied). */
@@ -21,6 +21,8 @@ export interface TestContextOptions {
   /** The built-in server's mode (default: the one the fault asks for); null: another server (nginx). */
   serverMode?: ServerMode | null;
   blocking?: boolean;
+  /** The server as the harness found it (default: the built-in server in the mode the fault wants). */
+  server?: ServerFacts;
 }
 
 export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, opts: TestContextOptions = {}): FaultContext<z.infer<S>> {
@@ -29,6 +31,7 @@ export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, o
   return {
     runId: 'abc123',
     params,
+    server: opts.server ?? { mode: fault.server(params).mode },
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
     clock: { hz: opts.hz ?? 250, ...(opts.lateMs !== undefined ? { lateMs: opts.lateMs } : {}) },

@@ -19,13 +19,37 @@ import type { Qdisc } from './tc.js';
 export type { FaultStep, ProcessStep } from '../harness/core/step.js';
 export type { Mechanism } from '../harness/core/mechanisms.js';
 export type { Qdisc } from './tc.js';
-export type { ConnectionPrediction, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
+export type { ConnectionPrediction, CounterExpectation, Expectation, ServerCallExpectation, ServerQuestion, StateLeftExpectation, StateSpanExpectation, StepExpectation } from '../harness/verdict/expectation.js';
 export type { Endpoints, ServerNeeds, TargetTraits } from '../targets/target.js';
+
+/** The server under the fault, as the harness found it once the target was up. */
+export interface ServerFacts {
+  /** The built-in server mode it runs (the probe's server); undefined: a server of the user's own. */
+  mode?: ServerMode;
+  /**
+   * Its listener, read from its LISTEN socket (sock_diag) before expect(), for faults that set
+   * `readsListener`: the backlog in force (sk_max_ack_backlog: listen()'s argument capped by
+   * somaxconn then) and the connections already in its accept queue.
+   */
+  listener?: { backlog: number; queued: number; local: string };
+}
+
+/**
+ * What a scenario needs from the server it is played against (checked before anything runs):
+ * - 'any': network rules and sysctls only — works on any server;
+ * - 'freeze': the server must stop accepting and reading (its processes are frozen: SIGSTOP to
+ *   the process group, or the cgroup freezer for a container) — works on any target that can be
+ *   frozen;
+ * - 'kill': the server process is killed — works on any target;
+ * - {mode}: a behaviour only the built-in server has (one of the probe's server modes).
+ */
+export type ServerNeed = 'any' | 'freeze' | 'kill' | { mode: ServerMode; why?: string };
 
 export interface FaultContext<P> {
   runId: string;
   params: P;
   endpoints: Endpoints;
+  server: ServerFacts;
   /** Sysctl values in force in each namespace, read back after they were set. */
   sysctls: SidedSysctls;
   clock: KernelClock;
@@ -52,6 +76,18 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
   params: S;
   /** The built-in server this fault wants when no --target is given. */
   server(params: z.infer<S>): ServerNeeds;
+  /**
+   * What it needs from the server it is played against (see ServerNeed). Every fault declares
+   * it: prepare refuses a scenario its target cannot play (exit 2), never a failing verdict.
+   */
+  needs(params: z.infer<S>): ServerNeed;
+  /**
+   * Parameters that configure the built-in server (e.g. `backlog`): refused with --set on a
+   * server that chose its own.
+   */
+  serverParams?: readonly string[];
+  /** The model needs the server's listener as it is (ServerFacts.listener): read before expect(). */
+  readsListener?: boolean;
   /** Sysctls that make the default scenario finish in seconds (skipped with --kernel-defaults). */
   fastSysctls(params: z.infer<S>): Partial<SidedSysctls>;
   /**
@@ -59,13 +95,14 @@ export interface FaultDefinition<S extends z.ZodObject = z.ZodObject> {
    * checked while the run is prepared, before anything changes; a machine that lacks one is
    * refused with the reason and the fix (exit 3).
    */
-  needs?(params: z.infer<S>): readonly Mechanism[];
+  mechanisms?(params: z.infer<S>): readonly Mechanism[];
   /**
    * What the fault puts in place before the client starts, applied in this order: processes it
    * needs running (the delayer), iptables rules, qdiscs on a side's egress, other reversible
-   * steps. Pure.
+   * steps; `freeze`: freeze the server once they are in, before the client starts (journaled,
+   * thawed on revert). Pure.
    */
-  plan(ctx: FaultContext<z.infer<S>>): { processes?: ProcessStep[]; rules?: Rule[]; qdiscs?: Qdisc[]; steps?: FaultStep[] };
+  plan(ctx: FaultContext<z.infer<S>>): { processes?: ProcessStep[]; rules?: Rule[]; qdiscs?: Qdisc[]; steps?: FaultStep[]; freeze?: boolean };
   expect(ctx: FaultContext<z.infer<S>>): Expectation;
   /** The client's steps, given what is expected (to size its timeouts). Pure. */
   script(ctx: FaultContext<z.infer<S>>, expected: Expectation): ClientStep[];
@@ -117,6 +154,10 @@ export type Trigger =
    * with `side: 'server'`.
    */
   | { kind: 'server-script'; steps: ClientStep[] }
+  /** Freeze the server's processes (journaled; thawed on revert, or by thaw-server). */
+  | { kind: 'freeze-server' }
+  /** Resume a frozen server. */
+  | { kind: 'thaw-server' }
   /** Several of the above, in order. */
   | { kind: 'all'; triggers: Trigger[] };
 

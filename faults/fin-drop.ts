@@ -36,6 +36,7 @@ export const finDrop = defineFault({
   shapedBy: { client: ORPHAN_FIN_SYSCTLS, server: ['net.ipv4.tcp_sack'] },
   params: z.object({}),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_orphan_retries': '2' } }),
   plan: ({ endpoints }) => ({
     rules: [

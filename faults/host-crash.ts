@@ -51,6 +51,7 @@ export const hostCrash = defineFault({
     idleWaitMs: z.coerce.number().int().min(1).max(600_000).default(3000).describe('how long the idle socket waits (variant idle)'),
   }),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   // tcp_retries2=3: ETIMEDOUT after ~6.5 s instead of the default 15's ~15 min.
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_retries2': '3' } }),
   plan: () => ({}),

@@ -8,6 +8,7 @@ import { synackDrop } from './synack-drop.js';
 import { acceptQueueFull } from './accept-queue-full.js';
 import { synQueueFull } from './syn-queue-full.js';
 import { appCrash } from './app-crash.js';
+import { appHang } from './app-hang.js';
 import { hostCrash } from './host-crash.js';
 import { reject } from './reject.js';
 import { rstClose } from './rst-close.js';
@@ -28,6 +29,7 @@ export const faults = {
   'time-wait': timeWait,
   'last-ack-drop': lastAckDrop,
   'app-crash': appCrash,
+  'app-hang': appHang,
   'host-crash': hostCrash,
   reject,
   'rst-close': rstClose,

@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import { countRange, ORPHAN_FIN_SYSCTLS, orphanFinBecause, orphanFinCounters, orphanFinSysctlsFrom, predictOrphanFin } from '../harness/model/teardown.js';
 import { observeUntilMs, watchedSpanMs } from '../harness/model/watch.js';
+import { closesQuestion } from './close-wait.js';
 import { defineFault, type FaultContext } from './define.js';
 
 /**
@@ -37,6 +38,7 @@ export const lastAckDrop = defineFault({
   shapedBy: { server: ORPHAN_FIN_SYSCTLS, client: ['net.ipv4.tcp_sack'] },
   params: z.object({}),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({ server: { 'net.ipv4.tcp_orphan_retries': '2' } }),
   plan: () => ({}),
   triggers: {
@@ -72,6 +74,8 @@ export const lastAckDrop = defineFault({
       },
       // Each FIN of the server (first, TLP, RTO retransmissions) draws one ACK from the client.
       rulesHit: { 'drop-last-ack': countRange(p.finsSent) },
+      // The scenario needs a server that closes when the client does (the built-in echo server, nginx, redis do): asked, and answered with its time.
+      asks: [closesQuestion(false, 'close')],
       because: [`server: ${orphanFinBecause(p, s)}; LAST_ACK gone ${(p.windowMs[0] / 1000).toFixed(3)}–${(p.windowMs[1] / 1000).toFixed(3)} s after its FIN (${p.goneAtMs / 1000} s of timers, rounded up by the wheel)`],
     };
   },

@@ -25,7 +25,7 @@ describe('latency', () => {
       'client', 'iptables', '-w', '5', '-A', 'harness-abc123-in', '-p', 'tcp', '-s', '198.18.0.1', '--sport', '9000',
       '-m', 'comment', '--comment', 'harness:abc123:delay-to-client', '-j', 'NFQUEUE', '--queue-num', String(DELAY_QUEUE),
     ]);
-    expect(latency.needs!(c.params)).toEqual(['nfqueue']);
+    expect(latency.mechanisms!(c.params)).toEqual(['nfqueue']);
   });
   it('one direction: one delayer, one rule', () => {
     const plan = latency.plan(ctx({ direction: 'to-client' }));

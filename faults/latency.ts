@@ -90,7 +90,8 @@ export const latency = defineFault({
   observes: 'connect and each request take one round trip; TCP_INFO rtt = the round trip, RTO = srtt + max(2·srtt, rto_min); a delay that starts after the handshake and exceeds the RTO causes spurious retransmissions',
   shapedBy: { client: DATA_SYSCTLS, server: ['net.ipv4.tcp_sack'] },
   params,
-  needs: () => ['nfqueue'],
+  needs: () => 'any',
+  mechanisms: () => ['nfqueue'],
   server: () => ({ mode: 'echo' }),
   fastSysctls: () => ({}),
   plan: (ctx) => {

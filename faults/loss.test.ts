@@ -16,7 +16,7 @@ describe('loss', () => {
       '-m', 'length', '--length', '81:65535', '-m', 'statistic', '--mode', 'nth', '--every', '3', '--packet', '2',
       '-m', 'comment', '--comment', 'harness:abc123:loss-to-server', '-j', 'DROP',
     ]);
-    expect(loss.needs!(c.params)).toEqual(['iptables-statistic', 'iptables-length']);
+    expect(loss.mechanisms!(c.params)).toEqual(['iptables-statistic', 'iptables-length']);
   });
   it('every 3rd, 6 requests: rounds 3 and 5 wait for the loss probe (~204 ms); two probes, two hits', () => {
     const e = loss.expect(ctx());

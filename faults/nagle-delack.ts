@@ -63,6 +63,8 @@ export const nagleDelack = defineFault({
   shapedBy: { server: [PINGPONG_SYSCTL], client: ['net.ipv4.tcp_rto_min_us'] },
   params,
   server: () => ({ mode: 'request-reply' }),
+  // Which servers can answer whole requests is the targets' traits (refuseTarget below).
+  needs: () => 'any',
   fastSysctls: () => ({}),
   // Every data segment the client sends carries PSH (tcp_push marks the end of each write; the
   // probe timer's tcp_write_wakeup sets it too): counting them counts the request's segments.

@@ -131,6 +131,7 @@ export const partition = defineFault({
   shapedBy: { client: [...DATA_SYSCTLS, 'net.ipv4.tcp_syn_retries', 'net.ipv4.tcp_syn_linear_timeouts'], server: ['net.ipv4.tcp_sack'] },
   params,
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({}),
   plan: () => ({}),
   triggers: {

@@ -115,6 +115,7 @@ export const reject = defineFault({
     bytes: z.coerce.number().int().min(1).max(1400).default(100).describe('bytes written on the established connection (one segment)'),
   }),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   // Only the established ICMP case waits on a timer: tcp_retries2=3 makes it seconds, not minutes.
   // icmp_ratelimit=0 on the target lets every retransmission get its ICMP (the default 1000 ms
   // per-host limit, burst 6, drops the later ones, and with them the RFC 6069 reverts).

@@ -89,6 +89,13 @@ export const rstClose = defineFault({
   },
   params,
   server: (p) => ({ mode: p.side === 'client' ? 'echo' : p.how === 'unread' ? 'close-unread' : 'linger0' }),
+  // The echo of the client's bytes (side=client) or the server's own abortive close (side=server) is a built-in behaviour.
+  needs: (p) =>
+    p.side === 'client' && p.how === 'linger'
+      ? 'any'
+      : p.side === 'client'
+        ? { mode: 'echo', why: "the client closes with the server's echo of its bytes unread (or read back, for linger0)" }
+        : { mode: p.how === 'unread' ? 'close-unread' : 'linger0', why: 'the abortive close is the server\'s own' },
   // The orphan left by a lingering close dies after tcp_orphan_retries (0 = 8: ~100 s); 1: ~1.4 s.
   fastSysctls: (p) => (p.how === 'linger' ? { client: { 'net.ipv4.tcp_orphan_retries': '1' } } : {}),
   // Count what the closer sends: the proof that the close was a RST (and no FIN), or a FIN only.
@@ -180,6 +187,13 @@ function expectRst(p: Params, clock: KernelClock): Expectation {
       [peer]: { TcpEstabResets: 1, TcpOutRsts: 0, TcpExtTCPAbortOnClose: 0, TcpExtTCPAbortOnData: 0 },
     },
     rulesHit: { 'rst-sent': 1, 'fin-sent': 0 },
+    // The built-in server's own syscalls: the peer's ECONNRESET is an observed read, not an inference.
+    serverCalls:
+      closer === 'client'
+        ? [{ op: 'read', ok: false, errno: 'ECONNRESET' }]
+        : p.how === 'unread'
+          ? [{ op: 'read', absent: true }, { op: 'close', ok: true }]
+          : [{ op: 'read', ok: true }, { op: 'close', ok: true }],
     because: [
       p.how === 'unread'
         ? `${p.bytes} bytes unread in the ${closer}'s receive queue: __tcp_close sends a RST (TcpExtTCPAbortOnClose)`
@@ -232,6 +246,8 @@ function expectLinger(ctx: FaultContext<Params>): Expectation {
       server: { TcpEstabResets: 0, TcpOutRsts: 0, TcpRetransSegs: 0 },
     },
     rulesHit: { 'drop-in': exact(m.segments), 'rst-sent': 0, 'fin-sent': exact(m.finsSent) },
+    // Everything the client sent after the handshake was dropped: the server read nothing.
+    serverCalls: [{ op: 'read', absent: true }],
     because: [
       `SO_LINGER {1,${p.lingerS}}, FIN unacked: close() sleeps ` +
         {

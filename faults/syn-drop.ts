@@ -21,6 +21,7 @@ export const synDrop = defineFault({
     syncnt: z.coerce.number().int().min(1).max(127).optional().describe('TCP_SYNCNT on the client socket (overrides tcp_syn_retries)'),
   }),
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_syn_retries': '2' } }),
   plan: ({ endpoints }) => ({
     rules: [

@@ -120,6 +120,9 @@ export const synQueueFull = defineFault({
   },
   params,
   server: (p) => ({ mode: 'no-close', backlog: p.backlog }),
+  // The SYN queue is sized by a small backlog the harness sets (one iptables rule per half-open).
+  needs: () => ({ mode: 'no-close', why: 'its listen backlog (--set backlog) sizes the SYN queue, one iptables rule per half-open connection' }),
+  serverParams: ['backlog'],
   fastSysctls: () => ({ client: { 'net.ipv4.tcp_syn_retries': '1' } }),
   plan: (ctx) => {
     const { halfOpens } = plannedSyns(ctx);

@@ -40,6 +40,8 @@ export const synackDrop = defineFault({
       .describe('when the client writes: after the server dropped the request (RST), or before it (the data completes the handshake)'),
   }),
   server: () => ({ mode: 'no-close' }),
+  // Data before the expiry completes the handshake: the server must then hold it unanswered.
+  needs: (p) => (p.write === 'before' ? { mode: 'no-close', why: 'the server must hold the connection the data completes without answering' } : 'any'),
   fastSysctls: () => ({ server: { 'net.ipv4.tcp_synack_retries': '2' } }),
   plan: ({ endpoints }) => ({
     rules: [

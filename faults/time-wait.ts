@@ -92,6 +92,7 @@ export const timeWait = defineFault({
   },
   params,
   server: () => ({ mode: 'echo' }),
+  needs: () => 'any',
   fastSysctls: () => ({ client: { 'net.ipv4.ip_local_port_range': '40000 40009' } }),
   plan: () => ({}),
   expect: ({ params: p, sysctls, clock, watchIntervalMs }): Expectation => {

@@ -76,6 +76,7 @@ export const CASES: Case[] = [
   { fault: 'partition' },
   { fault: 'nagle-delack' },
   { fault: 'addr-in-use' },
+  { fault: 'app-hang' },
   { fault: 'syn-drop' },
   { fault: 'syn-drop', client: { 'net.ipv4.tcp_syn_retries': '1' } },
   { fault: 'syn-drop', client: { 'net.ipv4.tcp_syn_retries': '3' } },

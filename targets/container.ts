@@ -18,8 +18,9 @@
  * helper-image pull) in the environment before it is imported, hence the dynamic import below.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import type { ServerNeeds } from './target.js';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import type { ServerMode } from '../harness/core/probe.js';
+import type { FreezeReport, ServerNeeds } from './target.js';
 import { dockerAvailable } from '../docker/engine.js';
 import { hashDir } from '../docker/hash-dir.js';
 import { images, IMAGE_LABEL } from '../docker/images.js';
@@ -51,6 +52,11 @@ export interface ContainerTargetOptions {
   readyTimeoutMs?: number;
   /** What its server does (faults that depend on it refuse a target without the trait). */
   traits?: TargetTraits;
+  /**
+   * The probe's server images: the built-in mode the image runs, or 'all' when `command` picks
+   * the mode the fault wants. Absent: a server of its own (no built-in modes).
+   */
+  modes?: 'all' | readonly ServerMode[];
 }
 
 export type { ContainerHandles };
@@ -199,6 +205,17 @@ async function listensOnIpv6(pid: number, port: number): Promise<boolean> {
   return (await readListeners(pid)).some((l) => l.family === 6 && l.port === port);
 }
 
+/** The processes in the pid namespace of `pid` (a container's own: its init and everything it started). */
+async function pidsInPidNamespace(pid: number): Promise<number[]> {
+  const ns = await readlink(`/proc/${pid}/ns/pid`).catch(() => undefined);
+  if (!ns) return [];
+  const out: number[] = [];
+  for (const p of (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n))) {
+    if ((await readlink(`/proc/${p}/ns/pid`).catch(() => undefined)) === ns) out.push(Number(p));
+  }
+  return out;
+}
+
 async function waitGone(pid: number, startTicks: string | undefined, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
@@ -234,6 +251,8 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
     backend: 'container',
     describe: opts.describe ?? `${opts.image ?? `built from ${opts.build}`}, port ${opts.port}`,
     ...(opts.traits ? { traits: opts.traits } : {}),
+    // Frozen with the cgroup freezer (docker pause), whatever runs in it.
+    plays: { modes: opts.modes ?? [], freeze: true, kill: true },
 
     async check() {
       // Loading testcontainers costs ~250 ms of this thread: start it while prepare() waits on
@@ -339,15 +358,40 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       );
 
       const handles: ContainerHandles = { runId: ctx.runId, network, ...names, image };
+      const mode = opts.modes === 'all' ? ctx.server.mode : opts.modes?.length === 1 ? opts.modes[0] : undefined;
+      let paused = false;
+      const unpause = async () => {
+        const r = await run(['docker', 'unpause', names.target], { reject: false, timeoutMs: 30_000 });
+        if (r.failed && !/is not paused|not running|No such/i.test(r.stderr)) throw new EnvironmentError('E_FREEZE', `docker unpause ${names.target}: ${r.stderr.trim()}`, 'harness gc thaws what a run froze');
+        paused = false;
+      };
       return {
         name: opts.name,
         backend: 'container',
+        ...(mode ? { mode } : {}),
         endpoints: { address: pod.ip, port: opts.port, clientAddress: cli.ip },
         client,
         server,
         // The probe's client sockets are IPv4; the server's are too unless it listens on [::].
         ipv4Only: { client: true, server: !(await listensOnIpv6(pod.pid, opts.port)) },
         containers: handles,
+        async freezeServer(): Promise<FreezeReport> {
+          const t0 = performance.now();
+          // The cgroup freezer stops every process of the container, however it forks; `docker
+          // pause` returns once the cgroup is frozen. Journaled first: gc unpauses after a SIGKILL.
+          await ctx.journal.record(`freeze target ${opts.name}: docker pause ${names.target}`, { kind: 'docker', object: 'container', id: names.target, op: 'unpause' });
+          const r = await run(['docker', 'pause', names.target], { reject: false, timeoutMs: 30_000 });
+          if (r.failed) {
+            await unpause().catch(() => undefined);
+            const st = await inspect(names.target, network).catch(() => undefined);
+            throw new EnvironmentError('E_FREEZE', `cannot freeze target ${opts.name}: docker pause ${names.target}: ${r.stderr.trim()}${st ? ` (container ${st.status})` : ''}`, 'the target must be running to be frozen');
+          }
+          paused = true;
+          return { describe: `docker pause ${names.target} (the cgroup freezer: every process of ${opts.name})`, durationMs: performance.now() - t0 };
+        },
+        async thawServer() {
+          if (paused) await unpause();
+        },
         async killServer(signal) {
           // The process itself, as `docker kill -s` would, but synchronously: the trigger returns
           // once it has exited, so its sockets are closed before the client's next step.
@@ -357,6 +401,19 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
             throw e;
+          }
+          // A frozen task (cgroup v1 freezer: state D) acts on the signal only once thawed, and
+          // the others would run first (a worker reading what its socket holds): every process of
+          // the container gets the signal while frozen, then the thaw delivers them all at once.
+          if (paused) {
+            for (const p of await pidsInPidNamespace(tgt.pid)) {
+              try {
+                process.kill(p, signal);
+              } catch {
+                /* gone already */
+              }
+            }
+            await unpause();
           }
           if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal) && !(await waitGone(tgt.pid, targetTicks, 10_000))) {
             log.warn({ signal }, 'target still running 10 s after the signal');
@@ -381,12 +438,13 @@ export function builtinContainerTargets(): Record<string, TargetSpec> {
       traits: { builtinModes: [], http: true, listener: { reuseaddr: true, reuseport: false } },
     }),
     redis: containerTarget({ name: 'redis', image: images.redis.name, port: 6379, ready: { log: images.redis.readyLog.source }, describe: "Debian's redis-server in a container (port 6379)", traits: { builtinModes: [] } }),
-    'probe-echo': containerTarget({ name: 'probe-echo', image: images.probe.name, port: 9000, ready: { log: images.probe.readyLog.source }, describe: "the probe's echo server in a FROM-scratch container (port 9000)", traits: { builtinModes: ['echo'] } }),
+    'probe-echo': containerTarget({ name: 'probe-echo', image: images.probe.name, port: 9000, modes: ['echo'], ready: { log: images.probe.readyLog.source }, describe: "the probe's echo server in a FROM-scratch container (port 9000)", traits: { builtinModes: ['echo'] } }),
     'probe-container': containerTarget({
       name: 'probe-container',
       image: images.probe.name,
       port: 9000,
       command: (server) => builtinServerArgv(server, 9000),
+      modes: 'all',
       ready: { log: images.probe.readyLog.source },
       traits: { builtinModes: 'any' },
       describe: "the probe's server in the mode the fault wants, in a container (port 9000)",

@@ -8,7 +8,8 @@ import { inNetns, run, spawnLong, withTimeout } from '../harness/core/exec.js';
 import { EnvironmentError } from '../harness/core/errors.js';
 import { processStartTicks } from '../harness/core/journal.js';
 import { assertNotHost, namedNetns, type Netns } from '../harness/core/netns.js';
-import { probeCommand } from '../harness/core/probe.js';
+import { parseServerStep, probeCommand, type ServerStep } from '../harness/core/probe.js';
+import { groupFreezer } from './freeze.js';
 import type { ServerNeeds } from './target.js';
 import type { StartedTarget, TargetContext, TargetSpec } from './target.js';
 
@@ -65,6 +66,10 @@ export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
 
 export interface ServerProcess {
   pid: number;
+  /** What it reported of its own syscalls (the probe's server; empty for other commands). */
+  steps: ServerStep[];
+  /** Its start time (clock ticks since boot), read when it started; undefined if it was gone already. */
+  startTicks: string | undefined;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
@@ -73,9 +78,12 @@ export async function startServer(ctx: TargetContext, ns: Netns, argv: string[],
   let stderr = '';
   let onReady: (() => void) | undefined;
   const isReady = new Promise<void>((r) => (onReady = r));
+  const steps: ServerStep[] = [];
   const proc = spawnLong(inNetns(ns, argv), {
     stdout: (l) => {
-      if (ready(l)) onReady?.();
+      const step = parseServerStep(l);
+      if (step) steps.push(step);
+      else if (ready(l)) onReady?.();
     },
     stderr: (l) => {
       stderr += `${l}\n`;
@@ -84,7 +92,8 @@ export async function startServer(ctx: TargetContext, ns: Netns, argv: string[],
   });
   const pid = proc.pid;
   if (pid === undefined) throw new EnvironmentError('E_SERVER_START', `could not start ${argv[0]} in ${ns.name}`);
-  await ctx.journal.record(`server pid ${pid} in ${ns.name}`, { kind: 'kill', pid, startTicks: (await processStartTicks(pid)) ?? '' });
+  const startTicks = await processStartTicks(pid);
+  await ctx.journal.record(`server pid ${pid} in ${ns.name}`, { kind: 'kill', pid, startTicks: startTicks ?? '' });
   const ended = proc.then((r) => {
     throw new EnvironmentError('E_SERVER_START', `server ${argv.join(' ')} exited (${r.exitCode ?? r.signal}) before it was ready: ${stderr.trim()}`);
   });
@@ -92,6 +101,8 @@ export async function startServer(ctx: TargetContext, ns: Netns, argv: string[],
   ended.catch(() => undefined);
   return {
     pid,
+    steps,
+    startTicks,
     async kill(signal) {
       proc.kill(signal);
       await proc;
@@ -114,6 +125,8 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
     backend: 'netns',
     describe,
     traits: { builtinModes: forcedMode ? [forcedMode] : 'any' },
+    // The probe's server: every mode (or the one forced), frozen and killed like any process.
+    plays: { modes: forcedMode ? [forcedMode] : 'all', freeze: true, kill: true },
     async start(ctx: TargetContext): Promise<StartedTarget> {
       const pair = await createNetnsPair(ctx);
       const needs: ServerNeeds = forcedMode ? { ...ctx.server, mode: forcedMode } : ctx.server;
@@ -124,10 +137,13 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
         name: forcedMode ?? needs.mode,
         backend: 'netns',
         serverMode: needs.mode,
+        mode: needs.mode,
         endpoints: { address: TARGET_ADDRESS, port, clientAddress: CLIENT_ADDRESS },
         ...pair,
         ipv4Only: { client: true, server: true },
         killServer: (signal) => srv.kill(signal),
+        serverSteps: () => [...srv.steps],
+        ...groupFreezer(ctx.journal, forcedMode ?? needs.mode, srv.pid, srv.startTicks, port),
       };
     },
   };

@@ -8,6 +8,7 @@
 import { EnvironmentError } from '../harness/core/errors.js';
 import { inNetns, spawnLong, withTimeout } from '../harness/core/exec.js';
 import { processStartTicks } from '../harness/core/journal.js';
+import { groupFreezer } from './freeze.js';
 import { CLIENT_ADDRESS, createNetnsPair, TARGET_ADDRESS } from './netns.js';
 import { assertListening, describeReady, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { StartedTarget, TargetContext, TargetSpec } from './target.js';
@@ -41,6 +42,8 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
     name: opts.name,
     backend: 'netns',
     describe: opts.describe ?? `${opts.argv.join(' ')} (port ${opts.port})`,
+    // A server of the user's own: no built-in modes; its process group (it and the workers it forks) can be frozen.
+    plays: { modes: [], freeze: true, kill: true },
     async start(ctx: TargetContext): Promise<StartedTarget> {
       const pair = await createNetnsPair(ctx); // applies the sysctls (configureNetns) before the command starts
       let output = '';
@@ -55,7 +58,8 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
       const proc = spawnLong(inNetns(pair.server, processArgv(opts)), { stdout: line, stderr: line });
       const pid = proc.pid;
       if (pid === undefined) throw new EnvironmentError('E_SERVER_START', `could not start ${opts.argv[0]}`);
-      await ctx.journal.record(`target ${opts.name} pid ${pid}`, { kind: 'kill', pid, startTicks: (await processStartTicks(pid)) ?? '' });
+      const startTicks = await processStartTicks(pid);
+      await ctx.journal.record(`target ${opts.name} pid ${pid}`, { kind: 'kill', pid, startTicks: startTicks ?? '' });
       const ended = proc.then((r) => {
         exited = `exited (${r.exitCode ?? r.signal}) before it was ready`;
       });
@@ -84,9 +88,18 @@ export function processTarget(opts: ProcessTargetOptions): TargetSpec {
         ...pair,
         // Any server: it may listen on [::]. The probe's client sockets are IPv4.
         ipv4Only: { client: true, server: false },
+        ...groupFreezer(ctx.journal, opts.name, pid, startTicks, opts.port),
         async killServer(signal) {
           if (exited) return;
-          proc.kill(signal);
+          // A crash takes the whole application: the command and the workers it forked (its
+          // process group), stopped or not — a frozen worker must not outlive it holding sockets.
+          if (signal === 'SIGKILL' && startTicks !== undefined && (await processStartTicks(pid)) === startTicks) {
+            try {
+              process.kill(-pid, 'SIGKILL');
+            } catch {
+              /* gone already */
+            }
+          } else proc.kill(signal);
           if (['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGQUIT'].includes(signal)) await withTimeout(ended, 10_000, `target ${opts.name} still running 10 s after ${signal}`);
         },
       };

@@ -2,6 +2,7 @@
 import type { z } from 'zod';
 import { faults } from '../../faults/index.js';
 import type { FaultDefinition } from '../../faults/define.js';
+import { onYourServer } from '../engine/applicability.js';
 
 export interface ParamInfo {
   name: string;
@@ -26,7 +27,7 @@ export function paramInfo(f: FaultDefinition<z.ZodObject>): ParamInfo[] {
 export function listCommand(opts: { markdown?: boolean; json?: boolean }): string {
   const all = Object.values(faults) as unknown as FaultDefinition<z.ZodObject>[];
   if (opts.json) {
-    return `${JSON.stringify(all.map((f) => ({ name: f.name, summary: f.summary, observes: f.observes, shapedBy: f.shapedBy, params: paramInfo(f), yourClient: Boolean(f.connection) })), null, 2)}\n`;
+    return `${JSON.stringify(all.map((f) => ({ name: f.name, summary: f.summary, observes: f.observes, shapedBy: f.shapedBy, params: paramInfo(f), yourClient: Boolean(f.connection), needs: f.needs(f.params.parse({})), onYourServer: onYourServer(f) })), null, 2)}\n`;
   }
   if (opts.markdown) {
     const rows = all.map((f) => {
@@ -35,14 +36,14 @@ export function listCommand(opts: { markdown?: boolean; json?: boolean }): strin
         .filter(Boolean)
         .join(', ');
       const params = paramInfo(f).map((p) => `\`${p.name}\`${p.default !== undefined ? `=${String(p.default)}` : ''} — ${p.description}`).join('<br>');
-      return `| \`${f.name}\` | ${f.summary} | ${f.observes} | ${shaped || '—'} | ${params || '—'} | ${f.connection ? 'yes' : '—'} |`;
+      return `| \`${f.name}\` | ${f.summary} | ${f.observes} | ${shaped || '—'} | ${params || '—'} | ${f.connection ? 'yes' : '—'} | ${onYourServer(f)} |`;
     });
-    return ['| scenario | what it reproduces | what a client observes | shaped by | parameters (`--set`) | your client (`-- CMD`) |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n';
+    return ['| scenario | what it reproduces | what a client observes | shaped by | parameters (`--set`) | your client (`-- CMD`) | on your server (`--target`) |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n';
   }
   return all
     .map((f) => {
       const params = paramInfo(f).map((p) => `      --set ${p.name}=…  ${p.description}${p.default !== undefined ? ` (default ${String(p.default)})` : ''}`);
-      return [`${f.name.padEnd(18)} ${f.summary}`, `${''.padEnd(18)} observes: ${f.observes}`, `${''.padEnd(18)} your client: ${f.connection ? 'yes (harness run ' + f.name + ' -- COMMAND)' : 'no (defined by the probe\'s script)'}`, ...params].join('\n');
+      return [`${f.name.padEnd(18)} ${f.summary}`, `${''.padEnd(18)} observes: ${f.observes}`, `${''.padEnd(18)} your client: ${f.connection ? 'yes (harness run ' + f.name + ' -- COMMAND)' : 'no (defined by the probe\'s script)'}`, `${''.padEnd(18)} on your server: ${onYourServer(f)}`, ...params].join('\n');
     })
     .join('\n') + '\n';
 }

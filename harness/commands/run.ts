@@ -11,6 +11,7 @@ import { parseSysctlFlag } from '../core/sysctl.js';
 import { parsePort } from '../core/port.js';
 import { parseDuration, parseExpectExit, parseStrike, type ClientSpec } from '../engine/client-spec.js';
 import { formatResult } from '../report/text.js';
+import { NotPlayable } from '../engine/applicability.js';
 import { prepareOutputs, type Outputs } from '../report/outputs.js';
 
 export interface RunCommandOptions {
@@ -127,12 +128,12 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
     try {
       prepared.push(await prepare(r, env));
     } catch (err) {
-      // --all on a target some scenarios cannot mean anything on: run the others, say which not.
-      if (!(opts.all && err instanceof TargetRefusedError)) throw err;
-      env.log.warn({ scenario: r.scenario }, `skipped: ${err.message}`);
+      // --all on a target some scenarios cannot play: run the others, say which not and why.
+      if (!(opts.all && (err instanceof TargetRefusedError || err instanceof NotPlayable))) throw err;
+      env.log.warn({ scenario: r.scenario }, `skipped ${r.scenario}: ${err.message.replace(/^--target: /, '')}`);
     }
   }
-  if (prepared.length === 0) throw new UsageError('--target', `no scenario runs on target ${opts.target}`, 'pick another target (harness list)');
+  if (prepared.length === 0) throw new UsageError('--target', `no scenario runs on target ${opts.target}`, 'pick another target (harness list shows what each scenario needs: "on your server")');
   const report = prepared[0]?.sysctlsFrom;
   if (report) {
     env.log.info({ file: report.file, applied: Object.keys(report.applied).length }, 'production sysctls applied in both namespaces');

@@ -8,7 +8,10 @@
  *           or a rule carrying the run's comment (faults/iptables.ts planRules, core/sysctl.ts);
  *   netns   delete `harness-<runId>-t|c|n` (targets/netns.ts);
  *   kill    SIGKILL a pid, only while its start time still matches (observers, targets);
- *   docker  remove `harness-<runId>-pod|target|client` or the network `harness-<runId>` (targets/container.ts).
+ *   thaw    SIGCONT the process group of a frozen server, only while its leader's start time still
+ *           matches or the leader is gone (targets/freeze.ts);
+ *   docker  remove `harness-<runId>-pod|target|client` or the network `harness-<runId>`, or
+ *           (`op: 'unpause'`) unpause the run's target container after a freeze (targets/container.ts).
  *
  * Anything else, or a name of another run, makes the whole journal refused: a hand-edited or
  * planted journal is reported, never run. A new kind of revert in the engine needs its shape here.
@@ -33,9 +36,25 @@ const killRevert = z.strictObject({
   /** Clock ticks since boot (/proc/PID/stat field 22) when the pid was recorded: required. */
   startTicks: z.string().regex(/^\d{1,20}$/, 'a kill needs the start time of the process it means'),
 });
-const dockerRevert = z.strictObject({ kind: z.literal('docker'), object: z.enum(['container', 'network']), id: z.string().max(128) });
+/**
+ * A frozen server (targets/freeze.ts): SIGCONT to the process group whose leader is `pid`, sent
+ * only while that pid still has this start time, or when it is gone (members of its group may
+ * remain, stopped: the number stays their group id, so it cannot have been reused).
+ */
+const thawRevert = z.strictObject({
+  kind: z.literal('thaw'),
+  pid: z.number().int().min(2).max(4_194_304),
+  startTicks: z.string().regex(/^\d{1,20}$/, 'a thaw needs the start time of the process group leader it means'),
+});
+const dockerRevert = z.strictObject({
+  kind: z.literal('docker'),
+  object: z.enum(['container', 'network']),
+  id: z.string().max(128),
+  /** Absent: remove the object. `unpause`: thaw the run's frozen target container (docker pause). */
+  op: z.literal('unpause').optional(),
+});
 
-export const revertSchema = z.discriminatedUnion('kind', [argvRevert, netnsRevert, killRevert, dockerRevert]);
+export const revertSchema = z.discriminatedUnion('kind', [argvRevert, netnsRevert, killRevert, thawRevert, dockerRevert]);
 
 /** How to undo one change. Each kind knows when there is nothing left to undo. */
 export type Revert = z.infer<typeof revertSchema>;
@@ -76,8 +95,13 @@ export function revertProblem(revert: Revert, runId: string): string | undefined
     case 'netns':
       return new RegExp(`^harness-${runId}-[tcn]$`).test(revert.name) ? undefined : `namespace "${revert.name}" is not one of run ${runId}'s`;
     case 'kill':
+    case 'thaw':
       return undefined;
     case 'docker': {
+      if (revert.op === 'unpause') {
+        const target = dockerObjectName(runId, 'target');
+        return revert.object === 'container' && revert.id === target ? undefined : `docker unpause of "${revert.id}": only run ${runId}'s target container (${target}) is ever paused`;
+      }
       const ours = revert.object === 'network' ? [dockerObjectName(runId, 'network')] : CONTAINER_ROLES.map((r) => dockerObjectName(runId, r));
       return ours.includes(revert.id) ? undefined : `docker ${revert.object} "${revert.id}" is not one of run ${runId}'s`;
     }

@@ -3,6 +3,7 @@ import { chmod, lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { groupMembers, stopGroup } from './freeze.js';
 import { Journal, JournalRefused, processStartTicks, scanJournals, type JournalFile } from './journal.js';
 import { silentLogger } from './log.js';
 
@@ -115,6 +116,53 @@ describe('kill entries', () => {
   });
 });
 
+describe('thaw entries (a frozen server)', () => {
+  async function stoppedGroup(): Promise<{ pid: number; ticks: string; state: () => Promise<string>; end: () => void }> {
+    // A group leader with a child, both stopped, as targets/freeze stops a server and its workers.
+    const p = spawn('sh', ['-c', 'sleep 30 & wait'], { stdio: 'ignore', detached: true });
+    const ticks = (await processStartTicks(p.pid!))!;
+    await new Promise((r) => setTimeout(r, 50));
+    const outcome = await stopGroup(p.pid!, ticks);
+    expect(outcome).toMatchObject({ ok: true, members: 2 });
+    return {
+      pid: p.pid!,
+      ticks,
+      state: async () => (await groupMembers(p.pid!)).map((m) => m.state).sort().join(''),
+      end: () => process.kill(-p.pid!, 'SIGKILL'),
+    };
+  }
+
+  it('the revert sends SIGCONT to the whole group, and may run twice', async () => {
+    const g = await stoppedGroup();
+    try {
+      expect(await g.state()).toBe('TT');
+      const j = await create();
+      await j.record('freeze', { kind: 'thaw', pid: g.pid, startTicks: g.ticks });
+      expect((await j.revertAll()).failed).toEqual([]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await g.state()).not.toMatch(/T/);
+    } finally {
+      g.end();
+    }
+  });
+
+  it('does not touch a group whose leader\'s pid now has another start time (a reused pid)', async () => {
+    const g = await stoppedGroup();
+    try {
+      const j = await create();
+      await j.record('someone else', { kind: 'thaw', pid: g.pid, startTicks: String(Number(g.ticks) + 1) });
+      await j.revertAll();
+      expect(await g.state()).toBe('TT');
+    } finally {
+      g.end();
+    }
+  });
+
+  it('a freeze of a process that is gone says so and stops nothing', async () => {
+    expect(await stopGroup(4_194_000, '1')).toEqual({ ok: false, why: 'its process (pid 4194000) is gone' });
+  });
+});
+
 describe('namespace markers', () => {
   it('a namespace of the harness is marked before it is made, and unmarked once deleted', async () => {
     const j = await create();
@@ -178,6 +226,11 @@ describe('reading a journal back (harness gc)', () => {
     ['a namespace not of this run', { kind: 'netns', name: 'harness-notours' }, /not one of run abc123's/],
     ['a container not of this run', { kind: 'docker', object: 'container', id: 'my-database' }, /not one of run abc123's/],
     ['a kill with no start time', { kind: 'kill', pid: 1234, startTicks: '' }, /start time/],
+    ['a thaw with no start time', { kind: 'thaw', pid: 1234, startTicks: '' }, /start time/],
+    ['an unpause of a container not of this run', { kind: 'docker', object: 'container', id: 'my-database', op: 'unpause' }, /only run abc123's target container/],
+    ['an unpause of the run\'s holder (only the target is ever paused)', { kind: 'docker', object: 'container', id: 'harness-abc123-pod', op: 'unpause' }, /only run abc123's target container/],
+    ['an unpause of a network', { kind: 'docker', object: 'network', id: 'harness-abc123', op: 'unpause' }, /only run abc123's target container/],
+    ['a docker op the engine never writes', { kind: 'docker', object: 'container', id: 'harness-abc123-target', op: 'pause' }, /op/],
     ['an unknown kind', { kind: 'exec', argv: ['x'] }, /kind/],
     ['an iptables-restore that flushes a table', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-F INPUT\nCOMMIT\n' }, /is not one a revert of run abc123 makes/],
     ['an iptables-restore deleting another run\'s jump', { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-D INPUT -m comment --comment harness:zzz999 -j harness-zzz999-in\nCOMMIT\n' }, /not a jump of run abc123/],
@@ -205,9 +258,11 @@ describe('reading a journal back (harness gc)', () => {
         { ...ok, seq: 8, revert: { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'iptables-restore', '-w', '5', '--noflush'], netnsPath: ns, input: '*filter\n-D INPUT -m comment --comment harness:abc123 -j harness-abc123-in\n-F harness-abc123-in\n-X harness-abc123-in\nCOMMIT\n' } },
         { ...ok, seq: 9, revert: { kind: 'argv', argv: ['nsenter', `--net=${ns}`, '--', 'tc', 'qdisc', 'del', 'dev', 'harnessabc123t', 'root', 'handle', '10:'], netnsPath: ns } },
         { ...ok, seq: 10, revert: { kind: 'docker', object: 'container', id: 'harness-abc123-cli' } },
+        { ...ok, seq: 11, revert: { kind: 'thaw', pid: 4321, startTicks: '123456' } },
+        { ...ok, seq: 12, revert: { kind: 'docker', object: 'container', id: 'harness-abc123-target', op: 'unpause' } },
       ]),
     );
-    expect((await Journal.load(path, silentLogger)).pending).toHaveLength(11);
+    expect((await Journal.load(path, silentLogger)).pending).toHaveLength(13);
   });
 
   it.each([

@@ -12,6 +12,7 @@ import { access, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { run, type RunResult } from './exec.js';
+import { continueGroup } from './freeze.js';
 import { isAlive, processStartTicks, selfIdentity } from './liveness.js';
 import type { Logger } from './log.js';
 import { assertNotHost, NETNS_DIR } from './netns.js';
@@ -95,7 +96,7 @@ export class Journal {
 
   /** Durably records a revert. Call before making the change it undoes. */
   async record(describe: string, revert: Revert): Promise<void> {
-    if (revert.kind === 'kill' && !/^\d+$/.test(revert.startTicks)) {
+    if ((revert.kind === 'kill' || revert.kind === 'thaw') && !/^\d+$/.test(revert.startTicks)) {
       // No start time: the process was gone when its pid was read. Nothing to kill, and a kill
       // that cannot check the pid's identity could hit whoever reuses it: not recorded.
       this.log.debug({ describe, pid: revert.pid }, 'not journaled: process already gone');
@@ -315,9 +316,17 @@ async function undo(revert: Revert): Promise<void> {
   switch (revert.kind) {
     case 'kill':
       return killAndWait(revert.pid, revert.startTicks);
+    case 'thaw':
+      return continueGroup(revert.pid, revert.startTicks);
     case 'netns':
       return deleteNetns(revert.name);
     case 'docker': {
+      if (revert.op === 'unpause') {
+        // Gone, or not paused (thawed already, or it exited): nothing left frozen.
+        const r = await runRevert(['docker', 'unpause', revert.id]);
+        if (r.failed && !/No such|not found|is not paused|not running/i.test(r.stderr)) throw new Error(`docker unpause ${revert.id}: ${failure(r)}`);
+        return;
+      }
       const argv =
         revert.object === 'container' ? ['docker', 'rm', '-f', '-v', revert.id] : ['docker', 'network', 'rm', revert.id];
       const r = await runRevert(argv);

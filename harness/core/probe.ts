@@ -74,6 +74,13 @@ export interface TcpInfo {
   probes: number;
   lastDataSentMs?: number;
   lastDataRecvMs?: number;
+  /** tcpi_bytes_acked: payload the peer's kernel acknowledged (its receive queue, for a peer that does not read); +1 for the SYN. */
+  bytesAcked?: number;
+  bytesReceived?: number;
+  /** tcpi_notsent_bytes: written by the application, not yet sent (the send queue behind a closed window). */
+  notsentBytes?: number;
+  /** tcpi_snd_wnd: the peer's advertised receive window (0: a zero window). */
+  sndWnd?: number;
 }
 
 export interface ProbeStepResult {
@@ -96,6 +103,30 @@ export interface ProbeStepResult {
   blocking?: boolean;
   /** calibrate: how late the timed waits woke up, µs. */
   late?: { samples: number; sleepUs: number; medianUs: number; p90Us: number; maxUs: number };
+}
+
+/** One syscall of the probe's server (`{"event":"step",…}` on its stdout): the Result's serverSteps. */
+export interface ServerStep {
+  op: 'accept' | 'read' | 'write' | 'close';
+  ok: boolean;
+  errno: string | null;
+  startUs: number;
+  endUs: number;
+  bytes: number;
+  eof: boolean;
+  local: string;
+  remote: string;
+}
+
+/** A server step from one line of the probe server's stdout, or undefined for any other line. */
+export function parseServerStep(line: string): ServerStep | undefined {
+  if (!line.startsWith('{"event":"step"')) return undefined;
+  try {
+    const { event: _e, ...step } = JSON.parse(line) as ServerStep & { event: string };
+    return step;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ProbeClientOutput {

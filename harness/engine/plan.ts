@@ -153,6 +153,8 @@ export async function estimateMs(p: PreparedRun): Promise<number> {
     runId: p.runId,
     params: p.params,
     endpoints: { address: '198.18.0.1', port: p.port ?? 9000, clientAddress: '198.18.0.2' },
+    // As if on the built-in server: an estimate, not a check.
+    server: { mode: p.fault.server(p.params).mode },
     sysctls: p.sysctls,
     clock: await kernelFacts(),
     watchIntervalMs: 10,

@@ -15,6 +15,7 @@ import { readSysctlsFrom, type SysctlsFromReport } from '../core/sysctls-from.js
 import { namespacedKeys, SIDES, validateKeys, validateValues, type SidedSysctls, type SysctlSetting } from '../core/sysctl.js';
 import { probePath } from '../core/probe.js';
 import { checkCaptureDir } from './observers/pcap.js';
+import { assertPlayable } from './applicability.js';
 import { checkClientSpec, type ClientSpec } from './client-spec.js';
 
 export type AnyFault = FaultDefinition<z.ZodObject>;
@@ -136,6 +137,8 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   const fault = resolveFault(req.scenario);
   const params = parseParams(fault, req.params);
   const target = resolveTarget(req.target, env.targets);
+  // A scenario the target cannot play is refused here, before Docker is even asked.
+  assertPlayable(fault, params, req.params, target, { ...builtinTargets, ...env.targets });
   refuseTarget(fault, params, target);
   // What the fault needs of this machine, and Docker up, image present (or built): checked now,
   // before anything of the run exists.
@@ -149,7 +152,7 @@ export async function prepare(req: RunRequest, env: { targets?: Record<string, T
   // fix for a checkout or an installed package, before anything of the run exists.
   probePath();
   // NFQUEUE, a qdisc, a match module: proven in a throwaway namespace, refused with the fix (exit 3).
-  await requireMechanisms(fault.name, fault.needs?.(params) ?? []);
+  await requireMechanisms(fault.name, fault.mechanisms?.(params) ?? []);
   if (req.blocking !== undefined && typeof req.blocking !== 'boolean') throw new UsageError('--blocking', 'must be true or false', 'pass --blocking, or blocking: true in the request');
   if (req.blocking && client) throw new UsageError('--blocking', 'is the probe\'s API; a client command brings its own', 'drop --blocking, or the command after --');
   return {

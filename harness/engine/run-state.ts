@@ -9,11 +9,11 @@ import { HarnessError } from '../core/errors.js';
 import type { Journal, RevertReport } from '../core/journal.js';
 import type { Logger } from '../core/log.js';
 import type { Netns } from '../core/netns.js';
-import type { ClientStep, ProbeClientOutput } from '../core/probe.js';
+import type { ClientStep, ProbeClientOutput, ServerStep } from '../core/probe.js';
 import type { Side, SidedSysctls } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
 import type { CalibrationReport } from '../model/calibration.js';
-import type { Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
+import type { Answer, Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { Qdisc } from '../../faults/tc.js';
 import type { SocketEvent } from './observers/states.js';
@@ -77,6 +77,10 @@ export interface RunState {
   struck?: { atMs: number; firedMs: number; why: string };
   client?: ClientResult;
   observed?: Observations;
+  /** The built-in server's syscalls, collected with the observations (targets that report them). */
+  serverSteps?: ServerStep[];
+  /** What the server did, where the scenario asks. */
+  answers?: Answer[];
   checks?: Check[];
   verdict?: Verdict;
   error?: { code: string; message: string; stage: StageName };
@@ -127,8 +131,22 @@ export function toSteps(out: ProbeClientOutput, script: readonly ClientStep[], t
   });
 }
 
+/** The built-in server's syscalls on the Result's clock. */
+export function toServerSteps(steps: readonly ServerStep[], t0Us: number): StepResult[] {
+  return steps.map((s) => ({
+    op: s.op,
+    ok: s.ok,
+    errno: s.errno,
+    startMs: ms(s.startUs, t0Us),
+    endMs: ms(s.endUs, t0Us),
+    durationMs: Math.round((s.endUs - s.startUs) / 10) / 100,
+    ...(s.bytes ? { bytes: s.bytes } : {}),
+    ...(s.eof ? { eof: true } : {}),
+  }));
+}
+
 /** The observations on the Result's time axis: t = 0 is the first client step. */
-export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters'> & { rulesHit: Record<string, number> } {
+export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'counters' | 'serverSteps'> & { rulesHit: Record<string, number> } {
   const t0Us = s.t0Us ?? s.probe?.steps[0]?.startUs ?? 0;
   const client = s.probe && s.script ? toSteps(s.probe, s.script, t0Us) : [];
   const server = (s.serverScripts ?? []).flatMap((r) => (r.output ? toSteps(r.output, r.steps, t0Us, 'server') : []));
@@ -137,6 +155,7 @@ export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'coun
   const ev = s.observed?.events;
   return {
     steps,
+    ...(s.serverSteps ? { serverSteps: toServerSteps(s.serverSteps, t0Us) } : {}),
     states: { client: toSamples(ev?.client ?? [], t0Us), server: toSamples(ev?.server ?? [], t0Us) },
     counters: s.observed?.counters ?? { client: {}, server: {} },
     rulesHit: s.observed?.rulesHit ?? {},
@@ -166,6 +185,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
     ...(s.p.blocking ? { api: 'blocking' as const } : {}),
     ...(s.calibration ? { calibration: s.calibration } : {}),
     ...observed,
+    ...(s.answers?.length ? { answers: s.answers } : {}),
     fault: {
       rulesHit,
       applied: s.applied,

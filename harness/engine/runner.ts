@@ -79,13 +79,16 @@ async function collect(s: RunState): Promise<void> {
   for (const [name, n] of Object.entries(s.removedRuleHits)) s.observed.rulesHit[name] = (s.observed.rulesHit[name] ?? 0) + n;
   s.processReports = [];
   for (const p of s.processes) s.processReports.push({ describe: p.describe, report: await p.stop() });
+  const calls = s.target!.serverSteps?.();
+  if (calls) s.serverSteps = calls;
 }
 
 async function check(s: RunState): Promise<void> {
   const { rulesHit, ...o } = observedOf(s);
-  const { checks, verdict } = evaluate(s.expected!, { ...o, rulesHit });
+  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit, watchLagMs: watchLagMs(s.ctx!.clock, s.watchIntervalMs) });
   s.checks = checks;
   s.verdict = verdict;
+  s.answers = answers;
 }
 
 /** The user's own client: what the kernel would do to its connections under this fault. */

@@ -1,5 +1,5 @@
 /** Human-readable report of a Result: what was set up, what was injected, observed vs expected, verdict. */
-import type { Result } from '../verdict/result.js';
+import type { Result, StepResult } from '../verdict/result.js';
 
 export function formatResult(r: Result): string {
   const L: string[] = [];
@@ -18,11 +18,26 @@ export function formatResult(r: Result): string {
   }
   for (const a of r.fault.applied) L.push(`  injected  ${a}`);
   for (const b of r.expected.because ?? []) L.push(`  model     ${b}`);
-  for (const s of r.steps) {
-    const what = s.ok ? 'ok' : s.timedOut ? 'still waiting (step timeout)' : (s.errno ?? 'failed');
-    const extra = [s.bytes ? `${s.bytes} B` : '', s.eof ? 'EOF' : '', s.tcp ? `tcp ${s.tcp.state} retrans ${s.tcp.totalRetrans}` : ''].filter(Boolean).join(', ');
-    L.push(`  ${s.side === 'server' ? 'srv step ' : 'step     '} ${(s.label ?? s.op).padEnd(14)} ${what.padEnd(12)} ${s.durationMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
+  const what = (s: StepResult) => (s.ok ? 'ok' : s.timedOut ? 'still waiting (step timeout)' : (s.errno ?? 'failed'));
+  for (const run of numberedRuns(r.steps, what)) {
+    const s = run[0]!;
+    if (run.length > 2) {
+      // connect-0 … connect-511 alike: one line.
+      const ds = run.map((x) => x.durationMs);
+      const label = `${s.label!.replace(/-\d+$/, '')}-${s.label!.match(/\d+$/)![0]}..${run.at(-1)!.label!.match(/\d+$/)![0]}`;
+      L.push(`  step      ${label.padEnd(14)} ${what(s).padEnd(12)} ${Math.min(...ds).toFixed(1)}..${Math.max(...ds).toFixed(1)} ms  (${run.length} steps alike)`);
+      continue;
+    }
+    for (const x of run) {
+      const extra = [x.bytes ? `${x.bytes} B` : '', x.eof ? 'EOF' : '', x.tcp ? `tcp ${x.tcp.state} retrans ${x.tcp.totalRetrans}` : ''].filter(Boolean).join(', ');
+      L.push(`  ${x.side === 'server' ? 'srv step ' : 'step     '} ${(x.label ?? x.op).padEnd(14)} ${what(x).padEnd(12)} ${x.durationMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
+    }
   }
+  for (const s of r.serverSteps ?? []) {
+    const extra = [s.bytes ? `${s.bytes} B` : '', s.eof ? 'EOF' : ''].filter(Boolean).join(', ');
+    L.push(`  server    ${s.op.padEnd(14)} ${what(s).padEnd(12)} at ${s.startMs.toFixed(1).padStart(9)} ms${extra ? `  (${extra})` : ''}`);
+  }
+  for (const a of r.answers ?? []) L.push(`  asked     ${a.question} ${a.answer}`);
   for (const side of ['client', 'server'] as const) {
     const seq = r.states[side].map((s) => `${s.state}@${s.tMs.toFixed(0)}`);
     if (seq.length) L.push(`  ${side.padEnd(9)} ${seq.slice(0, 12).join(' → ')}${seq.length > 12 ? ` … (${seq.length})` : ''}`);
@@ -47,6 +62,23 @@ export function formatResult(r: Result): string {
   if (r.revert.failed.length) L.push(`  NOT REVERTED: ${r.revert.failed.map((f) => f.describe).join('; ')} — run harness gc`);
   L.push(`  timing    setup ${r.timing.setupMs} ms, scenario ${r.timing.scenarioMs} ms, teardown ${r.timing.teardownMs} ms`);
   return `${L.join('\n')}\n`;
+}
+
+/** Consecutive steps numbered alike (`connect-0`, `connect-1`, …) with the same outcome, grouped. */
+function numberedRuns(steps: readonly StepResult[], what: (s: StepResult) => string): StepResult[][] {
+  const out: StepResult[][] = [];
+  const key = (s: StepResult) => {
+    const m = s.label ? /^(.+)-(\d+)$/.exec(s.label) : null;
+    return m ? { prefix: m[1]!, n: Number(m[2]), same: `${m[1]}|${s.op}|${what(s)}|${s.tcp?.state ?? ''}` } : undefined;
+  };
+  for (const s of steps) {
+    const last = out.at(-1);
+    const k = key(s);
+    const prev = last && key(last.at(-1)!);
+    if (k && prev && prev.same === k.same && k.n === prev.n + 1) last!.push(s);
+    else out.push([s]);
+  }
+  return out;
 }
 
 function fmt(v: unknown): string {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluate, NO_SUCH_RULE, UNKNOWN_COUNTER, type Observed } from './checks.js';
+import { answer, collapseNumbered, evaluate, NO_SUCH_RULE, serverCallCheck, UNKNOWN_COUNTER, type Observed } from './checks.js';
+import type { ServerQuestion } from './expectation.js';
+import type { StepResult } from './result.js';
 import type { Expectation } from '../../faults/define.js';
 
 const observed = (over: Partial<Observed> = {}): Observed => ({
@@ -172,5 +174,89 @@ describe('stateLeft and listen checks (handshake faults)', () => {
     expect(evaluate({ steps: {}, listen: { server: { rqMax: 1 } } }, o).verdict).toBe('fail');
     expect(evaluate({ steps: {}, listen: { server: { wq: 2 } } }, o).verdict).toBe('fail');
     expect(evaluate({ steps: {}, listen: { server: { rqMax: 0 } } }, base([])).verdict).toBe('fail');
+  });
+});
+
+describe('numbered steps that agree are one check', () => {
+  const c = (name: string, expected: unknown, actual: unknown, pass = true) => ({ name, expected, actual, pass });
+  const steps = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => [c(`connect-${from + i} ok`, true, true), c(`connect-${from + i} duration`, '0.0..1000.0 ms', `${(0.1 * (i + 1)).toFixed(1)} ms`)]).flat();
+
+  it('collapses each check of a run of steps, durations as their range', () => {
+    const out = collapseNumbered(steps(4));
+    expect(out).toEqual([
+      c('connect-0..3 ok (4 steps)', true, true),
+      c('connect-0..3 duration (4 steps)', '0.0..1000.0 ms', '0.1..0.4 ms'),
+    ]);
+  });
+
+  it('a failing step stands alone and splits the run: nothing is hidden', () => {
+    const checks = steps(6);
+    checks[6] = c('connect-3 ok', true, false, false);
+    const out = collapseNumbered(checks);
+    expect(out.filter((x) => !x.pass)).toEqual([c('connect-3 ok', true, false, false)]);
+    expect(out.map((x) => x.name)).toContain('connect-0..2 ok (3 steps)');
+    expect(out.length).toBeGreaterThan(2);
+  });
+
+  it('leaves short runs and unnumbered checks as they are', () => {
+    const two = steps(2);
+    expect(collapseNumbered(two)).toEqual(two);
+    const other = [c('connect errno', null, null), c('client visits SYN_SENT', 'SYN_SENT', 'SYN_SENT')];
+    expect(collapseNumbered(other)).toEqual(other);
+  });
+});
+
+describe('questions asked of the server', () => {
+  const q: ServerQuestion = { question: 'does it close?', side: 'server', holding: ['ESTABLISHED', 'CLOSE_WAIT'], fromStep: 'end', fromWhat: "the client's close", expect: 'leaves', leaves: 'closed', holds: 'leaked' };
+  const step = (label: string, startMs: number): StepResult => ({ label, op: 'close', ok: true, errno: null, startMs, endMs: startMs, durationMs: 0 });
+  const sample = (tMs: number, state: string, local = '198.18.0.1:9000') => ({ tMs, state, local, remote: '198.18.0.2:40000' });
+  const observed = (server: ReturnType<typeof sample>[], watchLagMs = 13): Observed => ({
+    steps: [step('end', 100)],
+    states: { client: [], server: [sample(-5, 'LISTEN', '0.0.0.0:9000'), ...server] },
+    counters: { client: {}, server: {} },
+    rulesHit: {},
+    watchLagMs,
+  });
+  const byLabel = new Map([['end', step('end', 100)]]);
+
+  it('left its holding states after the step: closed, with the time', () => {
+    expect(answer(q, observed([sample(1, 'ESTABLISHED'), sample(103.2, 'LAST_ACK'), sample(104, 'GONE')]), byLabel)).toEqual({
+      question: 'does it close?',
+      answer: "closed: 3.2 ms after the client's close (then LAST_ACK)",
+      outcome: 'leaves',
+      afterMs: 3.2,
+    });
+  });
+
+  it('held CLOSE_WAIT to the end: a leak', () => {
+    const a = answer(q, observed([sample(1, 'ESTABLISHED'), sample(102, 'CLOSE_WAIT')]), byLabel);
+    expect(a.outcome).toBe('holds');
+    expect(a.answer).toBe("leaked: CLOSE_WAIT until the end, 2 ms after the client's close");
+  });
+
+  it('closed before the client did (never seen holding), or stamped within a poll of the step', () => {
+    expect(answer(q, observed([sample(50, 'FIN_WAIT1'), sample(96, 'GONE')]), byLabel).answer).toBe("closed: 50.0 ms before the client's close (then FIN_WAIT1)");
+    expect(answer(q, observed([sample(1, 'ESTABLISHED'), sample(99.5, 'GONE')]), byLabel).answer).toBe("closed: within 13 ms of the client's close (then GONE)");
+  });
+
+  it('no connection on that side: unanswered, and the check fails', () => {
+    const { checks, answers } = evaluate({ steps: {}, asks: [q] }, observed([]));
+    expect(answers[0]!.outcome).toBe('unseen');
+    expect(checks).toEqual([{ name: 'server: does it close?', expected: 'closed', actual: 'unanswered: no connection seen on the server side', pass: false }]);
+  });
+});
+
+describe('the built-in server\'s own syscalls', () => {
+  const call = (op: string, ok: boolean, errno: string | null, startMs: number, eof = false): StepResult => ({ op, ok, errno, startMs, endMs: startMs, durationMs: 0, ...(eof ? { eof } : {}) });
+  const calls = [call('accept', true, null, 0), call('read', false, 'ECONNRESET', 50.9)];
+
+  it('a syscall made, or never made; nothing checked where the target does not report them', () => {
+    expect(serverCallCheck({ op: 'read', errno: 'ECONNRESET' }, calls)).toEqual({ name: 'server made read → ECONNRESET', expected: 'read → ECONNRESET', actual: 'read → ECONNRESET at 50.9 ms', pass: true });
+    expect(serverCallCheck({ op: 'read', eof: true }, calls)).toMatchObject({ actual: 'read: ECONNRESET', pass: false });
+    expect(serverCallCheck({ op: 'close', absent: true }, calls)).toEqual({ name: 'server never made close', expected: 'no close', actual: 'no close', pass: true });
+    const base: Observed = { steps: [], states: { client: [], server: [] }, counters: { client: {}, server: {} }, rulesHit: {} };
+    expect(evaluate({ steps: {}, serverCalls: [{ op: 'read', errno: 'ECONNRESET' }] }, base).checks).toEqual([]);
+    expect(evaluate({ steps: {}, serverCalls: [{ op: 'read', errno: 'ECONNRESET' }] }, { ...base, serverSteps: calls }).checks.map((c) => c.pass)).toEqual([true]);
   });
 });

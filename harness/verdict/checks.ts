@@ -2,12 +2,16 @@
  * Turns an Expectation and what was observed into named checks, each with expected and actual
  * side by side (packetdrill style). Pure: unit-tested without a kernel.
  */
-import type { CountRef, CounterExpectation, Expectation, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
-import type { Check, Counters, StateSample, StepResult, Verdict } from './result.js';
+import type { CountRef, CounterExpectation, Expectation, ServerCallExpectation, ServerQuestion, StateLeftExpectation, StateSpanExpectation, StepExpectation } from './expectation.js';
+import type { Answer, Check, Counters, StateSample, StepResult, Verdict } from './result.js';
 import { SIDES, type Side } from '../core/sysctl.js';
 
 export interface Observed {
   steps: StepResult[];
+  /** The built-in server's syscalls, where the target reports them. */
+  serverSteps?: StepResult[];
+  /** How late the state watcher can report a transition (ms): a sample is stamped when its poll began. */
+  watchLagMs?: number;
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;
   rulesHit: Record<string, number>;
@@ -32,7 +36,8 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (e.ok !== undefined) eq('ok', e.ok, s.ok);
   if (e.errno !== undefined) eq('errno', e.errno, s.errno);
   if (e.timedOut !== undefined) eq('timed out', e.timedOut, Boolean(s.timedOut));
-  if (e.bytes !== undefined) eq('bytes', e.bytes, s.bytes ?? 0);
+  if (typeof e.bytes === 'number') eq('bytes', e.bytes, s.bytes ?? 0);
+  else if (e.bytes !== undefined) out.push({ name: `${label} bytes`, expected: fmtCounter(e.bytes), actual: s.bytes ?? 0, pass: counterOk(e.bytes, s.bytes ?? 0) });
   if (e.eof !== undefined) eq('eof', e.eof, Boolean(s.eof));
   if (e.tcpState !== undefined) eq('tcp state', e.tcpState, s.tcp?.state ?? null);
   if (e.totalRetrans !== undefined) eq('tcp total retransmits', e.totalRetrans, s.tcp?.totalRetrans ?? null);
@@ -41,6 +46,10 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
   if (typeof e.rtoUs === 'number') eq('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs ?? null);
   else if (e.rtoUs) inRange('tcp rto (us)', e.rtoUs, s.tcp?.rtoUs);
   if (e.rttUs) inRange('tcp rtt (us)', e.rttUs, s.tcp?.rttUs);
+  for (const [field, want] of Object.entries(e.tcp ?? {})) {
+    const actual = (s.tcp as Record<string, unknown> | null | undefined)?.[field];
+    out.push({ name: `${label} tcp ${field}`, expected: fmtCounter(want), actual: typeof actual === 'number' ? actual : null, pass: typeof actual === 'number' && counterOk(want, actual) });
+  }
   if (e.windowMs) {
     const [lo, hi] = e.windowMs;
     const from = e.fromStep === undefined ? undefined : byLabel.get(e.fromStep);
@@ -71,10 +80,12 @@ function countCheck(name: string, e: CounterExpectation, observed: Record<string
   return { name, expected: fmtCounter(e), actual, pass: counterOk(e, actual) };
 }
 
-export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict } {
+export function evaluate(expected: Expectation, observed: Observed): { checks: Check[]; verdict: Verdict; answers: Answer[] } {
   const checks: Check[] = [];
   const byLabel = new Map(observed.steps.filter((s) => s.label).map((s) => [s.label!, s]));
-  for (const [label, e] of Object.entries(expected.steps)) checks.push(...stepChecks(label, e, byLabel.get(label), byLabel));
+  const stepped: Check[] = [];
+  for (const [label, e] of Object.entries(expected.steps)) stepped.push(...stepChecks(label, e, byLabel.get(label), byLabel));
+  checks.push(...collapseNumbered(stepped));
   for (const side of SIDES) {
     const seen = [...new Set(observed.states[side].map((s) => s.state))];
     for (const st of expected.states?.[side] ?? []) {
@@ -97,8 +108,111 @@ export function evaluate(expected: Expectation, observed: Observed): { checks: C
   }
   for (const e of expected.spans ?? []) checks.push(...spanChecks(e, observed.states[e.side]));
   for (const e of expected.same ?? []) checks.push(sameCheck(e, observed));
+  if (observed.serverSteps) for (const e of expected.serverCalls ?? []) checks.push(serverCallCheck(e, observed.serverSteps));
+  const answers: Answer[] = [];
+  for (const q of expected.asks ?? []) {
+    const a = answer(q, observed, byLabel);
+    answers.push(a);
+    checks.push({ name: `${q.side}: ${q.question}`, expected: q.expect === 'leaves' ? q.leaves : q.holds, actual: a.answer, pass: a.outcome === q.expect });
+  }
   const verdict: Verdict = checks.length > 0 && checks.every((c) => c.pass) ? 'pass' : 'fail';
-  return { checks, verdict };
+  return { checks, verdict, answers };
+}
+
+function describeCall(e: ServerCallExpectation): string {
+  const outcome = e.eof ? 'EOF' : e.errno ? e.errno : e.ok === false ? 'failed' : e.ok ? 'ok' : undefined;
+  return outcome ? `${e.op} → ${outcome}` : e.op;
+}
+
+/** Whether the built-in server made a syscall with this outcome (or, `absent`, never did). */
+export function serverCallCheck(e: ServerCallExpectation, calls: readonly StepResult[]): Check {
+  const match = (c: StepResult) =>
+    c.op === e.op && (e.ok === undefined || c.ok === e.ok) && (e.errno === undefined || c.errno === e.errno) && (e.eof === undefined || Boolean(c.eof) === e.eof);
+  const found = calls.find(match);
+  const same = calls.filter((c) => c.op === e.op).map((c) => (c.eof ? 'EOF' : (c.errno ?? (c.ok ? 'ok' : 'failed'))));
+  const actual = found ? `${describeCall(e)} at ${found.startMs.toFixed(1)} ms` : same.length ? `${e.op}: ${[...new Set(same)].join(', ')}` : `no ${e.op}`;
+  return e.absent
+    ? { name: `server never made ${describeCall(e)}`, expected: `no ${describeCall(e)}`, actual, pass: !found }
+    : { name: `server made ${describeCall(e)}`, expected: describeCall(e), actual, pass: Boolean(found) };
+}
+
+/**
+ * Answers a question from the watcher's samples of `q.side`: the connection's socket is the
+ * first one seen in a `holding` state; its first sample in another state (GONE included) says
+ * when it left. Times count from the start of step `q.fromStep`; the watcher reports a
+ * transition up to one poll late.
+ */
+export function answer(q: ServerQuestion, observed: Observed, byLabel: Map<string, StepResult>): Answer {
+  const t0 = byLabel.get(q.fromStep)?.startMs;
+  const samples = observed.states[q.side];
+  // The connection's socket: the first one seen holding; else the first one seen at all (it left before a sample caught it holding).
+  const first = samples.find((s) => q.holding.includes(s.state)) ?? samples.find((s) => s.state !== 'LISTEN' && s.state !== 'GONE');
+  if (t0 === undefined || !first) {
+    return { question: q.question, answer: t0 === undefined ? `unanswered: no step ${q.fromStep}` : `unanswered: no connection seen on the ${q.side} side`, outcome: 'unseen' };
+  }
+  const mine = samples.filter((s) => s.local === first.local && s.remote === first.remote);
+  const left = mine.find((s) => !q.holding.includes(s.state));
+  if (left) {
+    const from = q.fromWhat ?? q.fromStep;
+    const raw = Math.round((left.tMs - t0) * 10) / 10;
+    // A sample carries the time its poll began: a change right after the step can be stamped a poll early.
+    const early = raw < 0 && -raw <= (observed.watchLagMs ?? 0);
+    const afterMs = early ? 0 : raw;
+    const when = early ? `within ${observed.watchLagMs} ms of ${from}` : afterMs < 0 ? `${(-afterMs).toFixed(1)} ms before ${from}` : `${afterMs.toFixed(1)} ms after ${from}`;
+    return { question: q.question, answer: `${q.leaves}: ${when} (then ${left.state})`, outcome: 'leaves', afterMs };
+  }
+  const last = mine.at(-1)!;
+  const endMs = Math.max(...observed.steps.map((s) => s.endMs), last.tMs);
+  return { question: q.question, answer: `${q.holds}: ${last.state} until the end, ${(endMs - t0).toFixed(0)} ms after ${q.fromWhat ?? q.fromStep}`, outcome: 'holds' };
+}
+
+/**
+ * Checks of numbered steps (`connect-0` … `connect-511`) that agree are one line: same check,
+ * same expectation, all passing, consecutive numbers — "connect-0..511 errno: expected null, got
+ * null (×512)". Durations are given as their range. A check that differs (a failure, another
+ * expectation) breaks the run and stands alone, so nothing is hidden.
+ */
+export function collapseNumbered(checks: readonly Check[]): Check[] {
+  const out: Check[] = [];
+  const parse = (c: Check) => {
+    const m = /^(.+)-(\d+) (.+)$/.exec(c.name);
+    return m ? { prefix: m[1]!, n: Number(m[2]), what: m[3]! } : undefined;
+  };
+  const ms = (a: unknown) => (typeof a === 'string' ? /^(-?[\d.]+) ms$/.exec(a)?.[1] : undefined);
+  let i = 0;
+  while (i < checks.length) {
+    const first = checks[i]!;
+    const p = parse(first);
+    if (p && first.pass) {
+      // The same check of the following numbers: connect-0 ok, connect-1 ok, … (checks of one step are interleaved).
+      const group = [first];
+      let next = p.n + 1;
+      for (let k = i + 1; k < checks.length; k++) {
+        const q = parse(checks[k]!);
+        if (!q || q.prefix !== p.prefix) break;
+        if (q.what !== p.what) continue;
+        const c = checks[k]!;
+        const sameActual = c.actual === first.actual || (ms(c.actual) !== undefined && ms(first.actual) !== undefined);
+        if (q.n !== next || !c.pass || JSON.stringify(c.expected) !== JSON.stringify(first.expected) || !sameActual) break;
+        group.push(c);
+        next++;
+      }
+      if (group.length >= 3) {
+        const values = group.map((c) => ms(c.actual));
+        const actual = values.every((v) => v !== undefined)
+          ? `${Math.min(...values.map(Number)).toFixed(1)}..${Math.max(...values.map(Number)).toFixed(1)} ms`
+          : first.actual;
+        out.push({ name: `${p.prefix}-${p.n}..${p.n + group.length - 1} ${p.what} (${group.length} steps)`, expected: first.expected, actual, pass: true });
+        const taken = new Set(group);
+        // Drop the grouped checks; keep the others of the same steps in order.
+        const rest = checks.slice(i + 1).filter((c) => !taken.has(c));
+        return [...out, ...collapseNumbered(rest)];
+      }
+    }
+    out.push(first);
+    i++;
+  }
+  return out;
 }
 
 /** Two sums of observed counts that must be equal; a name the run lacks fails like a counter check. */
@@ -138,8 +252,8 @@ export function stateLeftCheck(e: StateLeftExpectation, observed: Observed, byLa
 }
 
 /** The LISTEN socket's accept queue (rq: most seen) and backlog (wq: last seen). */
-export function listenChecks(side: Side, e: { rqMax?: CounterExpectation; wq?: number }, samples: StateSample[]): Check[] {
-  const listen = samples.filter((s) => s.state === 'LISTEN');
+export function listenChecks(side: Side, e: { rqMax?: CounterExpectation; wq?: number; local?: string }, samples: StateSample[]): Check[] {
+  const listen = samples.filter((s) => s.state === 'LISTEN' && (e.local === undefined || s.local === e.local));
   const out: Check[] = [];
   if (e.rqMax !== undefined) {
     const actual = listen.length ? Math.max(...listen.map((s) => s.rq ?? 0)) : null;

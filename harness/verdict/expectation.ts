@@ -17,7 +17,8 @@ export interface StepExpectation {
    */
   fromStep?: string;
   timedOut?: boolean;
-  bytes?: number;
+  /** Bytes the step moved: exactly, or a range (a write that filled the buffers). */
+  bytes?: CounterExpectation;
   eof?: boolean;
   /** TCP_INFO state right after the step. */
   tcpState?: string;
@@ -27,6 +28,8 @@ export interface StepExpectation {
   rtoUs?: number | [number, number];
   /** TCP_INFO rtt (µs, the smoothed RTT) right after the step must fall in [lo, hi]. */
   rttUs?: [number, number];
+  /** Other numeric TCP_INFO fields right after the step (bytesAcked, notsentBytes, sndWnd, probes…). */
+  tcp?: Record<string, CounterExpectation>;
 }
 
 export interface StateLeftExpectation {
@@ -54,8 +57,12 @@ export interface Expectation {
    * in ms from the start of step `fromStep` (default: t = 0, the first client step).
    */
   stateLeft?: StateLeftExpectation[];
-  /** The LISTEN socket of a side, from the watcher: the most connections its accept queue held (rq), its backlog (wq). */
-  listen?: Partial<Record<Side, { rqMax?: CounterExpectation; wq?: number }>>;
+  /**
+   * The LISTEN socket of a side, from the watcher: the most connections its accept queue held
+   * (rq), its backlog (wq); `local` picks one listener when a server has several (nginx listens
+   * on 0.0.0.0:80 and [::]:80).
+   */
+  listen?: Partial<Record<Side, { rqMax?: CounterExpectation; wq?: number; local?: string }>>;
   /** Every socket of a side that enters a state: how many, how long it stays, how it leaves (see StateSpanExpectation). */
   spans?: StateSpanExpectation[];
   /**
@@ -66,6 +73,45 @@ export interface Expectation {
   same?: { name: string; left: CountRef[]; right: CountRef[] }[];
   /** Why these numbers: a line for humans, e.g. "tcp_syn_retries=2 + 4 linear timeouts". */
   because?: string[];
+  /**
+   * Questions the scenario asks of the server (a server of the user's own: "does it close when
+   * the client closes?"), answered with times in Result.answers, each checked against the
+   * documented expectation for the target.
+   */
+  asks?: ServerQuestion[];
+  /**
+   * Syscalls the built-in server must have made (Result.serverSteps): checked only where the
+   * target reports them (the probe's server), e.g. a read that failed with ECONNRESET.
+   */
+  serverCalls?: ServerCallExpectation[];
+}
+
+/**
+ * A question answered from the watcher: after step `fromStep` started, did the connection's
+ * socket on `side` leave the `holding` states (e.g. ESTABLISHED, CLOSE_WAIT: the server closed
+ * its side), and when — or did it hold one of them until the end?
+ */
+export interface ServerQuestion {
+  question: string;
+  side: Side;
+  holding: string[];
+  fromStep: string;
+  /** What step `fromStep` is, in words ("the client's close"). */
+  fromWhat?: string;
+  /** The documented answer for this target. */
+  expect: 'leaves' | 'holds';
+  /** How each answer reads: "closed its side (no CLOSE_WAIT leak)", "held it until the end (a CLOSE_WAIT leak)". */
+  leaves: string;
+  holds: string;
+}
+
+/** A syscall of the built-in server: `op` with this outcome must be among its steps (or, `absent`, never). */
+export interface ServerCallExpectation {
+  op: string;
+  ok?: boolean;
+  errno?: string | null;
+  eof?: boolean;
+  absent?: boolean;
 }
 
 /** A kernel counter delta of one side, or a rule's hits. */

@@ -58,6 +58,16 @@ export interface ClientResult {
   summary: string;
 }
 
+export interface Answer {
+  question: string;
+  /** "closed its side 0.4 ms after the client's close (LAST_ACK)", "held CLOSE_WAIT until the end (…)". */
+  answer: string;
+  /** 'leaves' or 'holds'. */
+  outcome: 'leaves' | 'holds' | 'unseen';
+  /** When it left, ms from the step the question counts from (as the watcher saw it). */
+  afterMs?: number;
+}
+
 export interface Check {
   name: string;
   expected: unknown;
@@ -87,6 +97,13 @@ export interface Result {
   /** How late the machine woke the probe, and how much that widened the windows (see harness/model/calibration.ts). */
   calibration?: CalibrationReport;
   steps: StepResult[];
+  /**
+   * The built-in server's own syscalls (the probe's `server`: accept, read, write, close), same
+   * shape as `steps`, on the same clock; absent for a server that does not report them.
+   */
+  serverSteps?: StepResult[];
+  /** What the server did, where the scenario asks (close-wait on your server: did it close, and when). */
+  answers?: Answer[];
   states: Record<Side, StateSample[]>;
   counters: Record<Side, Counters>;
   fault: {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -511,11 +512,14 @@ static void print_result(FILE *f, size_t i, const struct step *st, const struct 
         const struct tcp_info *t = &r->ti;
         fprintf(f, "{\"state\":\"%s\",\"caState\":%u,\"retransmits\":%u,\"totalRetrans\":%u,\"retrans\":%u,"
                    "\"backoff\":%u,\"rtoUs\":%u,\"rttUs\":%u,\"rttvarUs\":%u,\"unacked\":%u,\"lost\":%u,"
-                   "\"probes\":%u,\"sndCwnd\":%u,\"lastDataSentMs\":%u,\"lastDataRecvMs\":%u,\"lastAckRecvMs\":%u}",
+                   "\"probes\":%u,\"sndCwnd\":%u,\"lastDataSentMs\":%u,\"lastDataRecvMs\":%u,\"lastAckRecvMs\":%u,"
+                   "\"bytesAcked\":%llu,\"bytesReceived\":%llu,\"notsentBytes\":%u,\"sndWnd\":%u}",
                 tcp_state_name_buf(t->tcpi_state, sb, sizeof sb), t->tcpi_ca_state, t->tcpi_retransmits,
                 t->tcpi_total_retrans, t->tcpi_retrans, t->tcpi_backoff, t->tcpi_rto, t->tcpi_rtt,
                 t->tcpi_rttvar, t->tcpi_unacked, t->tcpi_lost, t->tcpi_probes, t->tcpi_snd_cwnd,
-                t->tcpi_last_data_sent, t->tcpi_last_data_recv, t->tcpi_last_ack_recv);
+                t->tcpi_last_data_sent, t->tcpi_last_data_recv, t->tcpi_last_ack_recv,
+                (unsigned long long)t->tcpi_bytes_acked, (unsigned long long)t->tcpi_bytes_received,
+                t->tcpi_notsent_bytes, t->tcpi_snd_wnd);
     }
     putc('}', f);
 }
@@ -609,6 +613,12 @@ int client_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     memset(wbuf, 'x', sizeof wbuf);
+    /* Filling a large accept queue takes thousands of sockets: as many descriptors as the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < MAX_SOCKS + 64) {
+        rl.rlim_cur = rl.rlim_max < MAX_SOCKS + 64 ? rl.rlim_max : MAX_SOCKS + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     for (int i = 0; i < MAX_SOCKS; i++) fds[i] = -1;
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) { fprintf(stderr, "harness-probe client: epoll_create1: %s\n", strerror(errno)); return 1; }

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include "json.h"
 
-#define MAX_SOCKS 256
+#define MAX_SOCKS 8192  /* a server that listens with backlog 4096 (somaxconn) needs 4098 connections to overflow */
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_STEPS 100000
 

@@ -2,7 +2,12 @@
  * summary, what it does on accept, what it does when a connection is readable) plus its two
  * handlers; nothing else names a mode: the usage text, the --mode check, --list-modes and the
  * harness's TypeScript list (generated from --list-modes at build time) all read the table.
- * One epoll loop; SIGTERM/SIGINT via signalfd. */
+ * One epoll loop; SIGTERM/SIGINT via signalfd.
+ *
+ * Every accept, read, write and close it makes is reported as one `{"event":"step",…}` line with
+ * the client's step fields (op, ok, errno by name, startUs/endUs, bytes, eof, local, remote): the
+ * harness's `serverSteps`. A read or write that would block is not a step (it is how the epoll
+ * loop waits). */
 #define _GNU_SOURCE
 #include "server.h"
 #include "json.h"
@@ -23,6 +28,7 @@
 struct conn {
     int fd;
     char remote[64];
+    char local[64];
     char *pend;           /* echo: bytes read but not yet written back */
     size_t pend_off, pend_len;
     int peer_eof;
@@ -50,6 +56,39 @@ static void emit_errno(const char *event, const struct conn *c, int e)
     emit(event, c, x);
 }
 
+/* One syscall of the server, as a step (see the top of this file). `rc` is its return value, `err`
+ * the errno saved right after it. */
+static void step(const char *op, const struct conn *c, long long rc, int err, int64_t start_us, int64_t end_us)
+{
+    char eb[32];
+    printf("{\"event\":\"step\",\"op\":\"%s\",\"ok\":%s,", op, rc >= 0 ? "true" : "false");
+    if (rc < 0) printf("\"errno\":\"%s\",", errno_name_buf(err, eb, sizeof eb));
+    else fputs("\"errno\":null,", stdout);
+    printf("\"startUs\":%lld,\"endUs\":%lld,\"bytes\":%lld,\"eof\":%s,\"local\":\"%s\",\"remote\":\"%s\"}\n",
+           (long long)start_us, (long long)end_us, rc > 0 && strcmp(op, "accept") ? rc : 0,
+           !strcmp(op, "read") && rc == 0 ? "true" : "false", c->local, c->remote);
+    fflush(stdout);
+}
+
+/* recv() as a step; returns what recv returned, with errno saved in *err. Would-block is not reported. */
+static ssize_t recv_step(struct conn *c, int *err)
+{
+    int64_t t0 = mono_us();
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    *err = errno;
+    if (n >= 0 || (*err != EAGAIN && *err != EWOULDBLOCK && *err != EINTR)) step("read", c, n, *err, t0, mono_us());
+    return n;
+}
+
+/* close() as a step. */
+static void close_step(struct conn *c)
+{
+    int64_t t0 = mono_us();
+    int rc = close(c->fd);
+    int saved_errno = errno;
+    step("close", c, rc, saved_errno, t0, mono_us());
+}
+
 static struct conn *conn_new(int fd)
 {
     if ((size_t)fd >= nconns) {
@@ -71,7 +110,7 @@ static struct conn *conn_new(int fd)
 static void conn_close(struct conn *c, const char *why)
 {
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    close_step(c);
     char x[64];
     snprintf(x, sizeof x, "\"reason\":\"%s\"", why);
     emit("close", c, x);
@@ -96,9 +135,12 @@ static void set_events(struct conn *c, uint32_t ev)
 static int echo_flush(struct conn *c)
 {
     while (c->pend_off < c->pend_len) {
+        int64_t t0 = mono_us();
         ssize_t n = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
-        if (n > 0) { c->pend_off += (size_t)n; continue; }
         int saved_errno = errno;
+        if (n >= 0 || (saved_errno != EAGAIN && saved_errno != EWOULDBLOCK && saved_errno != EINTR))
+            step("write", c, n, saved_errno, t0, mono_us());
+        if (n > 0) { c->pend_off += (size_t)n; continue; }
         if (n < 0 && saved_errno == EINTR) continue;
         if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)) {
             set_events(c, EPOLLOUT); /* stop reading until the peer drains: backpressure */
@@ -118,7 +160,7 @@ static int echo_flush(struct conn *c)
 static void close_conn(struct conn *c, const char *extra)
 {
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    close_step(c);
     emit("close", c, extra);
     conns[c->fd] = NULL;
     free(c);
@@ -149,8 +191,8 @@ static void close_at_once(struct conn *c)
 static void echo_readable(struct conn *c, uint32_t ev)
 {
     if (ev & EPOLLOUT) { echo_flush(c); return; }
-    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-    int saved_errno = errno;
+    int saved_errno;
+    ssize_t n = recv_step(c, &saved_errno);
     if (n > 0) {
         char *p = realloc(c->pend, (size_t)n);
         if (!p) { conn_close(c, "nomem"); return; }
@@ -172,9 +214,9 @@ static void discard_readable(struct conn *c, uint32_t ev)
 {
     (void)ev;
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        int saved_errno;
+        ssize_t n = recv_step(c, &saved_errno);
         if (n > 0) continue;
-        int saved_errno = errno;
         if (n == 0) { emit("eof", c, NULL); conn_forget(c); return; }
         if (saved_errno == EINTR) continue;
         if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
@@ -212,9 +254,9 @@ static void linger0_readable(struct conn *c, uint32_t ev)
     (void)ev;
     long long got = 0;
     for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        int saved_errno;
+        ssize_t n = recv_step(c, &saved_errno);
         if (n > 0) { got += n; continue; }
-        int saved_errno = errno;
         if (n < 0 && saved_errno == EINTR) continue;
         if (n < 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) { emit_errno("error", c, saved_errno); break; }
         if (n == 0) emit("eof", c, NULL);
@@ -344,7 +386,9 @@ static void on_accept(int lfd)
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t l = sizeof ss;
+        int64_t t0 = mono_us();
         int fd = accept4(lfd, (struct sockaddr *)&ss, &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int64_t t1 = mono_us();
         if (fd < 0) {
             int saved_errno = errno;
             if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) return;
@@ -356,11 +400,12 @@ static void on_accept(int lfd)
         struct conn *c = conn_new(fd);
         if (!c) { close(fd); fputs("harness-probe server: out of memory\n", stderr); return; }
         format_sockaddr((struct sockaddr *)&ss, c->remote, sizeof c->remote);
-        char local[64] = "", x[96];
+        char x[96];
         struct sockaddr_storage ls;
         socklen_t ll = sizeof ls;
-        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) format_sockaddr((struct sockaddr *)&ls, local, sizeof local);
-        snprintf(x, sizeof x, "\"local\":\"%s\"", local);
+        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0) format_sockaddr((struct sockaddr *)&ls, c->local, sizeof c->local);
+        step("accept", c, fd, 0, t0, t1);
+        snprintf(x, sizeof x, "\"local\":\"%s\"", c->local);
         emit("accept", c, x);
         mode->on_accept(c);
     }

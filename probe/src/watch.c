@@ -373,12 +373,13 @@ static int open_namespaces(void)
 
 static int usage(void)
 {
-    fputs("usage: harness-probe watch [--interval-ms N] [--listen-every N] [--family 4|all] [--port P] [--no-stdin]\n"
+    fputs("usage: harness-probe watch [--interval-ms N] [--listen-every N] [--family 4|all] [--port P] [--no-stdin] [--once]\n"
           "                           [--netns PATH [--port P] [--family 4|all]]...\n"
           "  --netns PATH: watch that network namespace (repeat for several; one process polls them all\n"
           "                every interval); --port/--family after a --netns apply to it, before any to all.\n"
           "                Without --netns: the namespace it runs in. With it, lines carry \"ns\":i (order given)\n"
           "  --listen-every N: dump LISTEN sockets every Nth poll (default 10): their hash is global and costly\n"
+          "  --once: print the sockets as they are now (listeners included) and exit\n"
           "  --family 4: skip the IPv6 dump (namespaces whose server listens on IPv4 only)\n"
           "  stdin line 'counters': one line per namespace with its /proc/net/snmp and netstat text\n"
           "  exits on SIGTERM/SIGINT or when stdin reaches EOF (unless --no-stdin)\n", stderr);
@@ -400,7 +401,7 @@ int watch_main(int argc, char **argv)
 {
     long long interval = 5, port = -1, lev = 10;
     int fam = 0;
-    int use_stdin = 1;
+    int use_stdin = 1, once = 0;
     struct ns *cur = NULL; /* the --netns that --port/--family apply to; NULL: the defaults */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
@@ -408,6 +409,7 @@ int watch_main(int argc, char **argv)
         const char *flag = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
         if (!strcmp(a, "--no-stdin")) { use_stdin = 0; continue; }
+        if (!strcmp(a, "--once")) { once = 1; continue; }
         if (!strcmp(a, "--netns") || !strncmp(a, "--netns=", 8)) {
             const char *p = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
             if (!p || !*p) { fputs("harness-probe watch: --netns needs a path (e.g. /run/netns/NAME or /proc/PID/ns/net)\n", stderr); return usage(); }
@@ -485,6 +487,7 @@ int watch_main(int argc, char **argv)
     fputs("}\n", stdout);
     if (poll_once() < 0 && errno == EPROTONOSUPPORT) return 1;
     fflush(stdout);
+    if (once) return ferror(stdout) ? 1 : 0; /* the first poll dumps everything, listeners included */
 
     struct pollfd pfd[3] = {
         { .fd = tfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },

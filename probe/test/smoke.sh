@@ -88,6 +88,9 @@ step 2 "$TMP/c1b.out" | grep -q '"ok":true.*"bytes":100,' && ok || bad "--script
 sleep 0.1
 check "server logged accept" grep -q '"event":"accept"' "$TMP/srv.out"
 check "server logged close" grep -q '"event":"close"' "$TMP/srv.out"
+check "server reports its accept as a step" grep -q '"event":"step","op":"accept","ok":true,"errno":null' "$TMP/srv.out"
+check "server reports its read of 100 bytes as a step" grep -q '"event":"step","op":"read","ok":true,"errno":null,.*"bytes":100,"eof":false' "$TMP/srv.out"
+check "server reports the EOF read and its close as steps" sh -c "grep -q '\"op\":\"read\".*\"eof\":true' '$TMP/srv.out' && grep -q '\"event\":\"step\",\"op\":\"close\",\"ok\":true' '$TMP/srv.out'"
 
 # SIGTERM -> exit 0
 kill -TERM "$SRV_PID"

@@ -261,7 +261,7 @@ static void test_script(void)
     script_bad("{\"steps\":[{}]}", "missing required field \"op\"");
     script_bad("{\"steps\":[{\"op\":\"frobnicate\"}]}", "unknown op \"frobnicate\"");
     script_bad("{\"steps\":[{\"op\":5}]}", "\"op\" must be a string");
-    script_bad("{\"steps\":[{\"op\":\"close\",\"sock\":256}]}", "out of range");
+    script_bad("{\"steps\":[{\"op\":\"close\",\"sock\":8192}]}", "out of range");
     script_bad("{\"steps\":[{\"op\":\"close\",\"sock\":-1}]}", "out of range");
     script_bad("{\"steps\":[{\"op\":\"close\",\"sock\":\"0\"}]}", "must be an integer");
     script_bad("{\"steps\":[{\"op\":\"close\",\"bytes\":3}]}", "unknown field \"bytes\"");

@@ -6,10 +6,10 @@
  * /proc/net files it opened inside each namespace, on request (a `counters` line on its stdin),
  * so no process has to live in a namespace to read them.
  */
-import { spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
+import { run, spawnLong, withTimeout, type LongProcess } from '../../core/exec.js';
 import { processStartTicks, type Journal } from '../../core/journal.js';
 import type { Netns } from '../../core/netns.js';
-import { probeCommand } from '../../core/probe.js';
+import { probeArgv, probeCommand } from '../../core/probe.js';
 import { DEFAULT_WATCH_INTERVAL_MS } from '../../model/watch.js';
 import { parseProcNetCounters, type Counters } from './counters.js';
 
@@ -164,4 +164,32 @@ export async function startStateWatcher(journal: Journal, watched: readonly Watc
       return events;
     },
   };
+}
+
+/** A LISTEN socket as sock_diag reports it: rq = connections in its accept queue, wq = its backlog (sk_max_ack_backlog). */
+export interface Listener {
+  local: string;
+  backlog: number;
+  queued: number;
+}
+
+/**
+ * The listener a client reaches on `address:port` in `ns`, read once (`probe watch --once`, one
+ * sock_diag dump): IPv4 on the address or the wildcard first, else a dual-stack [::].
+ * Undefined when nothing listens there.
+ */
+export async function readListener(ns: Netns, address: string, port: number): Promise<Listener | undefined> {
+  const r = await run(probeArgv(ns, ['watch', '--once', '--no-stdin', '--port', String(port)]), { timeoutMs: 10_000 });
+  const listeners = r.stdout
+    .split('\n')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as SocketEvent;
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((e): e is SocketEvent => e?.state === 'LISTEN');
+  const pick = [`${address}:${port}`, `0.0.0.0:${port}`, `[::]:${port}`].map((l) => listeners.find((e) => e.local === l)).find(Boolean);
+  return pick ? { local: pick.local, backlog: pick.wq ?? 0, queued: pick.rq ?? 0 } : undefined;
 }

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { batchRules, planRules, type Rule } from '../../../faults/iptables.js';
 import { parseQdiscStats, planQdiscs, qdiscHits } from '../../../faults/tc.js';
-import { forBlockingApi, type Trigger } from '../../../faults/define.js';
+import { forBlockingApi, type ServerFacts, type Trigger } from '../../../faults/define.js';
 import { EnvironmentError, HarnessError } from '../../core/errors.js';
 import { inNetns, run, spawnLong, withTimeout } from '../../core/exec.js';
 import { processStartTicks } from '../../core/journal.js';
@@ -11,6 +11,7 @@ import { asBlocking, probeArgv } from '../../core/probe.js';
 import type { FaultStep, ProcessStep } from '../../core/step.js';
 import { SIDES, type Side } from '../../core/sysctl.js';
 import { readRuleHits } from '../observers/rules.js';
+import { readListener } from '../observers/states.js';
 import type { RunState } from '../run-state.js';
 import { startServerScript } from './server-script.js';
 
@@ -23,6 +24,7 @@ export async function deriveExpectation(s: RunState): Promise<void> {
     runId: p.runId,
     params: p.params,
     endpoints: target!.endpoints,
+    server: await serverFacts(s),
     sysctls: s.sysctls!,
     clock,
     watchIntervalMs: s.watchIntervalMs,
@@ -33,6 +35,18 @@ export async function deriveExpectation(s: RunState): Promise<void> {
   const script = p.fault.script(s.ctx, expected);
   s.script = p.blocking ? asBlocking(script) : script;
   s.expected = p.blocking ? forBlockingApi(expected, s.script) : expected;
+}
+
+/** The server as it is: the built-in mode it runs, and (for faults that model it) its listener, read from its LISTEN socket. */
+async function serverFacts(s: RunState): Promise<ServerFacts> {
+  const target = s.target!;
+  const facts: ServerFacts = target.mode ? { mode: target.mode } : {};
+  if (!s.p.fault.readsListener) return facts;
+  const { address, port } = target.endpoints;
+  const l = await readListener(s.ns!.server, address, port);
+  if (!l) throw new EnvironmentError('E_NO_LISTENER', `target ${target.name}: no socket listens on ${address}:${port} in its namespace (sock_diag)`);
+  s.log.info({ listener: l }, `listener ${l.local}: backlog ${l.backlog}, ${l.queued} queued`);
+  return { ...facts, listener: { local: l.local, backlog: l.backlog, queued: l.queued } };
 }
 
 export async function applyPlan(s: RunState): Promise<void> {
@@ -47,7 +61,17 @@ export async function applyPlan(s: RunState): Promise<void> {
     await applySteps(s, planQdiscs(plan.qdiscs, (side) => devs[side]));
   }
   await applySteps(s, plan.steps ?? []);
+  if (plan.freeze) await freeze(s);
   s.log.info({ applied: s.applied.length, because: s.expected?.because }, 'fault applied; running the client');
+}
+
+/** Freezes the server (the target journals the thaw first). */
+async function freeze(s: RunState): Promise<void> {
+  const target = s.target!;
+  if (!target.freezeServer) throw new HarnessError('E_FREEZE', `target ${target.name} cannot be frozen`, { exitCode: 2 });
+  const r = await target.freezeServer();
+  s.applied.push(`freeze: ${r.describe} (${r.durationMs.toFixed(1)} ms)`);
+  s.log.info({ freezeMs: r.durationMs }, r.describe);
 }
 
 async function applySteps(s: RunState, steps: readonly FaultStep[]): Promise<void> {
@@ -180,6 +204,11 @@ async function fire(s: RunState, t: Trigger): Promise<void> {
       s.pending.push(settled);
       return;
     }
+    case 'freeze-server':
+      return freeze(s);
+    case 'thaw-server':
+      s.applied.push('thaw the server');
+      return s.target!.thawServer?.();
     case 'all':
       for (const x of t.triggers) await fire(s, x);
   }
