@@ -141,7 +141,13 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   }
   await assertRoot();
   // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
-  return runPrepared(prepared, prepared.length, { ...env, watchIntervalMs: env.watchIntervalMs ?? (prepared.length > 4 ? 10 : 5) }, opts, out);
+  // As many at once as the machine affords (the watchers' cost per run, container runs costing
+  // more), the longest first: the same choice a plan makes.
+  const { concurrency, watchIntervalMs, why } = chooseConcurrency(prepared.map((p) => ({ container: p.target.backend === 'container' })));
+  if (concurrency < prepared.length) env.log.info({ runs: prepared.length, concurrency, watchIntervalMs }, `${prepared.length} runs, ${concurrency} at a time (${why})`);
+  const est = new Map(await Promise.all(prepared.map(async (p) => [p, await estimateMs(p)] as const)));
+  const ordered = [...prepared].sort((a, b) => est.get(b)! - est.get(a)!);
+  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }
 
 /** Runs the prepared runs, at most `concurrency` at once; results, pages, JUnit and progress lines as they end. */

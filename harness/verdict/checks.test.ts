@@ -35,11 +35,14 @@ describe('evaluate', () => {
     expect(checks.find((c) => c.name === 'connect errno')).toMatchObject({ expected: 'ETIMEDOUT', actual: 'ECONNREFUSED', pass: false });
   });
 
-  it('fails outside the window, on either side', () => {
+  it('fails outside the window, on either side; a late one says by how much (the judge stage weighs it against the lateness)', () => {
     for (const d of [6999, 7201]) {
       const o = observed();
       o.steps[0]!.durationMs = d;
-      expect(evaluate(expected, o).verdict).toBe('fail');
+      const r = evaluate(expected, o);
+      expect(r.verdict).toBe('fail');
+      const c = r.checks.find((x) => x.name === 'connect duration')!;
+      expect(c.lateByMs).toBe(d > 7200 ? 1 : undefined);
     }
   });
 

@@ -59,6 +59,7 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
       expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms`,
       actual: ms === undefined ? `no step ${e.fromStep}` : `${ms.toFixed(1)} ms`,
       pass: ms !== undefined && ms >= lo && ms <= hi,
+      ...(ms !== undefined && ms > hi ? { lateByMs: Math.round((ms - hi) * 100) / 100 } : {}),
     });
   }
   return out;
@@ -248,7 +249,8 @@ export function stateLeftCheck(e: StateLeftExpectation, observed: Observed, byLa
   const next = samples.find((s) => s.tMs >= first.tMs && s.local === first.local && s.remote === first.remote && s.state !== e.state);
   if (!next) return { name, expected, actual: `still ${e.state} at the end`, pass: false };
   const at = next.tMs - t0;
-  return { name, expected, actual: `${next.state} at ${at.toFixed(1)} ms`, pass: (!e.to || next.state === e.to) && at >= lo && at <= hi };
+  const rightState = !e.to || next.state === e.to;
+  return { name, expected, actual: `${next.state} at ${at.toFixed(1)} ms`, pass: rightState && at >= lo && at <= hi, ...(rightState && at > hi ? { lateByMs: Math.round((at - hi) * 100) / 100 } : {}) };
 }
 
 /** The LISTEN socket's accept queue (rq: most seen) and backlog (wq: last seen). */

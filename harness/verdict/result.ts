@@ -73,6 +73,8 @@ export interface Check {
   expected: unknown;
   actual: unknown;
   pass: boolean;
+  /** A timing check that failed only because its event came after the window's end: by how much. */
+  lateByMs?: number;
 }
 
 /**

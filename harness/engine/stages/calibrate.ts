@@ -2,7 +2,8 @@
  * Stage `calibrate` (before the model derives its windows) and stage `judge` (after the checks):
  * how late this machine wakes the probe up, measured in the client's namespace. The first widens
  * every window by what it saw; the second, only after a failed check, looks again and turns the
- * verdict into `inconclusive` when the machine was too loaded to judge the kernel.
+ * verdict into `inconclusive` when the machine was too loaded to judge the kernel, or when every
+ * failed check is an event late by no more than the lateness it measures then.
  */
 import { runProbeClient } from '../../core/probe.js';
 import { CALIBRATION_SAMPLES, CALIBRATION_SLEEP_US, calibrationReport, type Calibration } from '../../model/calibration.js';
@@ -32,5 +33,14 @@ export async function judge(s: RunState): Promise<void> {
   if (s.calibration.loaded) {
     s.verdict = 'inconclusive';
     s.log.warn({ calibration: s.calibration }, 'a check failed on a machine too loaded to judge: inconclusive');
+    return;
+  }
+  // Every failure an event that came late by no more than the wake-up lateness measured now: the
+  // window allowed for the lateness seen at the start, the machine got slower since, and a late
+  // wake-up cannot be told from a late kernel.
+  const failed = (s.checks ?? []).filter((c) => !c.pass);
+  if (failed.length && failed.every((c) => c.lateByMs !== undefined && c.lateByMs <= after.maxMs)) {
+    s.verdict = 'inconclusive';
+    s.log.warn({ calibration: s.calibration, late: failed.map((c) => ({ check: c.name, lateByMs: c.lateByMs })) }, 'every failed check is late by no more than the wake-up lateness measured after it: inconclusive');
   }
 }
