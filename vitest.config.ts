@@ -28,7 +28,7 @@ export default defineConfig({
           name: 'suites',
           sequence: { groupOrder: 1 },
           include: ['suites/**/*.test.ts'],
-          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/package.test.ts', 'suites/nagle-delack.test.ts'],
+          exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/own-server.test.ts', 'suites/package.test.ts', 'suites/nagle-delack.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
           // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
@@ -47,7 +47,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'cli',
-          include: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts'],
+          include: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/own-server.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
           sequence: { groupOrder: 2 },
           fileParallelism: false,

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { MAX_FRAME, maxQueueDelayMs, parseRate, predictShapedTransfer, type Tbf } from '../harness/model/rate.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import { settleMs } from '../harness/model/watch.js';
+import { answersRequests } from './answers.js';
 import { defineFault, type Expectation, type FaultContext, type Qdisc } from './define.js';
 
 const MIN_RATE = 8_000;
@@ -62,6 +63,8 @@ export const bandwidth = defineFault({
   shapedBy: { server: ['net.ipv4.tcp_limit_output_bytes'] },
   params,
   needs: () => 'any',
+  // Its rounds write a request and wait for an answer: the built-in echo server or an HTTP server gives one.
+  refuseTarget: ({ traits }) => answersRequests(traits),
   mechanisms: () => ['tbf'],
   server: () => ({ mode: 'echo' }),
   fastSysctls: () => ({}),

@@ -30,6 +30,7 @@ import { countRange } from '../harness/model/teardown.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
+import { answersRequests } from './answers.js';
 import { defineFault, type CounterExpectation, type Expectation, type FaultContext, type ProcessStep } from './define.js';
 
 /** The NFQUEUE queue the delayer binds (queues are per namespace; each delayed side has its own). */
@@ -91,6 +92,8 @@ export const latency = defineFault({
   shapedBy: { client: DATA_SYSCTLS, server: ['net.ipv4.tcp_sack'] },
   params,
   needs: () => 'any',
+  // Its rounds write a request and wait for an answer: the built-in echo server or an HTTP server gives one.
+  refuseTarget: ({ traits }) => answersRequests(traits),
   mechanisms: () => ['nfqueue'],
   server: () => ({ mode: 'echo' }),
   fastSysctls: () => ({}),

@@ -28,6 +28,7 @@ import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
 import type { CountRef } from '../harness/verdict/expectation.js';
+import { answersRequests } from './answers.js';
 import { defineFault, type Expectation, type FaultContext } from './define.js';
 
 /** IP packets longer than this carry data: a bare ACK with every TCP option is at most 20 + 60 bytes. */
@@ -75,6 +76,8 @@ export const loss = defineFault({
   shapedBy: { client: DATA_SYSCTLS, server: ['net.ipv4.tcp_sack', 'net.ipv4.tcp_early_retrans'] },
   params,
   needs: () => 'any',
+  // Its rounds write a request and wait for an answer: the built-in echo server or an HTTP server gives one.
+  refuseTarget: ({ traits }) => answersRequests(traits),
   mechanisms: () => ['iptables-statistic', 'iptables-length'],
   server: () => ({ mode: 'echo' }),
   fastSysctls: () => ({}),

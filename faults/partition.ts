@@ -30,6 +30,7 @@ import { countRange } from '../harness/model/teardown.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
 import type { Rule } from './iptables.js';
+import { answersRequests } from './answers.js';
 import { defineFault, stepTimeoutMs, type Expectation, type FaultContext, type StepExpectation } from './define.js';
 
 const VARIANTS = ['transfer', 'idle', 'connect'] as const;
@@ -132,6 +133,8 @@ export const partition = defineFault({
   params,
   server: () => ({ mode: 'echo' }),
   needs: () => 'any',
+  // Its rounds write a request and wait for an answer: the built-in echo server or an HTTP server gives one.
+  refuseTarget: ({ traits }) => answersRequests(traits),
   fastSysctls: () => ({}),
   plan: () => ({}),
   triggers: {
