@@ -30,10 +30,11 @@ export default defineConfig({
           include: ['suites/**/*.test.ts'],
           exclude: ['suites/cli.test.ts', 'suites/plan.test.ts', 'suites/report.test.ts', 'suites/hardening.test.ts', 'suites/own-server.test.ts', 'suites/package.test.ts', 'suites/nagle-delack.test.ts'],
           setupFiles: ['suites/support/setup.ts'],
-          // Scenarios wait on kernel timers, not CPU, but each one runs two 5 ms state watchers
-          // (~8 % of a core each here): at most 2 files x 3 concurrent tests, so two cores add no
-          // scheduling latency beyond the model's wake-up allowance.
-          maxWorkers: 2,
+          // Scenarios wait on kernel timers, not CPU, but their windows are as tight as packetdrill's
+          // and each run has a 5 ms state watcher: one file at a time, 3 concurrent tests, so two
+          // cores add no scheduling latency beyond the model's calibrated allowance (two files at
+          // once, with containers starting, put FIN_WAIT2 spans and idle waits 1-2 ms late).
+          maxWorkers: 1,
           maxConcurrency: 3,
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -50,11 +50,12 @@ describe('shards and concurrency', () => {
   test('concurrency follows the watchers\' cost and the cores', () => {
     const netns = (n: number) => Array.from({ length: n }, () => ({ container: false }));
     expect(chooseConcurrency(netns(3), 2)).toMatchObject({ concurrency: 3, watchIntervalMs: 5 });
-    expect(chooseConcurrency(netns(40), 1)).toMatchObject({ concurrency: 12, watchIntervalMs: 10 });
-    expect(chooseConcurrency(netns(40), 2)).toMatchObject({ concurrency: 25, watchIntervalMs: 10 });
+    expect(chooseConcurrency(netns(40), 1)).toMatchObject({ concurrency: 6, watchIntervalMs: 10 });
+    expect(chooseConcurrency(netns(40), 2)).toMatchObject({ concurrency: 12, watchIntervalMs: 10 });
     expect(chooseConcurrency(netns(40), 8).concurrency).toBe(40);
+    expect(chooseConcurrency(netns(40), 4).concurrency).toBe(25);
     // Containers share the host's TCP hash: their watchers cost more, fewer go at once.
-    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(10);
+    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(5);
   });
 
   test('pool keeps at most n in flight and keeps the order of results', async () => {

@@ -195,20 +195,21 @@ export function shardOf<T>(items: readonly T[], estimates: readonly number[], co
  * How many runs go at once: each run's two state watchers cost CPU (a sock_diag dump every poll:
  * measured ~8 % of a core per watcher at 5 ms with the run's own TCP hash, ~2.5x that in a
  * Docker-made namespace sharing the host's), and the scenarios' timers need the machine to fire on
- * time. The watchers of the runs in flight may take up to the cores' worth (measured: the 39-run
- * catalogue, 25 at a time on 2 cores, passes every verdict, and ends with its longest run); beyond
- * four runs they poll every 10 ms.
+ * time. The watchers of the runs in flight get half the cores (measured: with the cores' worth,
+ * 25 at a time on 2 cores, a timing check of the catalogue failed under a full test run; at 12
+ * every verdict passes); beyond four runs they poll every 10 ms.
  */
 export function chooseConcurrency(runs: readonly { container: boolean }[], cores = cpus().length): { concurrency: number; watchIntervalMs: number; why: string } {
-  const budget = cores;
+  const budget = cores / 2;
   const containers = runs.filter((r) => r.container).length;
   // Mean cost of one run's two watchers at 5 ms polls, in cores.
+  // A container run also keeps dockerd busy while it starts and stops: counted as 2.5x a netns run.
   const at5 = (2 * (containers * 0.2 + (runs.length - containers) * 0.08)) / Math.max(1, runs.length);
   const fit = (intervalMs: number) => Math.max(1, Math.floor(budget / (at5 * (5 / intervalMs))));
   // At 5 ms when a few runs fit; otherwise every 10 ms (DESIGN: a state is seen at most 10 ms late).
   const watchIntervalMs = runs.length <= Math.min(4, fit(5)) ? 5 : 10;
   const concurrency = Math.min(runs.length, fit(watchIntervalMs));
-  const why = `${cores} cores' worth for the state watchers; a run's two watchers cost ~${(at5 * (5 / watchIntervalMs)).toFixed(2)} core polling every ${watchIntervalMs} ms`;
+  const why = `${cores} cores, half of them for the state watchers; a run's two watchers cost ~${(at5 * (5 / watchIntervalMs)).toFixed(2)} core polling every ${watchIntervalMs} ms`;
   return { concurrency, watchIntervalMs, why };
 }
 
