@@ -73,7 +73,10 @@ export interface TcpInfo {
   lost: number;
   probes: number;
   lastDataSentMs?: number;
+  /** tcpi_last_data_recv: ms (whole jiffies) since the last data segment arrived; after a connect, since the handshake completed. */
   lastDataRecvMs?: number;
+  /** tcpi_last_ack_recv: ms (whole jiffies) since the last ACK arrived (a connect's SYN-ACK). */
+  lastAckRecvMs?: number;
   /** tcpi_bytes_acked: payload the peer's kernel acknowledged (its receive queue, for a peer that does not read); +1 for the SYN. */
   bytesAcked?: number;
   bytesReceived?: number;

@@ -85,7 +85,7 @@ async function collect(s: RunState): Promise<void> {
 
 async function check(s: RunState): Promise<void> {
   const { rulesHit, ...o } = observedOf(s);
-  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit, watchLagMs: watchLagMs(s.ctx!.clock, s.watchIntervalMs) });
+  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit, watchLagMs: watchLagMs(s.ctx!.clock, s.watchIntervalMs), jiffyMs: 1000 / s.ctx!.clock.hz });
   s.checks = checks;
   s.verdict = verdict;
   s.answers = answers;

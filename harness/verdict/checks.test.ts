@@ -46,6 +46,26 @@ describe('evaluate', () => {
     }
   });
 
+  it('a late answered connect the kernel stamped in time passes and says the probe woke late; a stamp out of the window fails', () => {
+    const tcp = (lastAckRecvMs: number) => ({ state: 'ESTABLISHED', caState: 0, retransmits: 0, totalRetrans: 0, backoff: 0, rtoUs: 204000, rttUs: 50, unacked: 0, lost: 0, probes: 0, lastAckRecvMs });
+    const e: Expectation = { steps: { c: { ok: true, windowMs: [0, 5.3] } } };
+    const step = (durationMs: number, ago: number, over: Partial<StepResult> = {}): Observed =>
+      observed({ steps: [{ label: 'c', op: 'connect', ok: true, errno: null, startMs: 0, endMs: durationMs, durationMs, tcp: tcp(ago), ...over }], jiffyMs: 4 });
+    // 17.8 ms in the syscall; the SYN-ACK 16 ms (4 jiffies) before tcp_info was read: at 0..5.8 ms.
+    const late = evaluate(e, step(17.8, 16)).checks.find((c) => c.name === 'c duration')!;
+    expect(late).toMatchObject({ pass: true, actual: '17.8 ms; the kernel had it at 0.0..5.8 ms and the probe woke up late' });
+    expect(late.lateByMs).toBeUndefined();
+    // Stamped 4 ms before the end of 17.8 ms: 9.8..17.8, after the window: the kernel was late too.
+    expect(evaluate(e, step(17.8, 4)).checks.find((c) => c.name === 'c duration')).toMatchObject({ pass: false, actual: '17.8 ms', lateByMs: 12.5 });
+    // No jiffy known (a caller without the clock), or a step the kernel does not stamp: the syscall's time alone.
+    expect(evaluate(e, { ...step(17.8, 16), jiffyMs: undefined }).verdict).toBe('fail');
+    expect(evaluate(e, step(17.8, 16, { ok: false, errno: 'ECONNREFUSED' })).verdict).toBe('fail');
+    // A read that returned data: tcpi_last_data_recv.
+    const read = { label: 'c', op: 'read', ok: true, errno: null, startMs: 0, endMs: 17.8, durationMs: 17.8, bytes: 10, tcp: { ...tcp(0), lastDataRecvMs: 16 } };
+    expect(evaluate(e, observed({ steps: [read], jiffyMs: 4 })).verdict).toBe('pass');
+    expect(evaluate(e, observed({ steps: [{ ...read, bytes: 0 }], jiffyMs: 4 })).verdict).toBe('fail');
+  });
+
   it('fromStep: the window spans from that step\'s start to this one\'s end (a request written in two steps, then its reply)', () => {
     const steps = [
       { label: 'req', op: 'write', ok: true, errno: null, startMs: 10, endMs: 10.01, durationMs: 0.01, tcp: null },

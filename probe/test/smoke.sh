@@ -92,6 +92,22 @@ check "server reports its accept as a step" grep -q '"event":"step","op":"accept
 check "server reports its read of 100 bytes as a step" grep -q '"event":"step","op":"read","ok":true,"errno":null,.*"bytes":100,"eof":false' "$TMP/srv.out"
 check "server reports the EOF read and its close as steps" sh -c "grep -q '\"op\":\"read\".*\"eof\":true' '$TMP/srv.out' && grep -q '\"event\":\"step\",\"op\":\"close\",\"ok\":true' '$TMP/srv.out'"
 
+# The kernel's receive stamps the harness trusts over a late wake-up (verdict/checks.ts kernelStampMs):
+# tcp_info read 60 ms after a connect says the SYN-ACK came 60 ms ago (whole jiffies: 52..68 for
+# HZ 100..1000), and 40 ms after a read that the data came 40 ms ago (32..48).
+cat >"$TMP/s7.json" <<JSON
+{"host":"127.0.0.1","port":$PORT,"steps":[
+  {"op":"connect","timeoutMs":2000},{"op":"sleep","ms":60},{"op":"tcpinfo"},
+  {"op":"write","bytes":10,"timeoutMs":2000},{"op":"read","bytes":10,"timeoutMs":2000},{"op":"sleep","ms":40},{"op":"tcpinfo"},
+  {"op":"close"}]}
+JSON
+"$PROBE" client <"$TMP/s7.json" >"$TMP/c7.out"
+field() { step "$1" "$TMP/c7.out" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+in_range() { [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
+in_range "$(field 2 lastAckRecvMs)" 52 68 && ok || bad "lastAckRecvMs 60 ms after connect: $(field 2 lastAckRecvMs)"
+in_range "$(field 0 lastAckRecvMs)" 0 8 && ok || bad "lastAckRecvMs right after connect: $(field 0 lastAckRecvMs)"
+in_range "$(field 6 lastDataRecvMs)" 32 48 && ok || bad "lastDataRecvMs 40 ms after the read: $(field 6 lastDataRecvMs)"
+
 # SIGTERM -> exit 0
 kill -TERM "$SRV_PID"
 wait "$SRV_PID"
