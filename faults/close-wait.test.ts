@@ -8,10 +8,12 @@ import { watchedSpanMs, watchedWindowMs } from '../harness/model/watch.js';
 
 /**
  * The orphan's FIN_WAIT2 by hand: one timewait timer of tcp_fin_time() = max(tcp_fin_timeout,
- * 3.5 × RTO) (include/net/tcp.h: (rto << 2) - (rto >> 1) jiffies), RTO r after a veth handshake.
+ * 3.5 × RTO) (include/net/tcp.h: (rto << 2) - (rto >> 1) jiffies), RTO r after a veth handshake
+ * and the server's delayed ACK of the FIN: that ~40 ms sample lifts srtt to ~5 ms over rttvar's
+ * 200 ms, one jiffy more than the handshake's RTO.
  */
 const clock = { hz: 250 };
-const rtoJ = msToJiffies(rtoAfterHandshakeMs(TCP_RTO_MIN_MS * 1000, TCP_RTO_MAX_MS, clock), clock.hz);
+const rtoJ = msToJiffies(rtoAfterHandshakeMs(TCP_RTO_MIN_MS * 1000, TCP_RTO_MAX_MS, clock), clock.hz) + 1;
 const finTimeMs = (finTimeoutS: number) => Math.max(finTimeoutS * 1000, jiffiesToMs((rtoJ << 2) - (rtoJ >> 1), clock.hz));
 
 const ctx = (params: Record<string, unknown> = {}, finTimeout = '2') =>

@@ -18,11 +18,11 @@
  * seen in netstat"): with tcp_fin_timeout ≤ 60 s the orphan is no longer a full socket but a
  * timewait sock in the FIN_WAIT2 substate (sock_diag still shows FIN_WAIT2, with no owner and
  * no timers of a full socket), counted in TcpExtTWKilled (≤ 4 s) or TcpExtTW; tcp_fin_timeout
- * below 3.5 × RTO (716 ms on a veth) is raised to it; above 60 s the full socket waits
+ * below 3.5 × RTO (728 ms on a veth: the RTO after the FIN's delayed ACK, 208 ms) is raised to it; above 60 s the full socket waits
  * (fin_timeout - 60 s) and then a timewait sock waits as long again (modelled, not measured).
  */
 import { z } from 'zod';
-import { predictFinWait2, rtoAfterHandshakeMs } from '../harness/model/teardown.js';
+import { predictFinWait2, rtoAfterDelayedFinAckMs } from '../harness/model/teardown.js';
 import { TCP_RTO_MAX_MS, TCP_RTO_MIN_MS } from '../harness/model/tcp.js';
 import { settleMs, watchedSpanMs, watchLagMs } from '../harness/model/watch.js';
 import { defineFault, type Expectation, type FaultContext, type ServerQuestion } from './define.js';
@@ -55,19 +55,24 @@ const bytesOf = (ctx: FaultContext<{ bytes?: number | undefined }>) => ctx.param
  * The client's orphaned FIN_WAIT2, from its sysctls: the model's prediction, and how long the
  * watcher sees it (the span's `lastsMs`; the script observes past its end).
  */
-export function finWait2Orphan({ sysctls, clock, watchIntervalMs }: FaultContext<unknown>) {
+export function finWait2Orphan(ctx: FaultContext<{ bytes?: number | undefined }>) {
+  const { sysctls, clock, watchIntervalMs } = ctx;
   const num = (k: string, d: number) => Number(sysctls.client[k] ?? d);
-  const rtoMs = rtoAfterHandshakeMs(num('net.ipv4.tcp_rto_min_us', TCP_RTO_MIN_MS * 1000), num('net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS), clock);
+  // The FIN's own ACK (the server's delayed ACK) is the last RTT sample before tcp_fin_time() reads the RTO.
+  const [rtoLo, rtoHi] = rtoAfterDelayedFinAckMs(num('net.ipv4.tcp_rto_min_us', TCP_RTO_MIN_MS * 1000), num('net.ipv4.tcp_rto_max_ms', TCP_RTO_MAX_MS), clock, bytesOf(ctx) > 0 ? 1 : 0);
   const finTimeoutS = num('net.ipv4.tcp_fin_timeout', 60);
-  const p = predictFinWait2(finTimeoutS, rtoMs, clock);
-  return { rtoMs, finTimeoutS, p, lastsSeenMs: watchedSpanMs(p.windowMs, clock, watchIntervalMs) };
+  const lo = predictFinWait2(finTimeoutS, rtoLo, clock);
+  const p = predictFinWait2(finTimeoutS, rtoHi, clock);
+  const windowMs: [number, number] = [lo.windowMs[0], p.windowMs[1]];
+  const rtoMs = rtoLo === rtoHi ? `${rtoHi}` : `${rtoLo}–${rtoHi}`;
+  return { rtoMs, finTimeoutS, p: { ...p, windowMs }, lastsSeenMs: watchedSpanMs(windowMs, clock, watchIntervalMs) };
 }
 
 /**
  * How long the script watches after the client's close: until the orphan must be gone; for
  * shutdown(), as long again as tcp_fin_timeout, to show nothing happens.
  */
-function closeWaitObserveMs(ctx: FaultContext<{ how: 'close' | 'shutdown' }>): number {
+function closeWaitObserveMs(ctx: FaultContext<{ how: 'close' | 'shutdown'; bytes?: number | undefined }>): number {
   const { finTimeoutS, lastsSeenMs } = finWait2Orphan(ctx);
   return ctx.params.how === 'close' ? lastsSeenMs[1] + 200 : finTimeoutS * 1000 + 500 + watchLagMs(ctx.clock, ctx.watchIntervalMs);
 }
@@ -134,7 +139,7 @@ export const closeWait = defineFault({
       counters: { client: closing ? { [p.counter]: 1, TcpRetransSegs: 0 } : { TcpRetransSegs: 0 }, server: { TcpRetransSegs: 0 } },
       because: closing
         ? [
-            `tcp_fin_timeout ${finTimeoutS} s, RTO ${rtoMs} ms → orphan FIN_WAIT2 for ${p.timeoutMs} ms (${p.limitedBy}), held by a ${p.holder}; ` +
+            `tcp_fin_timeout ${finTimeoutS} s, RTO ${rtoMs} ms (after the delayed ACK of the FIN) → orphan FIN_WAIT2 for ${p.timeoutMs} ms (${p.limitedBy}), held by a ${p.holder}; ` +
               `counted in ${p.counter}`,
           ]
         : ['shutdown(SHUT_WR): the socket is not orphaned, so no FIN_WAIT2 timer: it stays while the client holds it'],

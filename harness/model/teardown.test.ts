@@ -6,6 +6,7 @@ import {
   parseReservedPorts,
   predictFinWait2,
   predictOrphanFin,
+  rtoAfterDelayedFinAckMs,
   rtoAfterHandshakeMs,
   timeWaitBuckets,
   timeWaitWindowMs,
@@ -80,8 +81,21 @@ describe('orphaned FIN_WAIT2', () => {
     expect(p.windowMs).toEqual([2000, 2032]);
     expect(predictFinWait2(30, 204, hz250).counter).toBe('TcpExtTW');
   });
-  it('is raised to 3.5 x RTO (716 ms measured-consistent) when tcp_fin_timeout is below it', () => {
+  it('is raised to 3.5 x RTO when tcp_fin_timeout is below it: 716 ms from the handshake RTO, 728 ms from the RTO after the FIN\'s delayed ACK', () => {
     expect(predictFinWait2(0, 204, hz250)).toMatchObject({ timeoutMs: 716, limitedBy: '3.5 x RTO' });
+    // 182 jiffies, up to the level-1 bucket's 8 more: the measured 760.0–760.2 ms fits only this one.
+    const p = predictFinWait2(0, 208, { hz: 250, lateMs: 0 });
+    expect(p).toMatchObject({ timeoutMs: 728, limitedBy: '3.5 x RTO' });
+    expect(p.windowMs[1]).toBeGreaterThanOrEqual(760);
+    expect(predictFinWait2(0, 204, { hz: 250, lateMs: 0 }).windowMs[1]).toBeLessThan(760);
+  });
+  it('the delayed ACK of the FIN (a 40–44 ms RTT sample) raises the RTO by one jiffy: 208 ms, whatever came before it', () => {
+    for (const rounds of [0, 1, 5]) expect(rtoAfterDelayedFinAckMs(200_000, 120_000, { hz: 250, lateMs: 1 }, rounds)).toEqual([208, 208]);
+    // rto_min 50 ms: 13 jiffies of rttvar + srtt ≈ 5 ms → 15 jiffies (the handshake alone: 14).
+    expect(rtoAfterDelayedFinAckMs(50_000, 120_000, { hz: 250, lateMs: 1 }, 1)).toEqual([60, 60]);
+    // HZ=1000: TCP_ATO_MIN is 40 jiffies; srtt ≈ 5 ms over rttvar 200 ms: 205–206 jiffies (srtt + rttvar lands on a
+    // jiffy boundary at the least sample), where the handshake gives 201.
+    expect(rtoAfterDelayedFinAckMs(200_000, 120_000, { hz: 1000, lateMs: 1 }, 1)).toEqual([205, 206]);
   });
   it('above 60 s waits (tmo - 60 s) twice: keepalive timer, then a timewait sock', () => {
     expect(predictFinWait2(90, 204, hz250)).toMatchObject({ holder: 'keepalive-then-timewait', intervalsMs: [30_000, 30_000] });

@@ -6,6 +6,8 @@
  */
 import { modelTimeoutMs, passesLimit, TCP_RTO_MAX_MS, TCP_RTO_MIN_MS, VETH_RTT_US } from './tcp.js';
 import { chainWindowMs, fireJiffy, jiffiesToMs, msToJiffies, phasesFor, slipJiffies, type KernelClock, type Phase } from './timer-wheel.js';
+import { delayedAckJiffies } from './ack.js';
+import { estimateRtt, tcpInfoOf } from './rtt.js';
 
 export { VETH_RTT_US };
 
@@ -31,6 +33,30 @@ export function rtoAfterHandshakeMs(rtoMinUs: number, rtoMaxMs: number, clock: K
   const rtoUs = rttUs + Math.max(2 * rttUs, rtoMinJiffies * usPerJiffy);
   const jiffies = Math.ceil(rtoUs / usPerJiffy);
   return Math.min(jiffiesToMs(jiffies, clock.hz), rtoMaxMs);
+}
+
+/**
+ * The RTO an orphan's FIN_WAIT2 timeout is computed from, ms ([least, greatest]). The ACK of the
+ * FIN is itself an RTT sample (net/ipv4/tcp_input.c tcp_ack → tcp_clean_rtx_queue →
+ * tcp_ack_update_rtt → tcp_set_rto), taken before tcp_rcv_state_process reads icsk_rto for
+ * tcp_fin_time(). A peer that receives the FIN and does not close enters pingpong mode
+ * (tcp_fin: inet_csk_enter_pingpong_mode, CLOSE_WAIT) and ACKs the FIN only when its delayed-ACK
+ * timer fires: a sample of TCP_ATO_MIN, 10–11 jiffies. srtt rises to about an eighth of it
+ * (tcp_rtt_estimator), and RTO = usecs_to_jiffies(srtt + rttvar) is one jiffy above the
+ * handshake's: 52 jiffies (208 ms) at HZ=250, so 3.5 × RTO is 182 jiffies (728 ms), not 179.
+ * Measured: FIN_WAIT2 at 760.0–760.2 ms = 182 jiffies plus the level-1 bucket's 8, which the
+ * handshake RTO's 716 ms could not reach. `ackedRounds` earlier segments the peer ACKed at once
+ * (quick-ack mode: the client's write) are samples of a veth round trip.
+ */
+export function rtoAfterDelayedFinAckMs(rtoMinUs: number, rtoMaxMs: number, clock: KernelClock, ackedRounds: number): [number, number] {
+  const usPerJiffy = 1e6 / clock.hz;
+  // tcp_rto_min_us(sk): the sysctl through jiffies (usecs_to_jiffies, then back).
+  const rtoMinRoundedUs = Math.ceil(rtoMinUs / usPerJiffy) * usPerJiffy;
+  const veth: [number, number] = [1, 2 * VETH_RTT_US];
+  const [dLo, dHi] = chainWindowMs([jiffiesToMs(delayedAckJiffies(clock), clock.hz)], clock);
+  const samples: [number, number][] = [veth, ...Array.from({ length: ackedRounds }, () => veth), [Math.floor(dLo * 1000), Math.ceil(dHi * 1000) + 2 * VETH_RTT_US]];
+  const [lo, hi] = tcpInfoOf(estimateRtt(samples, rtoMinRoundedUs), rtoMaxMs, clock).rtoUs;
+  return [lo / 1000, hi / 1000];
 }
 
 export interface OrphanFinSysctls {
