@@ -35,11 +35,9 @@ describe.skipIf(!isRoot)('app-hang', { tags: ['netns'] }, () => {
     expect(r.counters.client.TcpExtTCPAbortOnTimeout).toBe(1);
   });
 
-  // Known failure, left for the next session: the heartbeat's idle wait (an epoll timeout of 5.5 s)
-  // ends 0.1-1.4 ms after the model's window on this VM in a full test run (5505.5 against
-  // 5505.4): the model's allowance for a user-space timeout is one jiffy plus the calibrated
-  // lateness; a hrtimer wake-up under load needs a term of its own. Skipped rather than widened.
-  test.skip('keepalive: more probes than TCP_KEEPCNT, every one answered; heartbeat: the read times out', async ({ harness, expect }) => {
+  // The idle wait (an epoll timeout of 5.5 s) ended at 5505.5 ms against a window ending at 5505.4
+  // until the model gave epoll's hrtimer its slack: 0.1 % of the timeout (data.ts pollSlackMs).
+  test.concurrent('keepalive: more probes than TCP_KEEPCNT, every one answered; heartbeat: the read times out', async ({ harness, expect }) => {
     const [k, h] = await Promise.all([harness.run({ scenario: 'app-hang', params: { variant: 'keepalive' } }), harness.run({ scenario: 'app-hang', params: { variant: 'heartbeat' } })]);
     expect(k).toPass();
     expect(k.counters.client.TcpExtTCPKeepAlive).toBeGreaterThan(3);

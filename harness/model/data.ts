@@ -307,9 +307,25 @@ export function predictKeepalive(k: KeepaliveOptions, clock: KernelClock): Keepa
   };
 }
 
-/** A wait that nothing ends: it times out after `timeoutMs` (epoll_pwait2's own timer is an hrtimer). */
+/**
+ * The slack the kernel gives a poll/epoll timeout's hrtimer, ms: fs/select.c
+ * select_estimate_accuracy() → __estimate_accuracy(): 0.1 % of the time left (0.5 % for a task
+ * with nice > 0), at least the task's timer_slack_ns (50 µs by default), at most MAX_SLACK
+ * (100 ms); 0 for a realtime task. ep_poll() passes it to schedule_hrtimeout_range(), which may
+ * wake the waiter anywhere in [timeout, timeout + slack] to batch wake-ups: a 5.5 s epoll wait
+ * may end 5.5 ms late on a quiet machine (measured: 5505.5 ms).
+ */
+export function pollSlackMs(timeoutMs: number, nice = 0): number {
+  const divfactor = nice > 0 ? 200 : 1000;
+  return Math.min(100, Math.max(0.05, timeoutMs / divfactor));
+}
+
+/**
+ * A wait that nothing ends: it times out after `timeoutMs` — epoll_pwait2's own timer, an
+ * hrtimer with the poll slack (pollSlackMs; the probe runs at nice 0), then the wake-up.
+ */
 export function predictIdleWait(timeoutMs: number, clock: KernelClock): [number, number] {
-  return [timeoutMs, timeoutMs + wakeupSlackMs(clock)];
+  return [timeoutMs, timeoutMs + pollSlackMs(timeoutMs) + wakeupSlackMs(clock)];
 }
 
 /** ICMP destination-unreachable codes iptables' REJECT sends (include/uapi/linux/icmp.h). */
