@@ -16,16 +16,18 @@ import { describe, expect, isRoot, test } from './support/fixtures.js';
 const cli = (args: string[]) => execa('node', ['dist/harness/cli.js', 'run', ...args], { reject: false });
 
 describe.skipIf(!isRoot)('harness run --plan', { tags: ['cli', 'netns'] }, () => {
-  // Known failure, left for the next session: with 12 runs at a time during a full test run, one
-  // latency round (to-server, established) came in past its window. The catalogue passes on a
-  // quiet machine (bench); the plan machinery is tested below and in harness/engine/plan.test.ts.
-  test.skip('plans/catalogue.yaml: every run passes, one Result per entry, named', { timeout: 240_000 }, async () => {
+  // Many runs at a time on two cores: a run whose only failures are events late by no more than
+  // the machine (or the harness's own delayer) was measured to be late is `inconclusive`, exit 4 —
+  // the documented "too loaded to judge". Nothing may fail or break.
+  test('plans/catalogue.yaml: every run passes (or is too loaded to judge), one Result per entry, named', { timeout: 240_000 }, async () => {
     const entries = parsePlan(await readFile('plans/catalogue.yaml', 'utf8'), 'catalogue.yaml');
     const r = await cli(['--plan', 'plans/catalogue.yaml', '--json']);
     const results = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Result);
-    const failed = results.filter((x) => x.verdict !== 'pass').map((x) => `${x.name}: ${x.error?.message ?? x.checks.filter((c) => !c.pass).map((c) => c.name).join(', ')}`);
+    const failed = results.filter((x) => x.verdict !== 'pass' && x.verdict !== 'inconclusive').map((x) => `${x.name}: ${x.error?.message ?? x.checks.filter((c) => !c.pass).map((c) => c.name).join(', ')}`);
     expect(failed).toEqual([]);
-    expect(r.exitCode).toBe(0);
+    // An inconclusive run failed timing checks only, each late (never early, never a wrong errno or state).
+    for (const x of results.filter((y) => y.verdict === 'inconclusive')) expect(x.checks.filter((c) => !c.pass && c.lateByMs === undefined), x.name).toEqual([]);
+    expect(r.exitCode).toBe(results.some((x) => x.verdict === 'inconclusive') ? 4 : 0);
     expect(results.map((x) => x.name).sort()).toEqual(entries.map((e) => e.name).sort());
     expect(r.stderr).toMatch(/plan: \d+ runs, \d+ at a time \(\d+ cores/);
   });

@@ -64,6 +64,12 @@ describe('evaluate', () => {
     const read = { label: 'c', op: 'read', ok: true, errno: null, startMs: 0, endMs: 17.8, durationMs: 17.8, bytes: 10, tcp: { ...tcp(0), lastDataRecvMs: 16 } };
     expect(evaluate(e, observed({ steps: [read], jiffyMs: 4 })).verdict).toBe('pass');
     expect(evaluate(e, observed({ steps: [{ ...read, bytes: 0 }], jiffyMs: 4 })).verdict).toBe('fail');
+    // fromStep: the stamp counts from the earlier step's start (a request written 2 ms before the read began).
+    const req = { label: 'req', op: 'write', ok: true, errno: null, startMs: -2, endMs: -1.9, durationMs: 0.1, tcp: null };
+    const from: Expectation = { steps: { c: { windowMs: [0, 7.3], fromStep: 'req' } } };
+    const c = evaluate(from, observed({ steps: [req, read], jiffyMs: 4 })).checks[0]!;
+    expect(c).toMatchObject({ name: 'c ends after req starts', pass: true, actual: '19.8 ms; the kernel had it at 2.0..7.8 ms and the probe woke up late' });
+    expect(evaluate({ steps: { c: { windowMs: [0, 1.9], fromStep: 'req' } } }, observed({ steps: [req, read], jiffyMs: 4 })).checks[0]).toMatchObject({ pass: false, lateByMs: 17.9 });
   });
 
   it('fromStep: the window spans from that step\'s start to this one\'s end (a request written in two steps, then its reply)', () => {
@@ -135,7 +141,9 @@ describe('state spans', async () => {
     const ok = spanChecks({ side: 'client', state: 'FIN_WAIT1', sockets: 1, then: 'GONE', lastsMs: [3200, 3400], retrans: 2 }, finWait1);
     expect(ok.every((c) => c.pass)).toBe(true);
     const late = spanChecks({ side: 'client', state: 'FIN_WAIT1', then: 'GONE', lastsMs: [3000, 3200] }, finWait1);
-    expect(late.find((c) => c.name === 'client FIN_WAIT1 lasts')).toMatchObject({ pass: false, actual: '3299 ms' });
+    expect(late.find((c) => c.name === 'client FIN_WAIT1 lasts')).toMatchObject({ pass: false, actual: '3299 ms', lateByMs: 99 });
+    // Early is not late: no lateByMs for the judge to weigh.
+    expect(spanChecks({ side: 'client', state: 'FIN_WAIT1', lastsMs: [3300, 3400] }, finWait1).find((c) => c.name === 'client FIN_WAIT1 lasts')!.lateByMs).toBeUndefined();
     const retrans = spanChecks({ side: 'client', state: 'FIN_WAIT1', retrans: 3 }, finWait1);
     expect(retrans.find((c) => c.name === 'client FIN_WAIT1 retransmits')).toMatchObject({ pass: false, actual: '2' });
   });

@@ -45,17 +45,20 @@ export function kernelStampMs(s: StepResult, jiffyMs: number): [number, number] 
 }
 
 /**
- * A step's duration against its window. Late, but the kernel stamped its event inside the window:
- * the kernel was on time and the probe woke up late (a loaded machine); the check passes and says
- * so, with both numbers. Every other late duration fails with lateByMs.
+ * A step's time against its window: its duration, or (fromStep) from an earlier step's start to
+ * its end. Late, but the kernel stamped its event inside the window: the kernel was on time and
+ * the probe woke up late (a loaded machine); the check passes and says so, with both numbers.
+ * Every other late time fails with lateByMs.
  */
-function durationCheck(label: string, [lo, hi]: [number, number], s: StepResult, jiffyMs: number | undefined): Check {
-  const ms = s.durationMs;
-  const base = { name: `${label} duration`, expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms` };
+function timeCheck(name: string, [lo, hi]: [number, number], s: StepResult, from: StepResult | undefined, jiffyMs: number | undefined): Check {
+  const base = { name, expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms` };
+  // The step's own times are ms from its start; an origin at an earlier step's start shifts them.
+  const shift = from ? s.startMs - from.startMs : 0;
+  const ms = from ? Math.round((s.endMs - from.startMs) * 100) / 100 : s.durationMs;
   if (ms >= lo && ms <= hi) return { ...base, actual: `${ms.toFixed(1)} ms`, pass: true };
-  const stamp = ms > hi && jiffyMs !== undefined ? kernelStampMs(s, jiffyMs) : undefined;
-  if (stamp && stamp[0] <= hi && stamp[1] >= lo) {
-    return { ...base, actual: `${ms.toFixed(1)} ms; the kernel had it at ${stamp[0].toFixed(1)}..${stamp[1].toFixed(1)} ms and the probe woke up late`, pass: true };
+  const stamp = ms > hi && jiffyMs !== undefined ? kernelStampMs(s, jiffyMs)?.map((t) => Math.round((t + shift) * 100) / 100) : undefined;
+  if (stamp && stamp[0]! <= hi && stamp[1]! >= lo) {
+    return { ...base, actual: `${ms.toFixed(1)} ms; the kernel had it at ${stamp[0]!.toFixed(1)}..${stamp[1]!.toFixed(1)} ms and the probe woke up late`, pass: true };
   }
   return { ...base, actual: `${ms.toFixed(1)} ms`, pass: false, ...(ms > hi ? { lateByMs: Math.round((ms - hi) * 100) / 100 } : {}) };
 }
@@ -82,18 +85,11 @@ function stepChecks(label: string, e: StepExpectation, s: StepResult | undefined
     const actual = (s.tcp as Record<string, unknown> | null | undefined)?.[field];
     out.push({ name: `${label} tcp ${field}`, expected: fmtCounter(want), actual: typeof actual === 'number' ? actual : null, pass: typeof actual === 'number' && counterOk(want, actual) });
   }
-  if (e.windowMs && e.fromStep === undefined) out.push(durationCheck(label, e.windowMs, s, jiffyMs));
+  if (e.windowMs && e.fromStep === undefined) out.push(timeCheck(`${label} duration`, e.windowMs, s, undefined, jiffyMs));
   else if (e.windowMs) {
-    const [lo, hi] = e.windowMs;
     const from = byLabel.get(e.fromStep!);
-    const ms = from ? Math.round((s.endMs - from.startMs) * 100) / 100 : undefined;
-    out.push({
-      name: `${label} ends after ${e.fromStep} starts`,
-      expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms`,
-      actual: ms === undefined ? `no step ${e.fromStep}` : `${ms.toFixed(1)} ms`,
-      pass: ms !== undefined && ms >= lo && ms <= hi,
-      ...(ms !== undefined && ms > hi ? { lateByMs: Math.round((ms - hi) * 100) / 100 } : {}),
-    });
+    const name = `${label} ends after ${e.fromStep} starts`;
+    out.push(from ? timeCheck(name, e.windowMs, s, from, jiffyMs) : { name, expected: `${e.windowMs[0].toFixed(1)}..${e.windowMs[1].toFixed(1)} ms`, actual: `no step ${e.fromStep}`, pass: false });
   }
   return out;
 }
@@ -357,11 +353,14 @@ export function spanChecks(e: StateSpanExpectation, samples: readonly StateSampl
     const ds = spans.map((s) => s.lastsMs);
     const held = ds.some((d) => d === null);
     const vals = ds.filter((d): d is number => d !== null);
+    // Late only: every span that ended, ended within the window or after it (none early, none held).
+    const late = spans.length > 0 && !held && vals.every((d) => d >= lo) && vals.some((d) => d > hi);
     out.push({
       name: `${p} lasts`,
       expected: `${lo.toFixed(1)}..${hi.toFixed(1)} ms`,
       actual: held ? `held (${vals.length} left)` : vals.length ? `${range(vals.map((v) => Math.round(v * 10) / 10))} ms` : '(none)',
       pass: spans.length > 0 && !held && vals.every((d) => d >= lo && d <= hi),
+      ...(late ? { lateByMs: Math.round((Math.max(...vals) - hi) * 100) / 100 } : {}),
     });
   }
   if (e.retrans !== undefined) {
