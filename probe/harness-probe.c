@@ -3,6 +3,7 @@
  *   harness-probe server --mode MODE --listen ADDR:PORT [--backlog N] [--reuseaddr 0|1] [--reuseport 0|1] | --list-modes
  *   harness-probe watch [--interval-ms N] [--port P] [--no-stdin] [--netns PATH]...
  *   harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]
+ *   harness-probe nursery [--child-ehash N] -- PROGRAM [ARG...]
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include "src/client.h"
 #include "src/delay.h"
+#include "src/nursery.h"
 #include "src/server.h"
 #include "src/watch.h"
 
@@ -29,6 +31,7 @@ static int usage(FILE *f)
           "  harness-probe server --list-modes             the modes as one JSON array of {name, summary}\n"
           "  harness-probe watch [--interval-ms N] [--port P] [--no-stdin] [--netns PATH [--port P] [--family 4|all]]...\n"
           "  harness-probe delay --queue N --delay-us D [--jitter-us J] [--seed S]   NFQUEUE delayer\n"
+          "  harness-probe nursery [--child-ehash N] -- PROGRAM [ARG...]   PROGRAM in a new network namespace (its children get their own TCP hash)\n"
           "  harness-probe --version\n"
           "exit codes: 0 ran (network errors are data), 1 internal failure, 2 bad usage/input\n", f);
     return 2;
@@ -54,6 +57,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "server")) return server_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "watch")) return watch_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "delay")) return delay_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "nursery")) return nursery_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("{\"probe\":\"harness-probe\",\"version\":%d}\n", PROBE_VERSION); return 0; }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     fprintf(stderr, "harness-probe: unknown mode '%s'\n", cmd);

@@ -16,7 +16,7 @@ import { describe, isRoot, test } from './support/fixtures.js';
 
 /** A client sysctl the run sets and reads back, so a Result shows whether sysctls were gathered. */
 const FIN_TIMEOUT = { side: 'client' as const, key: 'net.ipv4.tcp_fin_timeout', value: '7' };
-const STAGES: StageName[] = ['target', 'sysctls', 'calibrate', 'expect', 'observe', 'fault', 'client', 'collect', 'check', 'judge'];
+const STAGES: StageName[] = ['target', 'sysctls', 'observe', 'calibrate', 'expect', 'fault', 'client', 'collect', 'check', 'judge'];
 
 async function leftovers(runId: string): Promise<string[]> {
   const ns = (await readdir(NETNS_DIR).catch(() => [] as string[])).filter((n) => n.includes(runId));

@@ -31,36 +31,33 @@ export interface NetnsPair {
  */
 export const CHILD_EHASH_ENTRIES = 1024;
 
-/** Creates the two namespaces and the veth between them, each change journaled first. */
+/**
+ * Creates the two namespaces and the veth between them, each namespace journaled before it
+ * exists. One process makes both and the veth: `harness-probe nursery` enters a new, nameless
+ * namespace whose tcp_child_ehash_entries gives the children a TCP hash of their own, and runs
+ * `ip -batch` there — the namespaces, then the veth with each end created straight into its
+ * namespace (`link add … netns C type veth peer … netns T`): the host's namespace never holds
+ * either end. The nursery goes with that process. Then each side's address and links, both sides
+ * at once.
+ */
 export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
   const { runId, journal } = ctx;
   const server = namedNetns(`harness-${runId}-t`);
   const client = namedNetns(`harness-${runId}-c`);
-  // The nursery: a namespace of our own whose child-ehash sysctl we may set; it lives only while
-  // the run's namespaces are created from inside it (children keep no reference to it).
-  const nursery = namedNetns(`harness-${runId}-n`);
-  await journal.change(`network namespace ${nursery.name}`, { kind: 'netns', name: nursery.name }, () => run(['ip', 'netns', 'add', nursery.name]));
-  await assertNotHost(nursery);
-  const own = await run(inNetns(nursery, ['sysctl', '-q', '-w', `net.ipv4.tcp_child_ehash_entries=${CHILD_EHASH_ENTRIES}`]), { reject: false });
-  if (own.failed) ctx.log.debug({ stderr: own.stderr }, 'no per-namespace TCP hash (kernel < 6.1): the watcher walks the global one');
-  for (const ns of [server, client]) {
-    await journal.change(`network namespace ${ns.name}`, { kind: 'netns', name: ns.name }, () => run(inNetns(nursery, ['ip', 'netns', 'add', ns.name])));
-    await assertNotHost(ns);
-  }
-  await run(['ip', 'netns', 'del', nursery.name]);
-  await ctx.configureNetns?.('server', server);
-  await ctx.configureNetns?.('client', client);
   const vc = `harness${runId}c`;
   const vt = `harness${runId}t`;
-  // Both ends are born inside the run's namespaces: deleting them removes the veth.
-  await run(['ip', '-n', client.name, 'link', 'add', vc, 'type', 'veth', 'peer', 'name', vt, 'netns', server.name]);
-  const link = async (ns: Netns, dev: string, addr: string) => {
-    await run(['ip', '-n', ns.name, 'addr', 'add', `${addr}/${PREFIX_LEN}`, 'dev', dev]);
-    await run(['ip', '-n', ns.name, 'link', 'set', dev, 'up']);
-    await run(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+  for (const ns of [server, client]) await journal.record(`network namespace ${ns.name}`, { kind: 'netns', name: ns.name });
+  const made = await run(probeCommand(['nursery', '--child-ehash', String(CHILD_EHASH_ENTRIES), '--', 'ip', '-batch', '-']), {
+    input: [`netns add ${server.name}`, `netns add ${client.name}`, `link add ${vc} netns ${client.name} type veth peer name ${vt} netns ${server.name}`].join('\n') + '\n',
+  });
+  if (made.stderr.trim()) ctx.log.debug({ stderr: made.stderr.trim() }, 'nursery');
+  await Promise.all([server, client].map((ns) => assertNotHost(ns)));
+  // Each side on its own: its sysctls (before anything listens there), then its address and links.
+  const side = async (name: 'server' | 'client', ns: Netns, dev: string, addr: string) => {
+    await ctx.configureNetns?.(name, ns);
+    await run(['ip', '-n', ns.name, '-batch', '-'], { input: [`addr add ${addr}/${PREFIX_LEN} dev ${dev}`, `link set ${dev} up`, 'link set lo up', ''].join('\n') });
   };
-  await link(client, vc, CLIENT_ADDRESS);
-  await link(server, vt, TARGET_ADDRESS);
+  await Promise.all([side('server', server, vt, TARGET_ADDRESS), side('client', client, vc, CLIENT_ADDRESS)]);
   return { client, server };
 }
 

@@ -8,7 +8,7 @@
  * only if its directory and file belong to root and nobody else can write them, and every entry
  * has exactly a shape the engine writes (journal-schema.ts); anything else is refused, never run.
  */
-import { access, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, open, readFile, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { run, type RunResult } from './exec.js';
@@ -138,6 +138,25 @@ export class Journal {
             continue;
           }
         }
+        // Namespaces journaled one after another (a run's pair) go in one scan and one `ip -batch`.
+        let n = i;
+        while (n < pending.length && pending[n]!.revert.kind === 'netns') n++;
+        if (n - i > 1) {
+          const group = pending.slice(i, n);
+          const ok = await deleteNetnsMany(group.map((e) => (e.revert as { name: string }).name)).then(
+            () => true,
+            (err: unknown) => (this.log.debug({ err }, 'namespaces together failed: one by one'), false),
+          );
+          if (ok) {
+            for (const e of group) {
+              e.done = true;
+              report.reverted++;
+              this.log.debug({ revert: e.describe }, 'reverted');
+            }
+            i = n - 1;
+            continue;
+          }
+        }
         const entry = pending[i]!;
         if (entry.revert.kind === 'argv' && entry.revert.netnsPath && deleted.has(entry.revert.netnsPath)) {
           entry.done = true;
@@ -164,7 +183,16 @@ export class Journal {
     return report;
   }
 
-  private async flush(): Promise<void> {
+  /** Flushes one at a time, in call order: records made concurrently (both sides of a run at once) share one temp file name. */
+  private flushing: Promise<void> = Promise.resolve();
+
+  private flush(): Promise<void> {
+    const next = this.flushing.then(() => this.write());
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(): Promise<void> {
     // The temp file is named after its writer, so `harness gc` can tell a dead writer's leftover
     // (a SIGKILL mid-write) from a live run's write in progress.
     const tmp = `${this.path.replace(/\.json$/, '')}.${selfIdentity()}.json.tmp`;
@@ -234,11 +262,12 @@ async function killAndWait(pid: number, startTicks: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
     throw e;
   }
-  for (let i = 0; i < 200 && (await processStartTicks(pid)) === startTicks; i++) {
+  // Every ms for the first 50 ms (a SIGKILL usually takes effect within one), then every 10 ms, ~2 s in all.
+  for (let i = 0; i < 250 && (await processStartTicks(pid)) === startTicks; i++) {
     // A zombie child keeps its /proc entry until reaped; its parent (us, or init) reaps it.
     const st = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     if (/\) Z /.test(st)) return;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, i < 50 ? 1 : 10));
   }
 }
 
@@ -251,17 +280,44 @@ async function exists(path: string): Promise<boolean> {
 
 /** Kills every process in namespace `name` (each checked by start time), then deletes it and its marker. */
 export async function deleteNetns(name: string): Promise<void> {
-  if ((await exists(join(NETNS_DIR, name))) || (await nsListed(name))) {
-    const pids = await runRevert(['ip', 'netns', 'pids', name]);
-    for (const p of pids.stdout.split(/\s+/).filter(Boolean)) {
-      const pid = Number(p);
-      const ticks = await processStartTicks(pid);
-      if (ticks !== undefined) await killAndWait(pid, ticks);
-    }
-    const r = await runRevert(['ip', 'netns', 'del', name]);
-    if (r.failed && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${name}: ${failure(r)}`);
+  await deleteNetnsMany([name]);
+}
+
+/**
+ * Deletes several namespaces with one scan of /proc and one `ip -batch` (what `ip netns pids` and
+ * `ip netns del` do, one process instead of two per namespace): kills every process inside each
+ * (checked by start time), deletes them, then their markers. Throws naming each one still there.
+ */
+export async function deleteNetnsMany(names: readonly string[]): Promise<void> {
+  const present: string[] = [];
+  for (const name of names) if ((await exists(join(NETNS_DIR, name))) || (await nsListed(name))) present.push(name);
+  if (present.length) {
+    for (const { pid, startTicks } of await pidsInNetns(present.map((n) => join(NETNS_DIR, n)))) await killAndWait(pid, startTicks);
+    const r = await runRevert(['ip', '-force', '-batch', '-'], present.map((n) => `netns del ${n}\n`).join(''));
+    const left: string[] = [];
+    for (const name of present) if (await exists(join(NETNS_DIR, name))) left.push(name);
+    if (left.length) throw new Error(`ip netns del ${left.join(' ')}: ${failure(r)}`);
   }
-  await rm(join(markerDir(), name), { force: true });
+  for (const name of names) await rm(join(markerDir(), name), { force: true });
+}
+
+/** The processes whose network namespace is one of `paths` (as `ip netns pids` finds them: by the namespace's inode). */
+async function pidsInNetns(paths: readonly string[]): Promise<{ pid: number; startTicks: string }[]> {
+  const inodes = new Set<string>();
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (st) inodes.add(`net:[${st.ino}]`);
+  }
+  if (!inodes.size) return [];
+  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+  const links = await Promise.all(pids.map((p) => readlink(`/proc/${p}/ns/net`).catch(() => undefined)));
+  const out: { pid: number; startTicks: string }[] = [];
+  for (const [i, p] of pids.entries()) {
+    if (!links[i] || !inodes.has(links[i]!)) continue;
+    const startTicks = await processStartTicks(Number(p));
+    if (startTicks !== undefined) out.push({ pid: Number(p), startTicks });
+  }
+  return out;
 }
 
 async function nsListed(name: string): Promise<boolean> {

@@ -7,7 +7,10 @@
 /** A runId: 6 base-36 characters (engine/runner.ts newRunId), short enough for 15-char interface names. */
 export const RUN_ID = /^[0-9a-z]{6}$/;
 
-/** Namespaces of a run: target, client, and the short-lived nursery they are made from. */
+/**
+ * Namespaces of a run: target and client; `n`, the named nursery of earlier versions (now a
+ * nameless namespace of the `harness-probe nursery` process), stays known so gc removes old leftovers.
+ */
 export const NETNS_ROLES = ['t', 'c', 'n'] as const;
 
 const NETNS_NAME = /^harness-([0-9a-z]{6})-([tcn])$/;

@@ -196,16 +196,24 @@ export interface ProbeClientOptions {
 }
 
 /**
- * Runs a client script in `ns`. The script goes to the probe on descriptor 3 (no temporary file
+ * A network namespace of the probe's own, made for it and gone with it (`harness-probe nursery`):
+ * for a script that opens no socket (the calibration's timed waits), so that it can run before
+ * any namespace of the run exists, without running in the host's.
+ */
+export const OWN_NETNS = 'own';
+
+/**
+ * Runs a client script in `ns` (or OWN_NETNS). The script goes to the probe on descriptor 3 (no temporary file
  * to leave behind, nothing to clean up after a SIGKILL); barriers are announced on the probe's stderr as `{"event":"barrier",…}`, and
  * the go-ahead is a line on its stdin.
  */
-export async function runProbeClient(ns: Netns, host: string, port: number, script: readonly ClientStep[], opts: ProbeClientOptions = {}): Promise<ProbeClientOutput> {
+export async function runProbeClient(ns: Netns | typeof OWN_NETNS, host: string, port: number, script: readonly ClientStep[], opts: ProbeClientOptions = {}): Promise<ProbeClientOutput> {
   let stdout = '';
   let stderr = '';
   let barrierChain = Promise.resolve();
   let barrierError: unknown;
-  const proc = spawnLong(probeArgv(ns, ['client', '--script-fd', '3']), {
+  const args = ['client', '--script-fd', '3'];
+  const proc = spawnLong(ns === OWN_NETNS ? probeCommand(['nursery', '--', probePath(), ...args]) : probeArgv(ns, args), {
     input3: probeScript(host, port, script),
     ...(opts.signal ? { signal: opts.signal } : {}),
     stdout: (line) => (stdout += `${line}\n`),

@@ -141,18 +141,20 @@ function parseSysctlLines(stdout: string): SysctlMap {
 }
 
 /**
- * Sets `values` in `ns` and verifies they took. One journal entry holds the previous value of
- * every key it changes (written before the change), and one process writes them all and reads
- * them back: procps writes the KEY=VALUE arguments and, without -w, reads the bare KEY ones, in
- * order (it exits 0 even when a write fails, hence the read-back).
+ * Sets `values` in `ns`, verifies they took, and returns the values in force of those keys and of
+ * `alsoRead` (the sysctls the model reads). One journal entry holds the previous value of every
+ * key it changes (written before the change), and one process writes them all and reads them back:
+ * procps writes the KEY=VALUE arguments and, without -w, reads the bare KEY ones, in order (it
+ * exits 0 even when a write fails, hence the read-back). Two processes at most: one to read, one
+ * to write and read again.
  */
-export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMap): Promise<void> {
+export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMap, alsoRead: readonly string[] = []): Promise<SysctlMap> {
   const keys = Object.keys(values);
-  if (keys.length === 0) return;
-  const before = await readSysctls(ns, keys);
+  const all = [...new Set([...keys, ...alsoRead])];
+  const before = await readSysctls(ns, all);
   for (const key of keys) if (before[key] === undefined) throw new EnvironmentError('E_SYSCTL_MISSING', `sysctl ${key} does not exist in ${ns.name}`);
   const changed = keys.filter((k) => before[k] !== values[k]);
-  if (changed.length === 0) return;
+  if (changed.length === 0) return before;
   const after = await journal.change(
     `sysctl ${changed.map((k) => `${k}=${values[k]}`).join(' ')} in ${ns.name} (was ${changed.map((k) => before[k]).join(', ')})`,
     { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', ...changed.map((k) => `${k}=${before[k]}`)]), netnsPath: ns.path },
@@ -163,4 +165,6 @@ export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMa
       throw new EnvironmentError('E_SYSCTL_REFUSED', `sysctl ${key}=${values[key]} did not take in ${ns.name} (reads ${after[key] ?? 'nothing'})`);
     }
   }
+  // A key the model reads that another one changes (none today) would show its new value only on a fresh read.
+  return { ...before, ...after };
 }

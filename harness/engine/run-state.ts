@@ -10,9 +10,9 @@ import type { Journal, RevertReport } from '../core/journal.js';
 import type { Logger } from '../core/log.js';
 import type { Netns } from '../core/netns.js';
 import type { ClientStep, ProbeClientOutput, ServerStep } from '../core/probe.js';
-import type { Side, SidedSysctls } from '../core/sysctl.js';
+import type { Side, SidedSysctls, SysctlMap } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
-import type { CalibrationReport } from '../model/calibration.js';
+import type { Calibration, CalibrationReport } from '../model/calibration.js';
 import type { Answer, Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { Qdisc } from '../../faults/tc.js';
@@ -28,7 +28,7 @@ export interface ServerScriptRun {
 }
 
 /** The stages of a run, in order; a failed run says at which one it broke. */
-export type StageName = 'target' | 'sysctls' | 'calibrate' | 'expect' | 'observe' | 'fault' | 'client' | 'collect' | 'check' | 'judge' | 'hook';
+export type StageName = 'target' | 'sysctls' | 'observe' | 'calibrate' | 'expect' | 'fault' | 'client' | 'collect' | 'check' | 'judge' | 'hook';
 
 export interface RunState {
   readonly p: PreparedRun;
@@ -56,12 +56,16 @@ export interface RunState {
   processReports?: { describe: string; report: Record<string, unknown> | undefined }[];
   target?: StartedTarget;
   ns?: Record<Side, Netns>;
-  /** Sides whose sysctls the target applied before its server started (before listen()). */
-  readonly configured: Set<Side>;
   /** Values in force, read back from each namespace. */
   sysctls?: SidedSysctls;
   /** How late this machine wakes the probe (stage `calibrate`, again in `judge` after a failed check). */
   calibration?: CalibrationReport;
+  /** The wake-up calibration, started as soon as the client's namespace exists (it runs beside the target's start). */
+  calibrating?: Promise<Calibration>;
+  /** The sysctls in force on each side the target configured (read as they were set). */
+  readonly inForce: Partial<Record<Side, SysctlMap>>;
+  /** The sides the run put iptables rules in (their hits are read at collect). */
+  readonly ruleSides: Set<Side>;
   ctx?: FaultContext<Record<string, unknown>>;
   expected?: Expectation;
   script?: ClientStep[];
@@ -85,7 +89,7 @@ export interface RunState {
   verdict?: Verdict;
   error?: { code: string; message: string; stage: StageName };
   /** performance.now() marks. */
-  t: { start: number; setupDone?: number; scenarioDone?: number; hookMs: number };
+  t: { start: number; setupDone?: number; scenarioDone?: number; hookMs: number; stages: Partial<Record<StageName | 'revert', number>> };
 }
 
 /** The run's own failure (not a verdict): the error, named, with the stage it broke in. */
@@ -202,6 +206,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
       setupMs: round1(setupDone - s.t.start),
       scenarioMs: round1(scenarioDone - setupDone),
       teardownMs: round1(tEnd - scenarioDone - s.t.hookMs),
+      stagesMs: Object.fromEntries(Object.entries(s.t.stages).map(([k, v]) => [k, round1(v)])),
     },
     revert,
   };

@@ -3,11 +3,12 @@
  * one job and leaves what it found in the run's state; a failure at any stage still yields a
  * Result with everything gathered up to there, and the revert always runs.
  *
- *   target → sysctls → calibrate → expect → observe → fault → client → collect → check → judge
+ *   target → sysctls → observe → calibrate → expect → fault → client → collect → check → judge
  *   (→ hook) → revert
  *
- * `calibrate` measures how late this machine wakes the probe, and the model widens every window
- * by it; `judge`, after a failed check only, measures again and calls the verdict `inconclusive`
+ * `calibrate` measures how late this machine wakes the probe (started as soon as the client's
+ * namespace exists; the watcher already polls while it runs, as it will during the scenario), and
+ * the model widens every window by it; `judge`, after a failed check only, measures again and calls the verdict `inconclusive`
  * when the machine was too loaded to tell a wrong kernel from a late wake-up.
  *
  * With the user's own client command, `expect` predicts what the kernel does to any connection
@@ -69,6 +70,7 @@ async function startObserving(s: RunState): Promise<void> {
     port: s.target!.endpoints.port,
     ipv4Only: s.target!.ipv4Only,
     watchIntervalMs: s.watchIntervalMs,
+    ruleSides: () => s.ruleSides,
     ...(s.p.pcapDir ? { pcapDir: s.p.pcapDir } : {}),
   });
 }
@@ -128,9 +130,9 @@ type Stage = readonly [StageName, (s: RunState) => Promise<void>];
 const PROBE_STAGES: readonly Stage[] = [
   ['target', startTarget],
   ['sysctls', configureSysctls],
+  ['observe', startObserving],
   ['calibrate', calibrate],
   ['expect', deriveExpectation],
-  ['observe', startObserving],
   ['fault', applyPlan],
   ['client', driveClient],
   ['collect', collect],
@@ -141,9 +143,9 @@ const PROBE_STAGES: readonly Stage[] = [
 const CLIENT_STAGES: readonly Stage[] = [
   ['target', startTarget],
   ['sysctls', configureSysctls],
+  ['observe', startObserving],
   ['calibrate', calibrate],
   ['expect', predictConnection],
-  ['observe', startObserving],
   ['fault', applyPlan],
   ['client', driveUserClient],
   ['collect', collect],
@@ -173,9 +175,10 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     removedRuleHits: {},
     timers: new AbortController(),
     processes: [],
+    ruleSides: new Set(),
+    inForce: {},
     pending: [],
-    configured: new Set(),
-    t: { start: performance.now(), hookMs: 0 },
+    t: { start: performance.now(), hookMs: 0, stages: {} },
   };
   try {
     for (const [name, stage] of p.client ? CLIENT_STAGES : PROBE_STAGES) {
@@ -184,7 +187,9 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
       // A signal stops the run between stages: what a stage in flight creates is journaled, so
       // the revert below undoes it too.
       if (s.signal.aborted) throw new HarnessError('E_INTERRUPTED', `interrupted before stage ${name}`, { exitCode: 3 });
+      const t0 = performance.now();
       await stage(s);
+      s.t.stages[name] = performance.now() - t0;
       if (name === 'expect') env.onExpected?.(p.runId, s.expected!);
       if (name === 'fault') s.t.setupDone = performance.now();
       if (name === 'client') s.t.scenarioDone = performance.now();
@@ -208,7 +213,9 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
   await finishServerScripts(s).catch((err: unknown) => log.warn({ err }, 'a script in the server namespace failed'));
   // Reached on success, failure and interruption alike; the session reverts each journal once.
   s.timers.abort();
+  const tRevert = performance.now();
   const revert = await session.revert(journal);
+  s.t.stages.revert = performance.now() - tRevert;
   if (revert.failed.length) log.error({ failed: revert.failed }, 'some changes could not be reverted: run `harness gc`');
   return toResult(s, revert, performance.now());
 }

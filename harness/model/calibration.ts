@@ -1,6 +1,6 @@
 /**
  * The machine as an instrument: how late it wakes a process up. A run measures this when it
- * starts (the `calibrate` stage: the probe times 64 waits of 1 ms, ~70 ms), and every window's
+ * starts (the `calibrate` stage: the probe times 64 waits of 0.5 ms, ~35 ms), and every window's
  * upper edge allows for the worst lateness seen (`KernelClock.lateMs`, through wakeupSlackMs).
  * When the machine is so loaded that this lateness reaches the size of the timer arithmetic the
  * model decides with, a failed check cannot be told from a busy machine: the verdict says
@@ -31,9 +31,13 @@ export interface CalibrationReport {
   loaded: boolean;
 }
 
-/** The probe's calibration: 64 timed waits of 1 ms, about 70 ms on an idle machine. */
+/**
+ * The probe's calibration: 64 timed waits of 0.5 ms, about 35 ms on an idle machine. The wait's
+ * length does not matter to what is measured — the overshoot of an hrtimer wake-up (its 50 µs
+ * slack, then the scheduler) — only the number of chances to catch a late one does.
+ */
 export const CALIBRATION_SAMPLES = 64;
-export const CALIBRATION_SLEEP_US = 1000;
+export const CALIBRATION_SLEEP_US = 500;
 
 /**
  * The most scheduling lateness at which a failed timing check still blames the kernel: one

@@ -127,6 +127,10 @@ export interface Result {
   captures?: { side: string; file: string; packets: number }[];
   /** The user's own client (a client command instead of the probe's script), explained. */
   client?: ClientResult;
-  timing: { setupMs: number; scenarioMs: number; teardownMs: number };
+  /**
+   * Wall time of the run's parts, ms: setup (target … fault), the scenario (the client), teardown
+   * (collect … revert); and each stage's own time, the revert included (where a run's overhead goes).
+   */
+  timing: { setupMs: number; scenarioMs: number; teardownMs: number; stagesMs?: Record<string, number> };
   revert: { reverted: number; failed: { describe: string; error: string }[] };
 }

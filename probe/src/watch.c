@@ -382,7 +382,7 @@ static int usage(void)
           "  --once: print the sockets as they are now (listeners included) and exit\n"
           "  --family 4: skip the IPv6 dump (namespaces whose server listens on IPv4 only)\n"
           "  stdin line 'counters': one line per namespace with its /proc/net/snmp and netstat text\n"
-          "  exits on SIGTERM/SIGINT or when stdin reaches EOF (unless --no-stdin)\n", stderr);
+          "  exits on SIGTERM/SIGINT or when stdin reaches EOF (unless --no-stdin), after one last poll\n", stderr);
     return 2;
 }
 
@@ -503,7 +503,8 @@ int watch_main(int argc, char **argv)
             fprintf(stderr, "harness-probe watch: poll: %s\n", strerror(errno));
             return 1;
         }
-        if (pfd[1].revents) { fflush(stdout); return 0; }
+        /* Stopping: one last dump first, so what changed since the last tick is still reported. */
+        if (pfd[1].revents) { poll_once(); fflush(stdout); return 0; }
         /* The timer first: a counters request that arrives on the same wake-up is answered after
          * the states of that poll, so its lines follow every event sampled before it. */
         if (pfd[0].revents & POLLIN) {
@@ -522,7 +523,7 @@ int watch_main(int argc, char **argv)
         if (pfd[2].revents) {
             char b[4096];
             ssize_t r = read(0, b, sizeof b);
-            if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) { fflush(stdout); return 0; }
+            if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) { poll_once(); fflush(stdout); return 0; }
             for (ssize_t j = 0; j < r; j++) {
                 if (b[j] == '\n') {
                     line[ll] = 0;

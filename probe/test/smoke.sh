@@ -108,6 +108,21 @@ in_range "$(field 2 lastAckRecvMs)" 52 68 && ok || bad "lastAckRecvMs 60 ms afte
 in_range "$(field 0 lastAckRecvMs)" 0 8 && ok || bad "lastAckRecvMs right after connect: $(field 0 lastAckRecvMs)"
 in_range "$(field 6 lastDataRecvMs)" 32 48 && ok || bad "lastDataRecvMs 40 ms after the read: $(field 6 lastDataRecvMs)"
 
+# nursery: PROGRAM runs in a new network namespace whose tcp_child_ehash_entries is set (root only)
+if [ "$(id -u)" = 0 ]; then
+    host_ns=$(readlink /proc/self/ns/net)
+    out=$("$PROBE" nursery --child-ehash 1024 -- readlink /proc/self/ns/net)
+    check "nursery: a namespace other than the host's" [ -n "$out" -a "$out" != "$host_ns" ]
+    out=$("$PROBE" nursery --child-ehash 1024 -- cat /proc/sys/net/ipv4/tcp_child_ehash_entries 2>/dev/null)
+    check "nursery: tcp_child_ehash_entries 1024 inside (6.1+)" [ "$out" = 1024 ]
+    "$PROBE" nursery --child-ehash x -- true 2>/dev/null
+    check "nursery: bad --child-ehash exit 2" [ $? -eq 2 ]
+    "$PROBE" nursery -- 2>/dev/null
+    check "nursery: no program exit 2" [ $? -eq 2 ]
+    "$PROBE" nursery -- /nonexistent 2>/dev/null
+    check "nursery: a program that cannot run exit 1" [ $? -eq 1 ]
+fi
+
 # SIGTERM -> exit 0
 kill -TERM "$SRV_PID"
 wait "$SRV_PID"

@@ -22,6 +22,8 @@ export interface ObserveOptions {
   ipv4Only: Record<Side, boolean>;
   watchIntervalMs: number;
   pcapDir?: string;
+  /** The sides the run put iptables rules in, asked at stop (absent: both): the others have no hits to read. */
+  ruleSides?: () => Iterable<Side>;
 }
 
 export interface Observations {
@@ -53,9 +55,11 @@ export async function startObservers(journal: Journal, o: ObserveOptions): Promi
     const after = watcher && before ? await watcher.counters().catch((err: unknown) => void (failed = { err })) : undefined;
     for (const side of SIDES) counters[side] = after && before ? counterDelta(before[sideIndex(side)]!, after[sideIndex(side)]!) : {};
     const rulesHit: Record<string, number> = {};
-    for (const side of SIDES) Object.assign(rulesHit, await readRuleHits(o.ns[side], o.runId));
-    // Let the watcher catch the last transitions (a few poll intervals) before stopping it.
-    await new Promise((r) => setTimeout(r, 4 * o.watchIntervalMs));
+    const ruleSides = SIDES.filter((side) => [...(o.ruleSides?.() ?? SIDES)].includes(side));
+    // Let the kernel finish what is in flight (two poll intervals) while the rules' counters are
+    // read; the watcher polls once more as it stops, so nothing before the stop goes unseen.
+    const [hits] = await Promise.all([Promise.all(ruleSides.map((side) => readRuleHits(o.ns[side], o.runId))), new Promise((r) => setTimeout(r, 2 * o.watchIntervalMs))]);
+    for (const h of hits) Object.assign(rulesHit, h);
     const seen = (await watcher?.stop()) ?? [];
     for (const side of SIDES) events[side] = seen[sideIndex(side)] ?? [];
     const files: CaptureFile[] = [];

@@ -5,22 +5,39 @@
  * verdict into `inconclusive` when the machine was too loaded to judge the kernel, or when every
  * failed check is an event late by no more than the lateness it measures then.
  */
-import { runProbeClient } from '../../core/probe.js';
+import { OWN_NETNS, runProbeClient } from '../../core/probe.js';
 import { CALIBRATION_SAMPLES, CALIBRATION_SLEEP_US, calibrationReport, type Calibration } from '../../model/calibration.js';
 import { kernelFacts } from '../../core/kernel.js';
 import type { RunState } from '../run-state.js';
 
+/**
+ * The calibrate step only sleeps: it opens no socket, so the probe needs no peer and no namespace
+ * of the run — it runs in one of its own (OWN_NETNS), never in the host's.
+ */
+const NO_PEER = { address: '127.0.0.1', port: 9 };
+
 async function measure(s: RunState): Promise<Calibration> {
-  const { address, port } = s.target!.endpoints;
-  const out = await runProbeClient(s.ns!.client, address, port, [{ op: 'calibrate', samples: CALIBRATION_SAMPLES, sleepUs: CALIBRATION_SLEEP_US }], { signal: s.signal });
+  const out = await runProbeClient(OWN_NETNS, NO_PEER.address, NO_PEER.port, [{ op: 'calibrate', samples: CALIBRATION_SAMPLES, sleepUs: CALIBRATION_SLEEP_US }], { signal: s.signal });
   const late = out.steps[0]?.late;
   if (!late || !late.samples) return { samples: 0, sleepMs: CALIBRATION_SLEEP_US / 1000, medianMs: 0, p90Ms: 0, maxMs: 0 };
   const ms = (us: number) => Math.round(us) / 1000;
   return { samples: late.samples, sleepMs: late.sleepUs / 1000, medianMs: ms(late.medianUs), p90Ms: ms(late.p90Us), maxMs: ms(late.maxUs) };
 }
 
+/**
+ * Starts measuring when the run starts, while the target comes up (namespaces, veth, server, the
+ * watcher): the stage `calibrate` then only waits for it. The lateness it sees includes that work
+ * on the machine: if anything, windows a little wider.
+ */
+export function startCalibration(s: RunState): void {
+  if (s.calibrating) return;
+  s.calibrating = measure(s);
+  // Awaited in the stage; a run that breaks before it must not leave a rejection unhandled.
+  s.calibrating.catch(() => undefined);
+}
+
 export async function calibrate(s: RunState): Promise<void> {
-  const before = await measure(s);
+  const before = await (s.calibrating ?? measure(s));
   s.calibration = calibrationReport(before, undefined, await kernelFacts());
   s.log.info({ calibration: s.calibration }, 'calibrated wake-up lateness');
 }
