@@ -126,7 +126,9 @@ export const latency = defineFault({
     for (let k = 1; k <= p.rounds; k++) {
       e.steps[`write-${k}`] = { ok: true, bytes: p.bytes };
       // Bytes are not checked: the echo returns them, another server answers its own way (nginx: a 400).
-      e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: m.roundMs };
+      // From the write's start, when the request leaves: a probe that returns late from its write
+      // (a loaded machine) starts its read late, and the read alone would come in under the hold.
+      e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: m.roundMs, fromStep: `write-${k}` };
     }
     const rules = delayRules(ctx);
     // Each delayed direction carries at least the handshake's packet(s) (with when=connect) and one per round.

@@ -107,7 +107,8 @@ export const loss = defineFault({
         e.steps[`write-${k}`] = { ok: true, bytes: p.bytes };
         // The answer comes a wake-up or two after the segment gets through (the server's, the probe's).
         const atMs: [number, number] = p.direction === 'to-server' ? r.atMs : [0, r.atMs[1]];
-        e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: r.drops ? [atMs[0], atMs[1] + 2 * wake] : [0, 2 * wake] };
+        // From the write's start (the request's send), as the retransmission timers count.
+        e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: r.drops ? [atMs[0], atMs[1] + 2 * wake] : [0, 2 * wake], fromStep: `write-${k}` };
       });
       e.rulesHit = { [rule.name]: m.drops };
       e.counters =
@@ -126,7 +127,7 @@ export const loss = defineFault({
       for (let k = 1; k <= p.rounds; k++) {
         e.steps[`connect-${k}`] = { ok: true };
         e.steps[`write-${k}`] = { ok: true, bytes: p.bytes };
-        e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: [0, worst + 2 * wake] };
+        e.steps[`round-${k}`] = { ok: true, errno: null, windowMs: [0, worst + 2 * wake], fromStep: `write-${k}` };
       }
       e.rulesHit = { [rule.name]: countRange(d) };
       e.counters = { [who]: { TcpRetransSegs: countRange(d) } };

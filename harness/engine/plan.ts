@@ -192,24 +192,29 @@ export function shardOf<T>(items: readonly T[], estimates: readonly number[], co
 }
 
 /**
- * How many runs go at once: each run's two state watchers cost CPU (a sock_diag dump every poll:
- * measured ~8 % of a core per watcher at 5 ms with the run's own TCP hash, ~2.5x that in a
- * Docker-made namespace sharing the host's), and the scenarios' timers need the machine to fire on
- * time. The watchers of the runs in flight get half the cores (measured: with the cores' worth,
- * 25 at a time on 2 cores, a timing check of the catalogue failed under a full test run; at 12
- * every verdict passes); beyond four runs they poll every 10 ms.
+ * How many built-in (netns) runs go at once per core. Measured with plans/catalogue.yaml (68
+ * runs) on 2 cores: 24 at a time, every verdict passed in each of three runs (14.0–14.6 s); 34 at
+ * a time, a keepalive count came in high (the counters were read late); 12 at a time took 17.9 s.
+ * What limits it is not the state watchers' CPU (one process polls both namespaces of a run,
+ * ~2 % of a core each at 5 ms with their own TCP hash: `npm run bench -- watcher`) but the load of
+ * the runs together (their set-ups' processes, the delayers, the probes' wake-ups) against the
+ * timers a scenario measures.
+ */
+export const RUNS_PER_CORE = 12;
+/** A container run counts as 2.5 netns runs: dockerd starts and removes its containers, and its namespaces' watchers walk the host's TCP hash. */
+export const CONTAINER_RUN_COST = 2.5;
+
+/**
+ * How many runs go at once, from the core count and what the runs are; beyond four runs the
+ * watchers poll every 10 ms (DESIGN: a state is seen at most 10 ms late) instead of 5.
  */
 export function chooseConcurrency(runs: readonly { container: boolean }[], cores = cpus().length): { concurrency: number; watchIntervalMs: number; why: string } {
-  const budget = cores / 2;
   const containers = runs.filter((r) => r.container).length;
-  // Mean cost of one run's two watchers at 5 ms polls, in cores.
-  // A container run also keeps dockerd busy while it starts and stops: counted as 2.5x a netns run.
-  const at5 = (2 * (containers * 0.2 + (runs.length - containers) * 0.08)) / Math.max(1, runs.length);
-  const fit = (intervalMs: number) => Math.max(1, Math.floor(budget / (at5 * (5 / intervalMs))));
-  // At 5 ms when a few runs fit; otherwise every 10 ms (DESIGN: a state is seen at most 10 ms late).
-  const watchIntervalMs = runs.length <= Math.min(4, fit(5)) ? 5 : 10;
-  const concurrency = Math.min(runs.length, fit(watchIntervalMs));
-  const why = `${cores} cores, half of them for the state watchers; a run's two watchers cost ~${(at5 * (5 / watchIntervalMs)).toFixed(2)} core polling every ${watchIntervalMs} ms`;
+  const meanCost = (containers * CONTAINER_RUN_COST + (runs.length - containers)) / Math.max(1, runs.length);
+  const fit = Math.max(1, Math.floor((RUNS_PER_CORE * cores) / meanCost));
+  const concurrency = Math.min(runs.length, fit);
+  const watchIntervalMs = runs.length <= 4 ? 5 : 10;
+  const why = `${cores} cores, ${RUNS_PER_CORE} netns runs per core${containers ? ` (a container run counts ${CONTAINER_RUN_COST}×)` : ''}; the state watchers poll every ${watchIntervalMs} ms`;
   return { concurrency, watchIntervalMs, why };
 }
 
