@@ -291,22 +291,31 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
           ['docker', 'run', '-d', '--name', names[role], ...Object.entries(runLabels(ctx.runId, role, opts.name)).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', network, HOLDER_IMAGE, ...HOLDER_COMMAND],
           { timeoutMs: 30_000 },
         );
-      // allSettled: never return (and revert) while the other holder is still being created.
-      const holders = await Promise.allSettled([holder('pod'), holder('client')]);
-      for (const h of holders) {
-        if (h.status === 'rejected') {
-          throw new EnvironmentError('E_DOCKER_START', `could not start a namespace holder (${HOLDER_IMAGE}): ${h.reason instanceof Error ? h.reason.message : String(h.reason)}`, 'docker info; harness doctor');
+      // Each side as soon as its holder is up: the target starts once the pod has its namespace
+      // (and the server side its sysctls), while the client's holder may still be starting.
+      const up = async (role: 'pod' | 'client', side: 'server' | 'client') => {
+        try {
+          await holder(role);
+        } catch (e) {
+          throw new EnvironmentError('E_DOCKER_START', `could not start a namespace holder (${HOLDER_IMAGE}): ${e instanceof Error ? e.message : String(e)}`, 'docker info; harness doctor');
         }
-      }
-      const [pod, cli] = await Promise.all([inspect(names.pod, network), inspect(names.client, network)]);
-      if (!pod.ip || !cli.ip) throw new EnvironmentError('E_DOCKER_NETWORK', `holders have no address on ${network} (pod "${pod.ip}", client "${cli.ip}")`);
-      const server: Netns = pidNetns(pod.pid, `container:${names.pod}`);
-      const client: Netns = pidNetns(cli.pid, `container:${names.client}`);
-      await assertNotHost(server);
-      await assertNotHost(client);
-      // The holders own the namespaces: their sysctls go in before the target starts and listens.
-      await ctx.configureNetns?.('server', server);
-      await ctx.configureNetns?.('client', client);
+        const st = await inspect(names[role], network);
+        if (!st.ip) throw new EnvironmentError('E_DOCKER_NETWORK', `the ${role} holder has no address on ${network}`);
+        const ns: Netns = pidNetns(st.pid, `container:${names[role]}`);
+        await assertNotHost(ns);
+        // The holders own the namespaces: their sysctls go in before the target starts and listens.
+        await ctx.configureNetns?.(side, ns);
+        return { ...st, ns };
+      };
+      const podUp = up('pod', 'server');
+      const cliUp = up('client', 'client');
+      // Never return (and revert) while the other holder is still being created.
+      const settled = Promise.allSettled([podUp, cliUp]);
+      const pod = await podUp.catch(async (e: unknown) => {
+        await settled;
+        throw e;
+      });
+      const server = pod.ns;
       const tHolders = performance.now();
 
       const { GenericContainer, Wait } = await tc;
@@ -339,8 +348,14 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       try {
         await c.start();
       } catch (e) {
+        await settled;
         throw await notReady(e instanceof Error ? e.message.split('\n')[0]! : String(e));
       }
+      const cli = await cliUp.catch(async (e: unknown) => {
+        await settled;
+        throw e;
+      });
+      const client = cli.ns;
       const tgt = await inspect(names.target, network);
       const targetTicks = await processStartTicks(tgt.pid);
       if (!('log' in ready)) {

@@ -13,6 +13,8 @@ import type { ClientStep, ProbeClientOutput, ServerStep } from '../core/probe.js
 import type { Side, SidedSysctls, SysctlMap } from '../core/sysctl.js';
 import type { ConnectionPrediction, Expectation } from '../verdict/expectation.js';
 import type { Calibration, CalibrationReport } from '../model/calibration.js';
+import { watchLagMs } from '../model/watch.js';
+import { evaluate } from '../verdict/checks.js';
 import type { Answer, Check, ClientResult, Result, StateSample, StepResult, Verdict } from '../verdict/result.js';
 import type { Observations, Observers } from './observers/index.js';
 import type { Qdisc } from '../../faults/tc.js';
@@ -164,6 +166,12 @@ export function observedOf(s: RunState): Pick<Result, 'steps' | 'states' | 'coun
     counters: s.observed?.counters ?? { client: {}, server: {} },
     rulesHit: s.observed?.rulesHit ?? {},
   };
+}
+
+/** The checks of `expected` against what the run observed, on the clock of `ctx` (the run's, unless given). */
+export function evaluateRun(s: RunState, expected: Expectation, ctx = s.ctx!): ReturnType<typeof evaluate> {
+  const { rulesHit, ...o } = observedOf(s);
+  return evaluate(expected, { ...o, rulesHit, watchLagMs: watchLagMs(ctx.clock, s.watchIntervalMs), jiffyMs: 1000 / ctx.clock.hz });
 }
 
 /** The Result of a run, complete or broken, once it has been reverted. */

@@ -23,12 +23,11 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { Session } from '../core/session.js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchLagMs } from '../model/watch.js';
 import { clientChecks, connectionsOf, explainConnection, summarize } from '../verdict/client.js';
-import { evaluate } from '../verdict/checks.js';
 import type { Expectation } from '../verdict/expectation.js';
 import type { Result } from '../verdict/result.js';
 import { startObservers } from './observers/index.js';
 import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepare.js';
-import { observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
+import { evaluateRun, observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
 import { driveClient } from './stages/client.js';
 import { applyPlan, deriveExpectation, readQdiscHits } from './stages/fault.js';
 import { finishServerScripts } from './stages/server-script.js';
@@ -86,8 +85,7 @@ async function collect(s: RunState): Promise<void> {
 }
 
 async function check(s: RunState): Promise<void> {
-  const { rulesHit, ...o } = observedOf(s);
-  const { checks, verdict, answers } = evaluate(s.expected!, { ...o, rulesHit, watchLagMs: watchLagMs(s.ctx!.clock, s.watchIntervalMs), jiffyMs: 1000 / s.ctx!.clock.hz });
+  const { checks, verdict, answers } = evaluateRun(s, s.expected!);
   s.checks = checks;
   s.verdict = verdict;
   s.answers = answers;

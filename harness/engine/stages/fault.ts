@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { batchRules, planRules, type Rule } from '../../../faults/iptables.js';
 import { parseQdiscStats, planQdiscs, qdiscHits } from '../../../faults/tc.js';
-import { forBlockingApi, type ServerFacts, type Trigger } from '../../../faults/define.js';
+import { forBlockingApi, type Expectation, type FaultContext, type ServerFacts, type Trigger } from '../../../faults/define.js';
 import { EnvironmentError, HarnessError } from '../../core/errors.js';
 import { inNetns, run, spawnLong, withTimeout } from '../../core/exec.js';
 import { processStartTicks } from '../../core/journal.js';
@@ -35,6 +35,13 @@ export async function deriveExpectation(s: RunState): Promise<void> {
   const script = p.fault.script(s.ctx, expected);
   s.script = p.blocking ? asBlocking(script) : script;
   s.expected = p.blocking ? forBlockingApi(expected, s.script) : expected;
+}
+
+/** The expectation of the run's fault on another clock (the same script: only the windows move). */
+export function expectationOn(s: RunState, clock: FaultContext<unknown>['clock']): { expected: Expectation; ctx: NonNullable<RunState['ctx']> } {
+  const ctx = { ...s.ctx!, clock };
+  const expected = s.p.fault.expect(ctx);
+  return { ctx, expected: s.p.blocking ? forBlockingApi(expected, s.script!) : expected };
 }
 
 /** The server as it is: the built-in mode it runs, and (for faults that model it) its listener, read from its LISTEN socket. */
