@@ -122,40 +122,14 @@ export class Journal {
       // process to undo it one by one (if the deletion fails, gc deletes the namespace later).
       const deleted = new Set(pending.flatMap((e) => (e.revert.kind === 'netns' ? [join(NETNS_DIR, e.revert.name)] : [])));
       for (let i = 0; i < pending.length; i++) {
-        // Containers journaled one after another go in one `docker rm -f` (one engine round trip,
-        // and the daemon stops them in parallel); one by one if that fails.
-        let k = i;
-        while (k < pending.length && isContainer(pending[k]!.revert)) k++;
-        if (k - i > 1) {
-          const group = pending.slice(i, k);
-          if (await removeContainers(group.map((e) => (e.revert as { id: string }).id))) {
-            for (const e of group) {
-              e.done = true;
-              report.reverted++;
-              this.log.debug({ revert: e.describe }, 'reverted');
-            }
-            i = k - 1;
-            continue;
-          }
-        }
-        // Namespaces journaled one after another (a run's pair) go in one scan and one `ip -batch`.
-        let n = i;
-        while (n < pending.length && pending[n]!.revert.kind === 'netns') n++;
-        if (n - i > 1) {
-          const group = pending.slice(i, n);
-          const ok = await deleteNetnsMany(group.map((e) => (e.revert as { name: string }).name)).then(
-            () => true,
-            (err: unknown) => (this.log.debug({ err }, 'namespaces together failed: one by one'), false),
-          );
-          if (ok) {
-            for (const e of group) {
-              e.done = true;
-              report.reverted++;
-              this.log.debug({ revert: e.describe }, 'reverted');
-            }
-            i = n - 1;
-            continue;
-          }
+        // Entries of one kind journaled one after another go together, one by one if that fails:
+        // containers in one `docker rm -f` (one engine round trip, the daemon stops them in
+        // parallel), namespaces (a run's pair) in one /proc scan and one `ip -batch`.
+        const together = await this.revertGroup(pending, i, report, isContainer, (g) => removeContainers(g.map((r) => (r as { id: string }).id)));
+        const grouped = together ?? (await this.revertGroup(pending, i, report, (r) => r.kind === 'netns', (g) => deleteNetnsMany(g.map((r) => (r as { name: string }).name)).then(() => true)));
+        if (grouped !== undefined) {
+          i = grouped - 1;
+          continue;
         }
         const entry = pending[i]!;
         if (entry.revert.kind === 'argv' && entry.revert.netnsPath && deleted.has(entry.revert.netnsPath)) {
@@ -181,6 +155,32 @@ export class Journal {
       this.releaseTmp = undefined;
     }
     return report;
+  }
+
+  /**
+   * Reverts the run of entries from `i` that `member` accepts with one `undoAll`, when there are
+   * two or more and it succeeds: marks them done and returns the index after them. Otherwise
+   * undefined (the caller goes on one entry at a time).
+   */
+  private async revertGroup(
+    pending: JournalFile['entries'],
+    i: number,
+    report: RevertReport,
+    member: (r: Revert) => boolean,
+    undoAll: (reverts: Revert[]) => Promise<boolean>,
+  ): Promise<number | undefined> {
+    let k = i;
+    while (k < pending.length && member(pending[k]!.revert)) k++;
+    if (k - i < 2) return undefined;
+    const group = pending.slice(i, k);
+    const ok = await undoAll(group.map((e) => e.revert)).catch((err: unknown) => (this.log.debug({ err }, 'together failed: one by one'), false));
+    if (!ok) return undefined;
+    for (const e of group) {
+      e.done = true;
+      report.reverted++;
+      this.log.debug({ revert: e.describe }, 'reverted');
+    }
+    return k;
   }
 
   /** Flushes one at a time, in call order: records made concurrently (both sides of a run at once) share one temp file name. */
