@@ -19,21 +19,26 @@ import type { Result } from '../verdict/result.js';
  */
 const REQ = 'GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n';
 
-const NODE_NET = `const s=require('net').connect(+process.argv[2],process.argv[1]);let n=0;
+/** A reply is counted by its status line: one answer may come in several reads (headers, then body). */
+const NODE_NET = `const s=require('net').connect(+process.argv[2],process.argv[1]);let n=0,got='';
 TIMEOUT
 s.on('connect',()=>s.write('${REQ}'));
-s.on('data',()=>{if(++n===1)setTimeout(()=>s.write('${REQ}'),500);else{console.log('2 replies');process.exit(0)}});
+s.on('data',(d)=>{got+=d;const k=got.split('HTTP/1.').length-1;if(k===n)return;n=k;if(n===1)setTimeout(()=>s.write('${REQ}'),500);else{console.log('2 replies');process.exit(0)}});
 s.on('end',()=>{console.log('EOF after '+n);process.exit(1)});
 s.on('error',e=>{console.log(e.code+' after '+n);process.exit(1)});`;
 
 const PY_SOCKET = `import socket,sys,time
 n=0
+got=b''
 try:
   s=socket.create_connection((sys.argv[1], int(sys.argv[2]))TIMEOUT)
   for i in range(2):
     if i: time.sleep(0.5)
     s.sendall(b'${REQ}')
-    if not s.recv(4096): print('EOF after', n); sys.exit(1)
+    while got.count(b'HTTP/1.') <= n:
+      d=s.recv(4096)
+      if not d: print('EOF after', n); sys.exit(1)
+      got+=d
     n+=1
   print('2 replies')
 except Exception as e:
