@@ -72,7 +72,7 @@ export const bandwidth = defineFault({
   expect: (ctx) => {
     const { params: p } = ctx;
     const { t, m } = bandwidthPrediction(ctx);
-    const echo = ctx.serverMode === 'echo';
+    const echo = ctx.server.mode === 'echo';
     const e: Expectation = {
       steps: { connect: { ok: true }, write: { ok: true, bytes: p.bytes } },
       states: { client: ['ESTABLISHED'], server: ['ESTABLISHED'] },
@@ -108,7 +108,7 @@ export const bandwidth = defineFault({
       { op: 'sleep', ms: settleMs(watchIntervalMs) },
       { op: 'write', label: 'write', bytes: p.bytes, timeoutMs: 5000 },
       // The echo's N bytes, or whatever another server answers first.
-      ctx.serverMode === 'echo'
+      ctx.server.mode === 'echo'
         ? { op: 'read', label: 'transfer', bytes: p.bytes, timeoutMs: Math.ceil(w ? w[1] : 0) + 2000 }
         : { op: 'read', label: 'transfer', timeoutMs: 10_000 },
       { op: 'sleep', ms: settleMs(watchIntervalMs) },

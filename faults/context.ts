@@ -18,7 +18,7 @@ export interface TestContextOptions {
   /** The calibrated wake-up lateness (ms) the run would have measured; absent: uncalibrated. */
   lateMs?: number;
   watchIntervalMs?: number;
-  /** The built-in server's mode (default: the one the fault asks for); null: another server (nginx). */
+  /** The built-in server's mode (default: the one the fault asks for); null: another server (nginx). Sets `server.mode`. */
   serverMode?: ServerMode | null;
   blocking?: boolean;
   /** The server as the harness found it (default: the built-in server in the mode the fault wants). */
@@ -31,12 +31,11 @@ export function faultContext<S extends z.ZodObject>(fault: FaultDefinition<S>, o
   return {
     runId: 'abc123',
     params,
-    server: opts.server ?? { mode: fault.server(params).mode },
+    server: opts.server ?? (serverMode ? { mode: serverMode } : {}),
     endpoints: { address: '198.18.0.1', port: 9000, clientAddress: '198.18.0.2' },
     sysctls: { client: { ...opts.sysctls?.client }, server: { ...opts.sysctls?.server } },
     clock: { hz: opts.hz ?? 250, ...(opts.lateMs !== undefined ? { lateMs: opts.lateMs } : {}) },
     watchIntervalMs: opts.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
-    ...(serverMode ? { serverMode } : {}),
     blocking: opts.blocking ?? false,
   };
 }

@@ -55,8 +55,6 @@ export interface FaultContext<P> {
   clock: KernelClock;
   /** How often the state watchers sample (ms): a transition is seen up to this much late. */
   watchIntervalMs: number;
-  /** The probe's server mode when the target is the built-in server; absent for any other server. */
-  serverMode?: ServerMode;
   /**
    * The client's syscalls block (`--blocking`: connect/read/write/close sleep in the kernel, with
    * SO_SNDTIMEO/SO_RCVTIMEO as their limit) instead of non-blocking + epoll. A fault whose outcome

@@ -133,7 +133,6 @@ export function builtinTarget(name: string, describe: string, forcedMode?: Serve
       return {
         name: forcedMode ?? needs.mode,
         backend: 'netns',
-        serverMode: needs.mode,
         mode: needs.mode,
         endpoints: { address: TARGET_ADDRESS, port, clientAddress: CLIENT_ADDRESS },
         ...pair,

@@ -87,11 +87,6 @@ export interface StartedTarget {
   endpoints: Endpoints;
   client: Netns;
   server: Netns;
-  /**
-   * The built-in server's mode, when the target is the probe's server (a fault whose workload needs
-   * an echo can tell); absent for any other server (nginx, yours).
-   */
-  serverMode?: ServerMode;
   /** Which sides have only IPv4 sockets (the watcher then skips its IPv6 dump). */
   ipv4Only: { client: boolean; server: boolean };
   /** Sends a signal to the server process (app-crash). */

@@ -29,7 +29,6 @@ export async function deriveExpectation(s: RunState): Promise<void> {
     clock,
     watchIntervalMs: s.watchIntervalMs,
     blocking: Boolean(p.blocking),
-    ...(target!.serverMode ? { serverMode: target!.serverMode } : {}),
   };
   const expected = p.fault.expect(s.ctx);
   const script = p.fault.script(s.ctx, expected);
