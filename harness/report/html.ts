@@ -10,7 +10,7 @@ import { basename, join, relative } from 'node:path';
 import { faults, isFaultName } from '../../faults/index.js';
 import type { Result } from '../verdict/result.js';
 import { el, esc, fmtMs, fmtValue, text } from './markup.js';
-import { readPcap, type Packet } from './pcap-file.js';
+import { readPcap, type Packet } from '../core/pcap-file.js';
 import { buildSequence, type CaptureSide, type Sequence } from './segments.js';
 import { sequenceSvg } from './sequence-svg.js';
 import { timelineSvg } from './timeline-svg.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { planRules, type Rule } from '../../faults/iptables.js';
-import { TCP_ACK, TCP_FIN, TCP_SYN, type Packet } from './pcap-file.js';
+import { TCP_ACK, TCP_FIN, TCP_SYN, type Packet } from '../core/pcap-file.js';
 import { parseAppliedRule, ruleMatches } from './rule-match.js';
 
 /** The `fault.applied` line of a rule, exactly as the engine records it (the plan step's describe). */

@@ -10,7 +10,7 @@
  * Only the matches the project's rule builder (faults/iptables.ts) writes are understood: -p, -s,
  * -d, --sport, --dport, --syn, --tcp-flags, -m statistic (cannot be replayed: marked uncertain).
  */
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type Packet } from './pcap-file.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type Packet } from '../core/pcap-file.js';
 
 export interface ParsedRule {
   name: string;

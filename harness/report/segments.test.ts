@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Result } from '../verdict/result.js';
-import { readPcap, TCP_ACK, TCP_FIN, TCP_SYN, type Packet } from './pcap-file.js';
+import { readPcap, TCP_ACK, TCP_FIN, TCP_SYN, type Packet } from '../core/pcap-file.js';
 import { buildSequence } from './segments.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');

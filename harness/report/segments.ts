@@ -18,7 +18,7 @@
  * started; the watcher never sees a retransmission before its placed time (suites/report.test.ts).
  */
 import type { Result } from '../verdict/result.js';
-import { flagNames, TCP_FIN, TCP_SYN, type Packet } from './pcap-file.js';
+import { flagNames, TCP_FIN, TCP_SYN, type Packet } from '../core/pcap-file.js';
 import { parseAppliedRule, ruleMatches, type ParsedRule } from './rule-match.js';
 
 export type Dir = 'c2s' | 's2c';

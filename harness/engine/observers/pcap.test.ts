@@ -14,7 +14,10 @@ function pcap(pairs: [number[], number[]][], opts: { truncateLast?: boolean } = 
   header.writeUInt32LE(276, 20);
   const records = pairs.map(([src, dst]) => {
     const data = Buffer.alloc(20 + 40);
+    data.writeUInt16BE(0x0800, 0); // SLL2 protocol type: IPv4
     data[20] = 0x45; // IPv4, IHL 5
+    data.writeUInt16BE(40, 22); // total length
+    data[29] = 6; // TCP
     Buffer.from(src).copy(data, 20 + 12);
     Buffer.from(dst).copy(data, 20 + 16);
     const rec = Buffer.alloc(16);
@@ -30,7 +33,7 @@ describe('countPackets', () => {
   const veth: [number[], number[]] = [[198, 18, 0, 2], [198, 18, 0, 1]];
   const lo: [number[], number[]] = [[127, 0, 0, 1], [127, 0, 0, 1]];
 
-  test('counts every record, and leaves out loopback (the capture marker) when asked', () => {
+  test('counts every IP packet, and leaves out loopback (the capture marker) when asked', () => {
     const buf = pcap([lo, lo, veth, veth, veth]);
     expect(countPackets(buf)).toBe(5);
     expect(countPackets(buf, { excludeLoopback: true })).toBe(3);

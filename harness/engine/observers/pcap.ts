@@ -11,6 +11,7 @@ import { access, mkdir, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError, EnvironmentError } from '../../core/errors.js';
 import { inNetns, spawnLong, withTimeout } from '../../core/exec.js';
+import { readPcap } from '../../core/pcap-file.js';
 import { processStartTicks, type Journal } from '../../core/journal.js';
 import type { Netns } from '../../core/netns.js';
 import { runProbeClient } from '../../core/probe.js';
@@ -109,29 +110,12 @@ async function waitForPackets(file: string, n: number): Promise<void> {
   }
 }
 
-const LINKTYPE_LINUX_SLL = 113;
-const LINKTYPE_LINUX_SLL2 = 276;
-
 /**
- * Counts the records of a classic pcap file (a truncated last record is not counted). With
- * `excludeLoopback`, IPv4 packets from or to 127.0.0.0/8 are left out (the capture's marker).
+ * Counts the IP packets of a classic pcap file (core/pcap-file.ts reads it; a truncated last
+ * record is not counted). With `excludeLoopback`, IPv4 packets from or to 127.0.0.0/8 are left
+ * out (the capture's marker).
  */
 export function countPackets(buf: Buffer, opts: { excludeLoopback?: boolean } = {}): number {
-  if (buf.length < 24) return 0;
-  const magic = buf.readUInt32LE(0);
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  const u32 = (o: number) => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
-  const linktype = u32(20) & 0x0fffffff;
-  const linkLen = linktype === LINKTYPE_LINUX_SLL2 ? 20 : linktype === LINKTYPE_LINUX_SLL ? 16 : 0;
-  let n = 0;
-  for (let off = 24; off + 16 <= buf.length; ) {
-    const incl = u32(off + 8);
-    const data = off + 16;
-    if (data + incl > buf.length) break;
-    const ip = data + linkLen;
-    const loop = opts.excludeLoopback && linkLen > 0 && incl >= linkLen + 20 && buf[ip]! >> 4 === 4 && (buf[ip + 12] === 127 || buf[ip + 16] === 127);
-    if (!loop) n++;
-    off = data + incl;
-  }
-  return n;
+  const loop = (a: string) => a.startsWith('127.');
+  return readPcap(buf).filter((p) => !(opts.excludeLoopback && (loop(p.src) || loop(p.dst)))).length;
 }

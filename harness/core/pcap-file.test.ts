@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { flagNames, PcapFormatError, readPcap, TCP_ACK, TCP_SYN } from './pcap-file.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
+const FIXTURES = join(import.meta.dirname, '../report/fixtures');
 
 /** An IPv4 + TCP header (20 + 20 bytes) with `payload` bytes announced in the IP length but cut by the snap length. */
 function ipv4Tcp(o: { src: number[]; dst: number[]; sport: number; dport: number; seq: number; ack: number; flags: number; payload?: number; id?: number }): Buffer {
