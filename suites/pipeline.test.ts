@@ -12,6 +12,8 @@ import { stateDir } from '../harness/core/journal.js';
 import { Session } from '../harness/core/session.js';
 import { UsageError } from '../harness/core/errors.js';
 import { execute, prepare, type StageName } from '../harness/engine/runner.js';
+import { CHILD_EHASH_ENTRIES } from '../targets/netns.js';
+import { execa } from 'execa';
 import { describe, isRoot, test } from './support/fixtures.js';
 
 /** A client sysctl the run sets and reads back, so a Result shows whether sysctls were gathered. */
@@ -76,6 +78,30 @@ describe.skipIf(!isRoot)('pipeline (netns)', { tags: ['netns'] }, () => {
     expect(r.steps[0]).toMatchObject({ op: 'connect', ok: false, errno: 'EINTR' });
     expect(r.steps[0]!.durationMs).toBeLessThan(3000);
     expect(r.states.client.some((s) => s.state === 'SYN_SENT')).toBe(true);
+    expect(await leftovers(p.runId)).toEqual([]);
+  });
+
+  test.concurrent('the run\'s namespaces come from the nursery: each has a TCP hash of its own, the veth between them and nowhere else', async ({ expect }) => {
+    const p = await prepare({ scenario: 'app-crash', params: { variant: 'idle' } });
+    const seen: Record<string, string> = {};
+    const r = await execute(p, {
+      async duringFault({ target }) {
+        for (const ns of [target.client, target.server]) {
+          // tcp_ehash_entries: the namespace's own table size; negative when it shares the global one.
+          seen[`${ns.name} ehash`] = (await execa('nsenter', [`--net=${ns.path}`, '--', 'sysctl', '-n', 'net.ipv4.tcp_ehash_entries'])).stdout.trim();
+          seen[`${ns.name} links`] = (await execa('ip', ['-n', ns.name, '-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]!.split('@')[0]!).sort().join(' ');
+        }
+      },
+    });
+    expect(r).toPass();
+    expect(seen).toEqual({
+      [`harness-${p.runId}-c ehash`]: String(CHILD_EHASH_ENTRIES),
+      [`harness-${p.runId}-t ehash`]: String(CHILD_EHASH_ENTRIES),
+      [`harness-${p.runId}-c links`]: `harness${p.runId}c lo`,
+      [`harness-${p.runId}-t links`]: `harness${p.runId}t lo`,
+    });
+    // Neither end of the veth was ever in the host's namespace, and nothing of the run is left.
+    expect((await execa('ip', ['-o', 'link', 'show'])).stdout).not.toContain(`harness${p.runId}`);
     expect(await leftovers(p.runId)).toEqual([]);
   });
 
