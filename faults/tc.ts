@@ -6,7 +6,7 @@
  * shaped) and `<name>:drops` (packets it dropped: its queue overflowed).
  *
  * The device is the interface that leads to the other side, which only the running target knows
- * (a veth named for the run, a container's eth0): the engine resolves it by asking the
+ * (the veth named for the run): the engine resolves it by asking the
  * namespace's routing table (`ip route get <peer>`) and passes it to `planQdiscs`.
  */
 import type { FaultStep } from '../harness/core/step.js';

@@ -32,9 +32,9 @@ describe.skipIf(!isRoot || !dockerUp)(`network faults on nginx${dockerUp ? '' : 
     expect(r.fault.rulesHit['loss-to-server']).toBe(2);
   });
 
-  test('bandwidth: nginx\'s answer passes through the shaper on its eth0', async ({ harness, expect }) => {
+  test('bandwidth: nginx\'s answer passes through the shaper on the pod\'s end of the veth', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'bandwidth', target: 'nginx' });
     expect(r).toPass();
-    expect(r.fault.applied.some((a) => a.includes('on eth0 (server)'))).toBe(true);
+    expect(r.fault.applied.some((a) => a.includes(`on harness${r.runId}t (server)`))).toBe(true);
   });
 });

@@ -1,29 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { builtImageTag, containerName, containerTarget, isHarnessImage, isPoolOverlap, missingImageFix, parseInspect, runLabels, runNetworkName, subnetFor } from './container.js';
+import { builtImageTag, containerName, containerTarget, isHarnessImage, missingImageFix, parseInspect, runLabels } from './container.js';
 import { processArgv } from './process.js';
 
 describe('container target: pure parts', () => {
   test('names and labels carry the prefix and the runId (DESIGN §5)', () => {
-    expect(runNetworkName('k3j9x2')).toBe('harness-k3j9x2');
     expect(containerName('k3j9x2', 'pod')).toBe('harness-k3j9x2-pod');
     expect(containerName('k3j9x2', 'client')).toBe('harness-k3j9x2-client');
     expect(runLabels('k3j9x2', 'target', 'nginx')).toEqual({ 'harness.run': 'k3j9x2', 'harness.role': 'target', 'harness.target': 'nginx' });
-  });
-
-  test('subnets: 198.19.N.0/24, stable per runId, a different one on each retry, never 198.18/16', () => {
-    const s0 = subnetFor('k3j9x2', 0);
-    expect(s0).toMatch(/^198\.19\.(\d{1,3})\.0\/24$/);
-    expect(subnetFor('k3j9x2', 0)).toBe(s0);
-    const tries = new Set(Array.from({ length: 16 }, (_, i) => subnetFor('k3j9x2', i)));
-    expect(tries.size).toBe(16);
-    for (const s of tries) expect(Number(/^198\.19\.(\d+)\./.exec(s)![1])).toBeLessThan(256);
-    expect(subnetFor('000000', 0)).toBe('198.19.0.0/24');
-    expect(subnetFor('zzzzzz', 3)).toMatch(/^198\.19\.\d+\.0\/24$/);
-  });
-
-  test('"Pool overlaps" is recognised (retry), other errors are not', () => {
-    expect(isPoolOverlap('Error response from daemon: Pool overlaps with other one on this address space')).toBe(true);
-    expect(isPoolOverlap('Error response from daemon: network with name harness-x already exists')).toBe(false);
   });
 
   test('built images are tagged by content hash; harness images get the images-build fix', () => {
@@ -35,8 +18,8 @@ describe('container target: pure parts', () => {
   });
 
   test('docker inspect line', () => {
-    expect(parseInspect('12757 running 0 198.19.200.2\n')).toEqual({ pid: 12757, status: 'running', exitCode: 0, ip: '198.19.200.2' });
-    expect(parseInspect('0 exited 2 ')).toEqual({ pid: 0, status: 'exited', exitCode: 2, ip: '' });
+    expect(parseInspect('12757 running 0\n')).toEqual({ pid: 12757, status: 'running', exitCode: 0 });
+    expect(parseInspect('0 exited 2 ')).toEqual({ pid: 0, status: 'exited', exitCode: 2 });
   });
 
   test('a container target needs exactly one of image and build', () => {

@@ -2,16 +2,24 @@
  * The `container` backend: any image (or Dockerfile folder) becomes a target. A container is just
  * a network namespace with a process in it, so faults, observers and the probe work unchanged:
  *
- *   docker network harness-<runId> (198.19.N.0/24, labelled harness.run=<runId>)
- *     ├─ harness-<runId>-pod     holder: the probe's `watch` as a pause process; owns the server netns
+ *   harness-<runId>-pod     holder (--network none): the probe's `watch` as a pause process; owns
+ *     │                     the server netns, 198.18.0.1/30
+ *     ├─ veth harness<runId>t ══ harness<runId>c   (both ends born in the holders' namespaces)
  *     │    └─ harness-<runId>-target   the user's image, --network container:<pod>
- *     └─ harness-<runId>-client  holder: owns the client netns the probe enters (nsenter from the host)
+ *   harness-<runId>-client  holder (--network none): owns the client netns the probe enters
+ *                           (nsenter from the host), 198.18.0.2/30
+ *
+ * No Docker network: the two namespaces are joined by a direct veth pair, as a netns run's are
+ * (DESIGN §2), so Docker changes nothing in the host's network namespace — no bridge, no veth on
+ * it, no route, no iptables rule — and a run costs no `docker network create` / `rm` (~65–85 and
+ * ~100 ms of dockerd on this VM).
  *
  * The target shares the pod's namespace, so killing it (app-crash) leaves the namespace, its
  * address and its iptables rules alive, exactly like a crashed process on a live host. The probe
- * connects to the pod's own IP on the run network, never to a mapped port: the docker-proxy would
- * accept on the host and hide every fault (DESIGN §2). Every container and the network are
- * journaled by name before they exist, and labelled, so the journal and `harness gc` remove them.
+ * connects to the pod's own address on the veth, never to a mapped port: the docker-proxy would
+ * accept on the host and hide every fault (DESIGN §2). Every container is journaled by name before
+ * it exists, and labelled, so the journal and `harness gc` remove them (gc also removes the run
+ * networks earlier versions made).
  *
  * testcontainers starts the containers; it must find TESTCONTAINERS_RYUK_DISABLED (Ryuk cannot be
  * pulled, the harness reaps its own leftovers by label) and TESTCONTAINERS_HOST_OVERRIDE (no
@@ -25,7 +33,8 @@ import { dockerAvailable } from '../docker/engine.js';
 import { hashDir } from '../docker/hash-dir.js';
 import { images, IMAGE_LABEL } from '../docker/images.js';
 import { EnvironmentError } from '../harness/core/errors.js';
-import { run } from '../harness/core/exec.js';
+import { inNetns, run } from '../harness/core/exec.js';
+import { CLIENT_ADDRESS, PREFIX_LEN, TARGET_ADDRESS } from './netns.js';
 import { processStartTicks } from '../harness/core/journal.js';
 import { assertNotHost, pidNetns, type Netns } from '../harness/core/netns.js';
 import { builtinServerArgv } from './netns.js';
@@ -72,31 +81,12 @@ export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 
 export type ContainerRole = 'pod' | 'target' | 'client';
 
-export function runNetworkName(runId: string): string {
-  return `harness-${runId}`;
-}
-
 export function containerName(runId: string, role: ContainerRole): string {
   return `harness-${runId}-${role}`;
 }
 
 export function runLabels(runId: string, role: ContainerRole | 'network', target: string): Record<string, string> {
   return { 'harness.run': runId, 'harness.role': role, 'harness.target': target };
-}
-
-/**
- * The run network's subnet: 198.19.N.0/24 (RFC 2544 space, DESIGN §2), N derived from the runId
- * so concurrent runs rarely collide; on "Pool overlaps" the caller tries the next attempt.
- * 198.18.0.0/16 stays for the netns backend.
- */
-export function subnetFor(runId: string, attempt: number): string {
-  const base = Number.parseInt(runId, 36);
-  const n = ((Number.isFinite(base) ? base : 0) + attempt * 37) % 256;
-  return `198.19.${n}.0/24`;
-}
-
-export function isPoolOverlap(stderr: string): boolean {
-  return /Pool overlaps|overlaps with other one/i.test(stderr);
 }
 
 /** Tag of an image built from a target's Dockerfile folder: the hash of the folder's contents. */
@@ -114,10 +104,10 @@ export function missingImageFix(image: string): string {
   return `build or load it first: docker build -t ${image} <folder>, or docker load -i <file.tar>; or use "build": "<folder>" in the config`;
 }
 
-/** Parses `docker inspect -f '{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}} <ip>'`. */
-export function parseInspect(line: string): { pid: number; status: string; exitCode: number; ip: string } {
-  const [pid, status, exitCode, ip] = line.trim().split(/\s+/);
-  return { pid: Number(pid), status: status ?? '', exitCode: Number(exitCode), ip: ip && ip !== '<no' ? ip : '' };
+/** Parses `docker inspect -f '{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}}'`. */
+export function parseInspect(line: string): { pid: number; status: string; exitCode: number } {
+  const [pid, status, exitCode] = line.trim().split(/\s+/);
+  return { pid: Number(pid), status: status ?? '', exitCode: Number(exitCode) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,38 +152,14 @@ async function ensureImage(opts: ContainerTargetOptions): Promise<string> {
   throw new EnvironmentError('E_IMAGE_MISSING', `image ${image} (target ${opts.name}) is not on this machine`, missingImageFix(image));
 }
 
-async function inspect(name: string, network: string): Promise<{ pid: number; status: string; exitCode: number; ip: string }> {
-  const fmt = `{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}} {{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`;
-  const r = await run(['docker', 'inspect', '--format', fmt, name], { timeoutMs: 15_000 });
+async function inspect(name: string): Promise<{ pid: number; status: string; exitCode: number }> {
+  const r = await run(['docker', 'inspect', '--format', '{{.State.Pid}} {{.State.Status}} {{.State.ExitCode}}', name], { timeoutMs: 15_000 });
   return parseInspect(r.stdout);
 }
 
 async function logTail(name: string, lines = 15): Promise<string> {
   const r = await run(['docker', 'logs', '--tail', String(lines), name], { reject: false, timeoutMs: 15_000 });
   return r.failed ? '' : `${r.stdout}${r.stderr}`.trim();
-}
-
-/**
- * Creates the run's network, journaled by name first; another subnet on "Pool overlaps".
- * `--internal`: the client holder and the target talk on the network itself, nothing needs a way
- * out, so Docker adds no MASQUERADE rule and no FORWARD rules to the outside in the host's
- * namespace for it: only the bridge, a veth per holder, the subnet's route, one FORWARD accept
- * within the bridge and two DOCKER-ISOLATION-STAGE-1 drops (measured; see README), all removed
- * with the network.
- */
-async function createRunNetwork(ctx: TargetContext, target: string): Promise<string> {
-  const name = runNetworkName(ctx.runId);
-  await ctx.journal.record(`docker network ${name}`, { kind: 'docker', object: 'network', id: name });
-  const labels = Object.entries(runLabels(ctx.runId, 'network', target)).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
-  let last = '';
-  for (let attempt = 0; attempt < 16; attempt++) {
-    const subnet = subnetFor(ctx.runId, attempt);
-    const r = await run(['docker', 'network', 'create', '--driver', 'bridge', '--internal', '--subnet', subnet, ...labels, name], { reject: false, timeoutMs: 30_000 });
-    if (!r.failed) return subnet;
-    last = r.stderr.trim();
-    if (!isPoolOverlap(last)) break;
-  }
-  throw new EnvironmentError('E_DOCKER_NETWORK', `could not create docker network ${name}: ${last}`, 'docker network ls; harness gc removes networks of dead runs');
 }
 
 /**
@@ -267,30 +233,32 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
     },
 
     async start(ctx: TargetContext): Promise<StartedTarget> {
-      // Loaded already when check() ran (prepare); otherwise overlapped with the network's creation.
+      // Loaded already when check() ran (prepare); otherwise overlapped with the holders' start.
       const tc = import('testcontainers');
       tc.catch(() => undefined);
       const log = ctx.log.child({ target: opts.name });
       const t0 = performance.now();
       const image = await resolveImage();
-      const network = runNetworkName(ctx.runId);
       const names = { pod: containerName(ctx.runId, 'pod'), target: containerName(ctx.runId, 'target'), client: containerName(ctx.runId, 'client') };
-      const subnet = await createRunNetwork(ctx, opts.name);
-      const tNet = performance.now();
+      const tImage = performance.now();
 
       // All three journaled (one after the other: the journal is one file) before any exists, next
       // to each other, so the revert removes them with one `docker rm`.
       for (const role of ['pod', 'client', 'target'] as const) {
         await ctx.journal.record(`docker container ${names[role]}`, { kind: 'docker', object: 'container', id: names[role] });
       }
-      // The holders are plain `docker run -d` (no readiness to wait for: the namespace and the
-      // address exist once Docker has started the container), in parallel: testcontainers' start
-      // with a log wait took ~1 s for the pair here, the CLI ~0.75 s.
+      // The holders are plain `docker run -d --network none` (no readiness to wait for: the
+      // namespace exists once Docker has started the container), in parallel: testcontainers'
+      // start with a log wait took ~1 s for the pair here, the CLI ~0.75 s.
       const holder = (role: 'pod' | 'client') =>
         run(
-          ['docker', 'run', '-d', '--name', names[role], ...Object.entries(runLabels(ctx.runId, role, opts.name)).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', network, HOLDER_IMAGE, ...HOLDER_COMMAND],
+          ['docker', 'run', '-d', '--name', names[role], ...Object.entries(runLabels(ctx.runId, role, opts.name)).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', 'none', HOLDER_IMAGE, ...HOLDER_COMMAND],
           { timeoutMs: 30_000 },
         );
+      // The veth joining the holders' namespaces, and each end's address and links.
+      const vc = `harness${ctx.runId}c`;
+      const vt = `harness${ctx.runId}t`;
+      const linkUp = (dev: string, addr: string) => [`addr add ${addr}/${PREFIX_LEN} dev ${dev}`, `link set ${dev} up`, 'link set lo up'];
       // Each side as soon as its holder is up: the target starts once the pod has its namespace
       // (and the server side its sysctls), while the client's holder may still be starting.
       const up = async (role: 'pod' | 'client', side: 'server' | 'client') => {
@@ -299,12 +267,19 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
         } catch (e) {
           throw new EnvironmentError('E_DOCKER_START', `could not start a namespace holder (${HOLDER_IMAGE}): ${e instanceof Error ? e.message : String(e)}`, 'docker info; harness doctor');
         }
-        const st = await inspect(names[role], network);
-        if (!st.ip) throw new EnvironmentError('E_DOCKER_NETWORK', `the ${role} holder has no address on ${network}`);
+        const st = await inspect(names[role]);
         const ns: Netns = pidNetns(st.pid, `container:${names[role]}`);
         await assertNotHost(ns);
         // The holders own the namespaces: their sysctls go in before the target starts and listens.
         await ctx.configureNetns?.(side, ns);
+        // The pod's end of the veth, with its address, before the target starts: both ends are born
+        // here, in the pod's namespace (never in the host's); the client's end moves over below.
+        if (role === 'pod') {
+          await run(inNetns(ns, ['ip', '-batch', '-']), {
+            input: [`link add ${vt} type veth peer name ${vc}`, ...linkUp(vt, TARGET_ADDRESS), ''].join('\n'),
+            timeoutMs: 15_000,
+          });
+        }
         return { ...st, ns };
       };
       const podUp = up('pod', 'server');
@@ -336,7 +311,7 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       if (command) c = c.withCommand(command);
       if ('log' in ready) c = c.withWaitStrategy(Wait.forLogMessage(new RegExp(ready.log)));
       const notReady = async (detail: string) => {
-        const st = await inspect(names.target, network).catch(() => undefined);
+        const st = await inspect(names.target).catch(() => undefined);
         const tail = (await logTail(names.target).catch(() => '')) || output.trim().split('\n').slice(-15).join('\n');
         return new EnvironmentError(
           'E_TARGET_NOT_READY',
@@ -356,23 +331,28 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
         throw e;
       });
       const client = cli.ns;
-      const tgt = await inspect(names.target, network);
+      // The client's end of the veth moves from the pod's namespace straight into the client's,
+      // then gets its address. The pair goes with the namespaces: nothing to journal.
+      await run(inNetns(server, ['ip', 'link', 'set', vc, 'netns', String(cli.pid)]), { timeoutMs: 15_000 });
+      await run(inNetns(client, ['ip', '-batch', '-']), { input: [...linkUp(vc, CLIENT_ADDRESS), ''].join('\n'), timeoutMs: 15_000 });
+      const podIp = TARGET_ADDRESS;
+      const tgt = await inspect(names.target);
       const targetTicks = await processStartTicks(tgt.pid);
       if (!('log' in ready)) {
         const remaining = Math.max(1000, readyTimeoutMs - (performance.now() - tHolders));
-        const r = await waitNetworkReady(ready, client, pod.pid, pod.ip, opts.port, remaining, async () =>
+        const r = await waitNetworkReady(ready, client, pod.pid, podIp, opts.port, remaining, async () =>
           (await processStartTicks(tgt.pid)) === undefined ? 'the target process exited' : undefined,
         );
         if (!r.ok) throw await notReady(r.detail);
       }
-      await assertListening(opts.name, pod.pid, pod.ip, opts.port);
+      await assertListening(opts.name, pod.pid, podIp, opts.port);
       const tReady = performance.now();
       log.debug(
-        { image, subnet, networkMs: tNet - t0, holdersMs: tHolders - tNet, targetMs: tReady - tHolders, pod: pod.ip, client: cli.ip },
+        { image, imageMs: tImage - t0, holdersMs: tHolders - tImage, targetMs: tReady - tHolders },
         'container target ready',
       );
 
-      const handles: ContainerHandles = { runId: ctx.runId, network, ...names, image };
+      const handles: ContainerHandles = { runId: ctx.runId, ...names, image };
       const mode = opts.modes === 'all' ? ctx.server.mode : opts.modes?.length === 1 ? opts.modes[0] : undefined;
       let paused = false;
       const unpause = async () => {
@@ -384,7 +364,7 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
         name: opts.name,
         backend: 'container',
         ...(mode ? { mode } : {}),
-        endpoints: { address: pod.ip, port: opts.port, clientAddress: cli.ip },
+        endpoints: { address: TARGET_ADDRESS, port: opts.port, clientAddress: CLIENT_ADDRESS },
         client,
         server,
         // The probe's client sockets are IPv4; the server's are too unless it listens on [::].
@@ -398,7 +378,7 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
           const r = await run(['docker', 'pause', names.target], { reject: false, timeoutMs: 30_000 });
           if (r.failed) {
             await unpause().catch(() => undefined);
-            const st = await inspect(names.target, network).catch(() => undefined);
+            const st = await inspect(names.target).catch(() => undefined);
             throw new EnvironmentError('E_FREEZE', `cannot freeze target ${opts.name}: docker pause ${names.target}: ${r.stderr.trim()}${st ? ` (container ${st.status})` : ''}`, 'the target must be running to be frozen');
           }
           paused = true;

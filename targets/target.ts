@@ -109,7 +109,6 @@ export interface StartedTarget {
 /** Names of the Docker objects of a container target's run. */
 export interface ContainerHandles {
   runId: string;
-  network: string;
   /** Holder owning the server namespace; the target runs with `--network container:<pod>`. */
   pod: string;
   target: string;

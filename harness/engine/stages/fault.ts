@@ -136,7 +136,7 @@ async function startProcess(s: RunState, step: ProcessStep): Promise<void> {
   });
 }
 
-/** The interface of each side that leads to the other side (a run's veth, a container's eth0). */
+/** The interface of each side that leads to the other side (the run's veth, in a netns or a container run). */
 async function devicesTowardPeer(s: RunState): Promise<Record<Side, string>> {
   const { address, clientAddress } = s.target!.endpoints;
   const peer: Record<Side, string> = { client: address, server: clientAddress };
