@@ -54,10 +54,10 @@ describe('shards and concurrency', () => {
     expect(chooseConcurrency(netns(40), 2)).toMatchObject({ concurrency: 24, watchIntervalMs: 10 });
     expect(chooseConcurrency(netns(40), 8).concurrency).toBe(40);
     expect(chooseConcurrency(netns(40), 3).concurrency).toBe(36);
-    // A container run costs 2.5 netns runs (dockerd, the host's TCP hash): fewer go at once.
-    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(9);
-    // Mixed: the mean cost. 20 netns + 20 containers: 1.75 each, 24 / 1.75 → 13.
-    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(13);
+    // A container run costs 4 netns runs (dockerd, the host's TCP hash): fewer go at once.
+    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(6);
+    // Mixed: the mean cost. 20 netns + 20 containers: 2.5 each, 24 / 2.5 → 9.
+    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(9);
   });
 
   test('pool keeps at most n in flight and keeps the order of results', async () => {

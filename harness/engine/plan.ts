@@ -201,8 +201,12 @@ export function shardOf<T>(items: readonly T[], estimates: readonly number[], co
  * timers a scenario measures.
  */
 export const RUNS_PER_CORE = 12;
-/** A container run counts as 2.5 netns runs: dockerd starts and removes its containers, and its namespaces' watchers walk the host's TCP hash. */
-export const CONTAINER_RUN_COST = 2.5;
+/**
+ * A container run counts as 4 netns runs: dockerd starts and removes its containers, and its
+ * namespaces' watchers walk the host's TCP hash. (At 2.5, 9 container runs at once on 2 cores: one
+ * of nginx's 512 answered connects came back after 21 ms, its SYN-ACK processed that late.)
+ */
+export const CONTAINER_RUN_COST = 4;
 
 /**
  * How many runs go at once, from the core count and what the runs are; beyond four runs the
