@@ -28,7 +28,8 @@
  * FIN_WAIT2 at once (tcp_rcv_state_process → tcp_time_wait), and the client's later data kills it
  * with a RST from tcp_timewait_state_process — so TcpExtTCPAbortOnData stays 0 and the RST is only
  * seen in TcpOutRsts (unless the client's data carries its ACK of the FIN and finds the orphan
- * still in FIN_WAIT1: then tcp_rcv_state_process aborts it, TcpExtTCPAbortOnData 1, the same RST). The client counts the RST it receives in CLOSE_WAIT as TcpEstabResets.
+ * still in FIN_WAIT1: then tcp_rcv_state_process aborts it, TcpExtTCPAbortOnData 1, the same
+ * RST). The client counts the RST it receives in CLOSE_WAIT as TcpEstabResets.
  */
 import { z } from 'zod';
 import { immediateWindowMs } from '../harness/model/tcp.js';

@@ -18,8 +18,8 @@
  * seen in netstat"): with tcp_fin_timeout ≤ 60 s the orphan is no longer a full socket but a
  * timewait sock in the FIN_WAIT2 substate (sock_diag still shows FIN_WAIT2, with no owner and
  * no timers of a full socket), counted in TcpExtTWKilled (≤ 4 s) or TcpExtTW; tcp_fin_timeout
- * below 3.5 × RTO (728 ms on a veth: the RTO after the FIN's delayed ACK, 208 ms) is raised to it; above 60 s the full socket waits
- * (fin_timeout - 60 s) and then a timewait sock waits as long again (modelled, not measured).
+ * below 3.5 × RTO (728 ms on a veth: the RTO after the FIN's delayed ACK, 208 ms) is raised to
+ * it; above 60 s the full socket waits (fin_timeout - 60 s) and then a timewait sock waits as long again (modelled, not measured).
  */
 import { z } from 'zod';
 import { predictFinWait2, rtoAfterDelayedFinAckMs } from '../harness/model/teardown.js';

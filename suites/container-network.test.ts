@@ -5,18 +5,15 @@
  * bytes with a 400 and closes, which every scenario's default script allows for.
  */
 import { dockerSkipReason, dockerUp } from './container-clients.js';
-import { describe, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, roundTripMs, test } from './support/fixtures.js';
 
 const step = (r: { steps: { label?: string; durationMs: number }[] }, label: string) => r.steps.find((s) => s.label === label)!.durationMs;
-/** The request's round trip: from its write's start to the end of the read of the answer. */
-const roundMs = (r: { steps: { label?: string; startMs: number; endMs: number }[] }) =>
-  r.steps.find((s) => s.label === 'round-1')!.endMs - r.steps.find((s) => s.label === 'write-1')!.startMs;
 
 describe.skipIf(!isRoot || !dockerUp)(`network faults on nginx${dockerUp ? '' : ` — skipped: ${dockerSkipReason}`}`, { tags: ['docker'] }, () => {
   test('latency: connect and the request each take 2 × 100 ms', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'latency', target: 'nginx' });
     expect(r).toPass();
-    expect(roundMs(r)).toBeGreaterThanOrEqual(200);
+    expect(roundTripMs(r, 1)).toBeGreaterThanOrEqual(200);
     expect((r.fault.processes ?? []).length).toBe(2);
   });
 

@@ -10,12 +10,9 @@ import { dataSysctlsFrom } from '../harness/model/data.js';
 import { predictLatency } from '../harness/model/rtt.js';
 import { wakeupSlackMs } from '../harness/model/tcp.js';
 import { readFile } from 'node:fs/promises';
-import { describe, expect, isRoot, test } from './support/fixtures.js';
+import { describe, expect, isRoot, roundTripMs, test } from './support/fixtures.js';
 
 const step = (r: { steps: { label?: string }[] }, label: string) => r.steps.find((s) => s.label === label)! as { durationMs: number; tcp?: { rttUs: number; rtoUs: number } | null };
-/** Request k's round trip: from its write's start (the request leaves) to the end of the read of its answer. */
-const roundMs = (r: { steps: { label?: string; startMs: number; endMs: number }[] }, k: number) =>
-  r.steps.find((s) => s.label === `round-${k}`)!.endMs - r.steps.find((s) => s.label === `write-${k}`)!.startMs;
 
 /** Delayers of a run still alive: the pids its Result says it started, if they are still `harness-probe delay`. */
 async function delayersRunning(applied: readonly string[]): Promise<number> {
@@ -33,7 +30,7 @@ describe.skipIf(!isRoot)('latency (netns)', { tags: ['netns'] }, () => {
     const clock = await kernelFacts();
     const p = predictLatency({ toServerMs: 100, toClientMs: 100, jitterMs: 0, when: 'connect', rounds: 3 }, dataSysctlsFrom(r.sysctls.client, r.sysctls.server), clock, wakeupSlackMs(clock));
     expect(step(r, 'connect').durationMs).toBeInWindow(p.connectMs);
-    for (const k of [1, 2, 3]) expect(roundMs(r, k)).toBeInWindow(p.roundMs);
+    for (const k of [1, 2, 3]) expect(roundTripMs(r, k)).toBeInWindow(p.roundMs);
     expect(step(r, 'connect').tcp!.rttUs).toBeInWindow(p.afterConnect.rttUs);
     expect(step(r, 'after').tcp!.rtoUs).toBeInWindow(p.afterRounds.rtoUs);
     expect(r.counters.client.TcpRetransSegs).toBe(0);
@@ -50,8 +47,8 @@ describe.skipIf(!isRoot)('latency (netns)', { tags: ['netns'] }, () => {
   test.concurrent('one direction (to-server 150 ms): one hold per round trip', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'latency', params: { direction: 'to-server', delayMs: 150 } });
     expect(r).toPass();
-    expect(roundMs(r, 1)).toBeGreaterThanOrEqual(150);
-    expect(roundMs(r, 1)).toBeLessThan(200);
+    expect(roundTripMs(r, 1)).toBeGreaterThanOrEqual(150);
+    expect(roundTripMs(r, 1)).toBeLessThan(200);
     expect(r.fault.rulesHit['delay-to-client']).toBeUndefined();
   });
 
@@ -66,13 +63,13 @@ describe.skipIf(!isRoot)('latency (netns)', { tags: ['netns'] }, () => {
     expect(r.counters.client.TcpExtTCPDSACKRecv).toBeGreaterThan(0);
     expect(r.counters.client.TcpExtTCPLossUndo).toBeGreaterThan(0);
     // The answers still came one round trip after each request.
-    for (const k of [1, 2, 3]) expect(roundMs(r, k)).toBeInWindow(p.roundMs);
+    for (const k of [1, 2, 3]) expect(roundTripMs(r, k)).toBeInWindow(p.roundMs);
   });
 
   test.concurrent('jitter ± 20 ms keeps every round trip within 2 × (100 ± 20) ms and the packets in order', async ({ harness, expect }) => {
     const r = await harness.run({ scenario: 'latency', params: { jitterMs: 20, rounds: 4 } });
     expect(r).toPass();
-    const d = [1, 2, 3, 4].map((k) => roundMs(r, k));
+    const d = [1, 2, 3, 4].map((k) => roundTripMs(r, k));
     for (const x of d) expect(x).toBeGreaterThanOrEqual(160);
     // Reordering would show as SACK-detected loss; there is none.
     expect(r.counters.client.TcpRetransSegs).toBe(0);

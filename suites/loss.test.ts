@@ -5,11 +5,8 @@
  * segment take ~204 ms, the others a fraction of a ms; the sender's retransmissions equal the
  * rule's hits.
  */
-import { describe, isRoot, test } from './support/fixtures.js';
+import { describe, isRoot, roundTripMs as round, test } from './support/fixtures.js';
 
-/** Request k's round trip: from its write's start (the request leaves) to the end of the read of its answer. */
-const round = (r: { steps: { label?: string; startMs: number; endMs: number }[] }, k: number) =>
-  r.steps.find((s) => s.label === `round-${k}`)!.endMs - r.steps.find((s) => s.label === `write-${k}`)!.startMs;
 
 describe.skipIf(!isRoot)('loss (netns)', { tags: ['netns'] }, () => {
   test.concurrent('every 3rd request lost: requests 3 and 5 wait for the loss probe; 2 probes, 2 hits', async ({ harness, expect }) => {

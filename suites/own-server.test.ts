@@ -25,10 +25,11 @@ async function cli(args: string[]): Promise<{ exitCode: number | undefined; resu
 /** What a server of its own cannot play by default: the scenarios whose fault is a built-in server behaviour. */
 const BUILTIN_ONLY = ['rst-close', 'syn-queue-full'];
 /**
- * A Dockerfile target says nothing of how its server behaves (no traits): the scenarios that need
- * a server answering whole requests, or closing first and restarting on its port, refuse it too.
+ * The network faults time request/response rounds: redis (its own protocol) never answers them,
+ * and a Dockerfile target says nothing of how its server behaves (no traits), so those refuse
+ * both, as do the scenarios that need a server answering whole requests (nagle-delack) or closing
+ * first and restarting on its port (addr-in-use).
  */
-/** The network faults time request/response rounds: redis (its own protocol) never answers them. */
 const ROUNDS = ['bandwidth', 'latency', 'loss', 'partition'];
 const REFUSED: Record<string, string[]> = {
   nginx: BUILTIN_ONLY,

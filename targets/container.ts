@@ -34,10 +34,9 @@ import { hashDir } from '../docker/hash-dir.js';
 import { images, IMAGE_LABEL } from '../docker/images.js';
 import { EnvironmentError } from '../harness/core/errors.js';
 import { inNetns, run } from '../harness/core/exec.js';
-import { CLIENT_ADDRESS, PREFIX_LEN, TARGET_ADDRESS } from './netns.js';
 import { processStartTicks } from '../harness/core/journal.js';
 import { assertNotHost, pidNetns, type Netns } from '../harness/core/netns.js';
-import { builtinServerArgv } from './netns.js';
+import { builtinServerArgv, CLIENT_ADDRESS, linkUpBatch, TARGET_ADDRESS, vethNames } from './netns.js';
 import { assertListening, describeReady, readListeners, waitNetworkReady, type ReadySpec } from './ready.js';
 import type { ContainerHandles, StartedTarget, TargetContext, TargetSpec, TargetTraits } from './target.js';
 
@@ -85,7 +84,7 @@ export function containerName(runId: string, role: ContainerRole): string {
   return `harness-${runId}-${role}`;
 }
 
-export function runLabels(runId: string, role: ContainerRole | 'network', target: string): Record<string, string> {
+export function runLabels(runId: string, role: ContainerRole, target: string): Record<string, string> {
   return { 'harness.run': runId, 'harness.role': role, 'harness.target': target };
 }
 
@@ -255,10 +254,8 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
           ['docker', 'run', '-d', '--name', names[role], ...Object.entries(runLabels(ctx.runId, role, opts.name)).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', 'none', HOLDER_IMAGE, ...HOLDER_COMMAND],
           { timeoutMs: 30_000 },
         );
-      // The veth joining the holders' namespaces, and each end's address and links.
-      const vc = `harness${ctx.runId}c`;
-      const vt = `harness${ctx.runId}t`;
-      const linkUp = (dev: string, addr: string) => [`addr add ${addr}/${PREFIX_LEN} dev ${dev}`, `link set ${dev} up`, 'link set lo up'];
+      // The veth joining the holders' namespaces (named as a netns run's).
+      const { client: vc, server: vt } = vethNames(ctx.runId);
       // Each side as soon as its holder is up: the target starts once the pod has its namespace
       // (and the server side its sysctls), while the client's holder may still be starting.
       const up = async (role: 'pod' | 'client', side: 'server' | 'client') => {
@@ -276,7 +273,7 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
         // here, in the pod's namespace (never in the host's); the client's end moves over below.
         if (role === 'pod') {
           await run(inNetns(ns, ['ip', '-batch', '-']), {
-            input: [`link add ${vt} type veth peer name ${vc}`, ...linkUp(vt, TARGET_ADDRESS), ''].join('\n'),
+            input: `link add ${vt} type veth peer name ${vc}\n${linkUpBatch(vt, TARGET_ADDRESS)}`,
             timeoutMs: 15_000,
           });
         }
@@ -334,18 +331,17 @@ export function containerTarget(opts: ContainerTargetOptions): TargetSpec {
       // The client's end of the veth moves from the pod's namespace straight into the client's,
       // then gets its address. The pair goes with the namespaces: nothing to journal.
       await run(inNetns(server, ['ip', 'link', 'set', vc, 'netns', String(cli.pid)]), { timeoutMs: 15_000 });
-      await run(inNetns(client, ['ip', '-batch', '-']), { input: [...linkUp(vc, CLIENT_ADDRESS), ''].join('\n'), timeoutMs: 15_000 });
-      const podIp = TARGET_ADDRESS;
+      await run(inNetns(client, ['ip', '-batch', '-']), { input: linkUpBatch(vc, CLIENT_ADDRESS), timeoutMs: 15_000 });
       const tgt = await inspect(names.target);
       const targetTicks = await processStartTicks(tgt.pid);
       if (!('log' in ready)) {
         const remaining = Math.max(1000, readyTimeoutMs - (performance.now() - tHolders));
-        const r = await waitNetworkReady(ready, client, pod.pid, podIp, opts.port, remaining, async () =>
+        const r = await waitNetworkReady(ready, client, pod.pid, TARGET_ADDRESS, opts.port, remaining, async () =>
           (await processStartTicks(tgt.pid)) === undefined ? 'the target process exited' : undefined,
         );
         if (!r.ok) throw await notReady(r.detail);
       }
-      await assertListening(opts.name, pod.pid, podIp, opts.port);
+      await assertListening(opts.name, pod.pid, TARGET_ADDRESS, opts.port);
       const tReady = performance.now();
       log.debug(
         { image, imageMs: tImage - t0, holdersMs: tHolders - tImage, targetMs: tReady - tHolders },

@@ -31,6 +31,16 @@ export interface NetnsPair {
  */
 export const CHILD_EHASH_ENTRIES = 1024;
 
+/** The veth of a run: its client end and its server (target) end, named for the run (≤ 15 chars). */
+export function vethNames(runId: string): { client: string; server: string } {
+  return { client: `harness${runId}c`, server: `harness${runId}t` };
+}
+
+/** `ip -batch` input that gives `dev` its address and brings it and lo up (each end of a run's veth). */
+export function linkUpBatch(dev: string, addr: string): string {
+  return [`addr add ${addr}/${PREFIX_LEN} dev ${dev}`, `link set ${dev} up`, 'link set lo up', ''].join('\n');
+}
+
 /**
  * Creates the two namespaces and the veth between them, each namespace journaled before it
  * exists. One process makes both and the veth: `harness-probe nursery` enters a new, nameless
@@ -44,8 +54,7 @@ export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
   const { runId, journal } = ctx;
   const server = namedNetns(`harness-${runId}-t`);
   const client = namedNetns(`harness-${runId}-c`);
-  const vc = `harness${runId}c`;
-  const vt = `harness${runId}t`;
+  const { client: vc, server: vt } = vethNames(runId);
   for (const ns of [server, client]) await journal.record(`network namespace ${ns.name}`, { kind: 'netns', name: ns.name });
   const made = await run(probeCommand(['nursery', '--child-ehash', String(CHILD_EHASH_ENTRIES), '--', 'ip', '-batch', '-']), {
     input: [`netns add ${server.name}`, `netns add ${client.name}`, `link add ${vc} netns ${client.name} type veth peer name ${vt} netns ${server.name}`].join('\n') + '\n',
@@ -55,7 +64,7 @@ export async function createNetnsPair(ctx: TargetContext): Promise<NetnsPair> {
   // Each side on its own: its sysctls (before anything listens there), then its address and links.
   const side = async (name: 'server' | 'client', ns: Netns, dev: string, addr: string) => {
     await ctx.configureNetns?.(name, ns);
-    await run(['ip', '-n', ns.name, '-batch', '-'], { input: [`addr add ${addr}/${PREFIX_LEN} dev ${dev}`, `link set ${dev} up`, 'link set lo up', ''].join('\n') });
+    await run(['ip', '-n', ns.name, '-batch', '-'], { input: linkUpBatch(dev, addr) });
   };
   await Promise.all([side('server', server, vt, TARGET_ADDRESS), side('client', client, vc, CLIENT_ADDRESS)]);
   return { client, server };

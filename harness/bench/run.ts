@@ -24,7 +24,7 @@ import { namedNetns, type Netns } from '../core/netns.js';
 import { probeArgv, probeCommand, runProbeClient, type ClientStep } from '../core/probe.js';
 import { replaceSection } from '../commands/readme.js';
 import { assertRoot, execute, prepare, type PreparedRun } from '../engine/runner.js';
-import { chooseConcurrency, entryLabel, estimateMs, loadPlan, pool, requestOf } from '../engine/plan.js';
+import { entryLabel, loadPlan, pool, requestOf, schedule } from '../engine/plan.js';
 import { dockerAvailable } from '../../docker/engine.js';
 import type { Result } from '../verdict/result.js';
 
@@ -249,17 +249,15 @@ async function overhead(rows: Row[]): Promise<void> {
 }
 
 /**
- * plans/catalogue.yaml as `harness run --plan` runs it (longest first, concurrency chosen from the
- * watchers' cost): its wall time against its longest run and against the sum of its runs, both
+ * plans/catalogue.yaml as `harness run --plan` runs it (schedule: longest first, as many at once
+ * as chooseConcurrency allows): its wall time against its longest run and against the sum of its runs, both
  * measured in the same run (each run's own set-up + scenario + teardown).
  */
 async function plan(rows: Row[]): Promise<void> {
   const entries = await loadPlan('plans/catalogue.yaml');
   const prepared: PreparedRun[] = [];
   for (const [i, e] of entries.entries()) prepared.push({ ...(await prepare(requestOf(e, i, 'catalogue.yaml'))), name: entryLabel(e, i) });
-  const est = new Map(await Promise.all(prepared.map(async (p) => [p, await estimateMs(p)] as const)));
-  const ordered = [...prepared].sort((a, b) => est.get(b)! - est.get(a)!);
-  const { concurrency, watchIntervalMs } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
+  const { ordered, concurrency, watchIntervalMs } = await schedule(prepared);
   // The baseline: the run the model predicts longest, alone (its time with the machine to itself).
   const solo = await execute(await prepare(requestOf(entries[prepared.indexOf(ordered[0]!)]!, 0, 'catalogue.yaml')));
   const soloMs = solo.timing.setupMs + solo.timing.scenarioMs + solo.timing.teardownMs;

@@ -4,7 +4,7 @@ import { UsageError, type ExitCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Result } from '../verdict/result.js';
 import { assertRoot, execute, prepare, type PreparedRun, type RunEnv, type RunRequest } from '../engine/runner.js';
-import { chooseConcurrency, entryLabel, estimateMs, loadPlan, parseShard, pool, prepareEntry, requestOf, shardOf } from '../engine/plan.js';
+import { entryLabel, estimateMs, loadPlan, parseShard, pool, prepareEntry, requestOf, schedule, shardOf } from '../engine/plan.js';
 import { TargetRefusedError } from '../engine/prepare.js';
 import type { Session } from '../core/session.js';
 import { parseSysctlFlag } from '../core/sysctl.js';
@@ -140,13 +140,9 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
     for (const s of report.skipped) env.log.warn({ key: s.key, value: s.value }, `--sysctls-from: not applied: ${s.reason}`);
   }
   await assertRoot();
-  // Two watchers per scenario: beyond four at once, poll every 10 ms instead of 5 (DESIGN's ≤ 10 ms).
-  // As many at once as the machine affords (the watchers' cost per run, container runs costing
-  // more), the longest first: the same choice a plan makes.
-  const { concurrency, watchIntervalMs, why } = chooseConcurrency(prepared.map((p) => ({ container: p.target.backend === 'container' })));
+  // The same choice a plan makes: longest first, as many at once as the machine affords.
+  const { ordered, concurrency, watchIntervalMs, why } = await schedule(prepared);
   if (concurrency < prepared.length) env.log.info({ runs: prepared.length, concurrency, watchIntervalMs }, `${prepared.length} runs, ${concurrency} at a time (${why})`);
-  const est = new Map(await Promise.all(prepared.map(async (p) => [p, await estimateMs(p)] as const)));
-  const ordered = [...prepared].sort((a, b) => est.get(b)! - est.get(a)!);
   return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }
 
@@ -183,11 +179,8 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   }
   const estimates = await Promise.all(prepared.map((p) => estimateMs(p)));
   const mine = shard ? shardOf(prepared, estimates, shard.count, shard.index) : prepared;
-  const est = new Map(prepared.map((p, i) => [p, estimates[i]!]));
-  // Longest first: the plan ends close to its longest run instead of starting it last.
-  const ordered = [...mine].sort((a, b) => est.get(b)! - est.get(a)!);
   await assertRoot();
-  const { concurrency, watchIntervalMs, why } = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
+  const { ordered, concurrency, watchIntervalMs, why } = await schedule(mine, mine.map((p) => estimates[prepared.indexOf(p)]!));
   env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
   return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }

@@ -1,8 +1,8 @@
 /**
  * Reads the packets of a classic pcap file — for the report's pictures and a capture's packet
- * count: time, addresses, and the TCP or ICMP header fields. Written here rather than taken from npm: the registry's pcap readers
- * either bind libpcap natively (`pcap`, unmaintained since 2020, needs a compiler) or stop at the
- * record layout (`pcap-parser`, 2013) and none decodes LINKTYPE_LINUX_SLL2 (276), which is what
+ * count: time, addresses, and the TCP or ICMP header fields. Written here rather than taken from
+ * npm: the registry's pcap readers either bind libpcap natively (`pcap`, unmaintained since 2020,
+ * needs a compiler) or stop at the record layout (`pcap-parser`, 2013) and none decodes LINKTYPE_LINUX_SLL2 (276), which is what
  * `tcpdump -i any` writes here. The few fields needed are fixed offsets (RFC 791, 793, 792, 8200;
  * https://www.tcpdump.org/linktypes/LINKTYPE_LINUX_SLL2.html).
  */

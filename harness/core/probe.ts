@@ -203,9 +203,9 @@ export interface ProbeClientOptions {
 export const OWN_NETNS = 'own';
 
 /**
- * Runs a client script in `ns` (or OWN_NETNS). The script goes to the probe on descriptor 3 (no temporary file
- * to leave behind, nothing to clean up after a SIGKILL); barriers are announced on the probe's stderr as `{"event":"barrier",…}`, and
- * the go-ahead is a line on its stdin.
+ * Runs a client script in `ns` (or OWN_NETNS). The script goes to the probe on descriptor 3 (no
+ * temporary file to leave behind, nothing to clean up after a SIGKILL); barriers are announced on
+ * the probe's stderr as `{"event":"barrier",…}`, and the go-ahead is a line on its stdin.
  */
 export async function runProbeClient(ns: Netns | typeof OWN_NETNS, host: string, port: number, script: readonly ClientStep[], opts: ProbeClientOptions = {}): Promise<ProbeClientOutput> {
   let stdout = '';

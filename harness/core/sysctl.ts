@@ -158,13 +158,14 @@ export async function applySysctls(journal: Journal, ns: Netns, values: SysctlMa
   const after = await journal.change(
     `sysctl ${changed.map((k) => `${k}=${values[k]}`).join(' ')} in ${ns.name} (was ${changed.map((k) => before[k]).join(', ')})`,
     { kind: 'argv', argv: inNetns(ns, ['sysctl', '-q', '-w', ...changed.map((k) => `${k}=${before[k]}`)]), netnsPath: ns.path },
-    async () => parseSysctlLines((await run(inNetns(ns, ['sysctl', '-q', ...changed.map((k) => `${k}=${values[k]}`), ...changed]))).stdout),
+    // Read back after every write: the keys set and the ones the model reads (one key may move
+    // another); -e leaves out a key this kernel lacks, as readSysctls does.
+    async () => parseSysctlLines((await run(inNetns(ns, ['sysctl', '-e', '-q', ...changed.map((k) => `${k}=${values[k]}`), ...all]))).stdout),
   );
   for (const key of changed) {
     if (after[key] !== values[key]) {
       throw new EnvironmentError('E_SYSCTL_REFUSED', `sysctl ${key}=${values[key]} did not take in ${ns.name} (reads ${after[key] ?? 'nothing'})`);
     }
   }
-  // A key the model reads that another one changes (none today) would show its new value only on a fresh read.
-  return { ...before, ...after };
+  return after;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { chooseConcurrency, parsePlan, parseShard, pool, requestOf, shardOf } from './plan.js';
+import { chooseConcurrency, parsePlan, parseShard, pool, requestOf, schedule, shardOf } from './plan.js';
+import type { PreparedRun } from './prepare.js';
 
 describe('parsePlan', () => {
   test('a list of runs, YAML or JSON', () => {
@@ -58,6 +59,14 @@ describe('shards and concurrency', () => {
     expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(6);
     // Mixed: the mean cost. 20 netns + 20 containers: 2.5 each, 24 / 2.5 → 9.
     expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(9);
+  });
+
+  test('schedule: longest first by the estimates (ties in the given order), concurrency from what the runs are', async () => {
+    const run = (name: string, backend: 'netns' | 'container') => ({ name, target: { backend } }) as unknown as PreparedRun;
+    const runs = [run('a', 'netns'), run('b', 'container'), run('c', 'netns'), run('d', 'netns')];
+    const s = await schedule(runs, [1000, 7000, 3000, 3000]);
+    expect(s.ordered.map((r) => r.name)).toEqual(['b', 'c', 'd', 'a']);
+    expect(s).toMatchObject(chooseConcurrency([{ container: true }, { container: false }, { container: false }, { container: false }]));
   });
 
   test('pool keeps at most n in flight and keeps the order of results', async () => {

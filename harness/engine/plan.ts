@@ -222,6 +222,17 @@ export function chooseConcurrency(runs: readonly { container: boolean }[], cores
   return { concurrency, watchIntervalMs, why };
 }
 
+/**
+ * How a batch of runs goes (a plan, several scenarios, the bench): longest first by the model's
+ * estimate (the batch ends close to its longest run instead of starting it last), as many at once
+ * as chooseConcurrency allows. `estimates` if already made (a plan's shards need them first).
+ */
+export async function schedule(runs: readonly PreparedRun[], estimates?: readonly number[]): Promise<{ ordered: PreparedRun[]; concurrency: number; watchIntervalMs: number; why: string }> {
+  const est = estimates ?? (await Promise.all(runs.map((p) => estimateMs(p))));
+  const ordered = runs.map((p, i) => ({ p, ms: est[i]! })).sort((a, b) => b.ms - a.ms).map((x) => x.p);
+  return { ordered, ...chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' }))) };
+}
+
 /** Runs `jobs` with at most `n` in flight, in the given order. */
 export async function pool<T, R>(jobs: readonly T[], n: number, f: (j: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(jobs.length);

@@ -62,7 +62,7 @@ export interface RunState {
   sysctls?: SidedSysctls;
   /** How late this machine wakes the probe (stage `calibrate`, again in `judge` after a failed check). */
   calibration?: CalibrationReport;
-  /** The wake-up calibration, started as soon as the client's namespace exists (it runs beside the target's start). */
+  /** The wake-up calibration, started when the run starts (it runs beside the target's start). */
   calibrating?: Promise<Calibration>;
   /** The sysctls in force on each side the target configured (read as they were set). */
   readonly inForce: Partial<Record<Side, SysctlMap>>;

@@ -6,10 +6,10 @@
  *   target → sysctls → observe → calibrate → expect → fault → client → collect → check → judge
  *   (→ hook) → revert
  *
- * `calibrate` measures how late this machine wakes the probe (started as soon as the client's
- * namespace exists; the watcher already polls while it runs, as it will during the scenario), and
- * the model widens every window by it; `judge`, after a failed check only, measures again and calls the verdict `inconclusive`
- * when the machine was too loaded to tell a wrong kernel from a late wake-up.
+ * `calibrate` measures how late this machine wakes the probe (started when the run starts; the
+ * watcher already polls while it runs, as it will during the scenario), and the model widens
+ * every window by it; `judge`, after a failed check only, measures again and calls the verdict
+ * `inconclusive` when the machine was too loaded to tell a wrong kernel from a late wake-up.
  *
  * With the user's own client command, `expect` predicts what the kernel does to any connection
  * under the fault, `client` runs the command (striking mid-connection faults when its connection

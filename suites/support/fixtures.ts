@@ -10,3 +10,9 @@ export async function runClock(r: Pick<Result, 'calibration'>): Promise<KernelCl
   const { hz } = await kernelFacts();
   return { hz, ...(r.calibration ? { lateMs: r.calibration.before.maxMs } : {}) };
 }
+
+/** Request k's round trip: from its write's start (the request leaves) to the end of the read of its answer (`write-k`, `round-k`). */
+export function roundTripMs(r: Pick<Result, 'steps'>, k: number): number {
+  const step = (label: string) => r.steps.find((s) => s.label === label)!;
+  return step(`round-${k}`).endMs - step(`write-${k}`).startMs;
+}

@@ -55,7 +55,7 @@ export async function startObservers(journal: Journal, o: ObserveOptions): Promi
     const after = watcher && before ? await watcher.counters().catch((err: unknown) => void (failed = { err })) : undefined;
     for (const side of SIDES) counters[side] = after && before ? counterDelta(before[sideIndex(side)]!, after[sideIndex(side)]!) : {};
     const rulesHit: Record<string, number> = {};
-    const ruleSides = SIDES.filter((side) => [...(o.ruleSides?.() ?? SIDES)].includes(side));
+    const ruleSides = [...new Set(o.ruleSides?.() ?? SIDES)];
     // Let the kernel finish what is in flight (two poll intervals) while the rules' counters are
     // read; the watcher polls once more as it stops, so nothing before the stop goes unseen.
     const [hits] = await Promise.all([Promise.all(ruleSides.map((side) => readRuleHits(o.ns[side], o.runId))), new Promise((r) => setTimeout(r, 2 * o.watchIntervalMs))]);

@@ -1,6 +1,6 @@
 /**
  * Stage `calibrate` (before the model derives its windows) and stage `judge` (after the checks):
- * how late this machine wakes the probe up, measured in the client's namespace. The first widens
+ * how late this machine wakes the probe up, measured in a namespace of the probe's own. The first widens
  * every window by what it saw; the second, only after a failed check, looks again and turns the
  * verdict into `inconclusive` when the machine was too loaded to judge the kernel, or when every
  * failed check is an event late by no more than the lateness it measures then.
@@ -48,12 +48,13 @@ export async function judge(s: RunState): Promise<void> {
   if (s.verdict !== 'fail' || !s.calibration) return;
   const after = await measure(s);
   s.calibration = calibrationReport(s.calibration.before, after, await kernelFacts());
-  weigh(s, after);
+  weigh(s);
 }
 
-/** The judgement itself, once the second calibration is in `s.calibration` (pure: unit-tested). */
-export function weigh(s: RunState, after: Calibration): void {
-  if (!s.calibration) return;
+/** The judgement itself, once the second calibration is in `s.calibration.after` (pure: unit-tested). */
+export function weigh(s: RunState): void {
+  const after = s.calibration?.after;
+  if (!s.calibration || !after) return;
   if (s.calibration.loaded) {
     s.verdict = 'inconclusive';
     s.log.warn({ calibration: s.calibration }, 'a check failed on a machine too loaded to judge: inconclusive');

@@ -11,7 +11,6 @@ function modelKeys(s: RunState, side: Side): string[] {
 
 export async function startTarget(s: RunState): Promise<void> {
   const { p, journal } = s;
-  const inForce = s.inForce;
   startCalibration(s);
   s.log.info({ target: p.target.name }, 'starting target');
   s.target = await p.target.start({
@@ -23,7 +22,7 @@ export async function startTarget(s: RunState): Promise<void> {
     // listen() reads somaxconn only then: the server side's sysctls go in before its server starts.
     configureNetns: async (side, ns) => {
       await assertNotHost(ns);
-      inForce[side] = await applySysctls(journal, ns, p.sysctls[side], modelKeys(s, side));
+      s.inForce[side] = await applySysctls(journal, ns, p.sysctls[side], modelKeys(s, side));
     },
   });
   s.ns = { client: s.target.client, server: s.target.server };
