@@ -8,7 +8,14 @@
  * in (the seq_file holds that net: re-reading it from offset 0 later shows the same namespace,
  * wherever the process is by then; probe/test/watch-netns.sh checks both). So one timerfd wake-up
  * serves every namespace of a run, and the counters need no process living in each namespace:
- * a stdin line `counters` prints them. */
+ * a stdin line `counters` prints them.
+ *
+ * A connection can open and close between two polls (a request over loopback-fast veth takes
+ * under a millisecond). So each namespace also has a socket in the sock_diag destroy groups
+ * (SKNLGRP_INET_TCP_DESTROY, net/core/sock_diag.c sock_diag_broadcast_destroy): the kernel sends
+ * every full TCP socket of that namespace as it is freed. A destroyed socket the table knows is
+ * polled for at once (its GONE, or the TIME_WAIT that replaced it, comes without waiting for the
+ * tick); one the table never saw is reported as seen only then: state CLOSE, then GONE. */
 #define _GNU_SOURCE
 #include "watch.h"
 #include "json.h"
@@ -55,10 +62,17 @@ struct ns {
     int port;               /* -1: every port; -2: not given (take the default) */
     int family;             /* 4: IPv4 only; 0: both; -1: not given */
     int nl;                 /* its NETLINK_SOCK_DIAG socket */
+    int destroy;            /* its socket in the destroy groups (-1: the kernel refused) */
     int snmp, netstat;      /* its /proc/net files (-1 if they could not be opened) */
     struct entry *buckets[NBUCKETS];
     struct entry *all;
+    /* The last GRAVES tuples reported GONE: a socket leaves the table (unhashed, in CLOSE) while
+     * its owner may still hold it, and is freed later; that free is not a new connection. */
+    struct key *graves;
+    unsigned ngraves;
 };
+
+#define GRAVES 1024
 
 static struct ns *nss[MAX_NS];
 static int nns;
@@ -107,28 +121,40 @@ static void unlink_entry(struct ns *n, struct entry *e)
     free(e);
 }
 
+/* The 4-tuple of a message; 0 if namespace n does not watch its port. */
+static int key_of(const struct ns *n, int family, const struct inet_diag_msg *m, struct key *k)
+{
+    memset(k, 0, sizeof *k);
+    if (family == AF_INET) {
+        k->l[10] = k->l[11] = 0xff;
+        k->r[10] = k->r[11] = 0xff;
+        memcpy(k->l + 12, m->id.idiag_src, 4);
+        memcpy(k->r + 12, m->id.idiag_dst, 4);
+    } else {
+        memcpy(k->l, m->id.idiag_src, 16);
+        memcpy(k->r, m->id.idiag_dst, 16);
+    }
+    k->lp = ntohs(m->id.idiag_sport);
+    k->rp = ntohs(m->id.idiag_dport);
+    return n->port < 0 || k->lp == n->port || k->rp == n->port;
+}
+
+static struct entry *lookup(const struct ns *n, const struct key *k)
+{
+    struct entry *e;
+    for (e = n->buckets[hash_key(k)]; e; e = e->next)
+        if (memcmp(&e->k, k, sizeof *k) == 0) break;
+    return e;
+}
+
 static void on_sock(int64_t t, int i, int family, const struct inet_diag_msg *m)
 {
     struct ns *n = nss[i];
     struct key k;
-    memset(&k, 0, sizeof k);
-    if (family == AF_INET) {
-        k.l[10] = k.l[11] = 0xff;
-        k.r[10] = k.r[11] = 0xff;
-        memcpy(k.l + 12, m->id.idiag_src, 4);
-        memcpy(k.r + 12, m->id.idiag_dst, 4);
-    } else {
-        memcpy(k.l, m->id.idiag_src, 16);
-        memcpy(k.r, m->id.idiag_dst, 16);
-    }
-    k.lp = ntohs(m->id.idiag_sport);
-    k.rp = ntohs(m->id.idiag_dport);
-    if (n->port >= 0 && k.lp != n->port && k.rp != n->port) return;
+    if (!key_of(n, family, m, &k)) return;
     int state = m->idiag_state == 12 /* TCP_NEW_SYN_RECV */ ? 3 /* TCP_SYN_RECV */ : m->idiag_state;
     uint32_t h = hash_key(&k);
-    struct entry *e;
-    for (e = n->buckets[h]; e; e = e->next)
-        if (memcmp(&e->k, &k, sizeof k) == 0) break;
+    struct entry *e = lookup(n, &k);
     int changed = 0;
     if (!e) {
         e = calloc(1, sizeof *e);
@@ -247,10 +273,72 @@ static int poll_ns(int i, int with_listeners)
             e->gen = gen;
         if (e->gen != gen) {
             emit(t, i, e, "GONE");
+            if (n->graves) n->graves[n->ngraves++ % GRAVES] = e->k;
             unlink_entry(n, e);
         }
     }
     return 0;
+}
+
+/* Takes k out of namespace n's graves; 1 if it was there. */
+static int exhume(struct ns *n, const struct key *k)
+{
+    unsigned count = n->ngraves < GRAVES ? n->ngraves : GRAVES;
+    for (unsigned j = 0; j < count; j++)
+        if (memcmp(&n->graves[j], k, sizeof *k) == 0) {
+            memset(&n->graves[j], 0, sizeof *k);
+            return 1;
+        }
+    return 0;
+}
+
+/* Namespace i's destroy socket is readable: sockets of it were freed. */
+static void on_destroyed(int i)
+{
+    struct ns *n = nss[i];
+    static struct { struct key k; uint32_t retrans; } unseen[256];
+    int nun = 0, known = 0, lost = 0;
+    for (;;) {
+        ssize_t r = recv(n->destroy, rbuf, sizeof rbuf, MSG_DONTWAIT);
+        if (r < 0 && errno == ENOBUFS) { lost = 1; continue; } /* the queue overflowed; it goes on */
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)r); h = NLMSG_NEXT(h, r)) {
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            struct key k;
+            if ((m->idiag_family == AF_INET6 && n->family == 4) || !key_of(n, m->idiag_family, m, &k)) continue;
+            /* A listener, or a socket tcp_disconnect() cleared (SO_LINGER {1,0}): no connection. */
+            if (k.rp == 0) continue;
+            if (lookup(n, &k)) known = 1;
+            else if (!exhume(n, &k) && nun < (int)(sizeof unseen / sizeof unseen[0])) {
+                unseen[nun].k = k;
+                unseen[nun].retrans = m->idiag_retrans;
+                nun++;
+            }
+        }
+    }
+    if (lost) fprintf(stderr, "harness-probe watch: destroy notifications lost%s%s (ENOBUFS)\n", n->path ? " in " : "", n->path ? n->path : "");
+    if (!known && !nun) return;
+    /* Poll the namespace now: a known socket's GONE (or the TIME_WAIT that took its place) is
+     * seen at once, and an unseen one whose tuple a TIME_WAIT holds is reported by the dump. */
+    gen++;
+    poll_ns(i, 0);
+    /* Stamped after that poll's lines (the stream stays in time order): later than the free,
+     * never earlier, like every stamp of the watcher. */
+    for (int j = 0; j < nun; j++) {
+        if (lookup(n, &unseen[j].k)) continue;
+        int64_t t = mono_us();
+        struct entry e;
+        memset(&e, 0, sizeof e);
+        e.k = unseen[j].k;
+        e.retrans = unseen[j].retrans;
+        fmt_addr(e.k.l, e.k.lp, e.local, sizeof e.local);
+        fmt_addr(e.k.r, e.k.rp, e.remote, sizeof e.remote);
+        /* Opened and closed between two polls: seen only as it was freed. */
+        emit(t, i, &e, "CLOSE");
+        emit(t, i, &e, "GONE");
+    }
 }
 
 /* Every namespace, one after the other, on one wake-up. Returns -1 if any dump failed. */
@@ -321,6 +409,15 @@ static int open_here(struct ns *n)
     if (n->nl < 0) return -1;
     int rcv = 1 << 20;
     setsockopt(n->nl, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    /* The destroy groups need CAP_NET_ADMIN in the namespace; without them, polls only. */
+    n->destroy = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1U << (SKNLGRP_INET_TCP_DESTROY - 1) };
+    if (n->family != 4) sa.nl_groups |= 1U << (SKNLGRP_INET6_TCP_DESTROY - 1);
+    if (n->destroy >= 0) {
+        setsockopt(n->destroy, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        if (bind(n->destroy, (struct sockaddr *)&sa, sizeof sa) < 0) { close(n->destroy); n->destroy = -1; }
+    }
+    if (n->destroy >= 0 && !(n->graves = calloc(GRAVES, sizeof *n->graves))) { close(n->destroy); n->destroy = -1; }
     /* /proc/self/net follows the calling thread's namespace at open time (since Linux 4.18). */
     n->snmp = open("/proc/self/net/snmp", O_RDONLY | O_CLOEXEC);
     n->netstat = open("/proc/self/net/netstat", O_RDONLY | O_CLOEXEC);
@@ -393,7 +490,7 @@ static struct ns *new_ns(const char *path)
     n->path = path;
     n->port = -2;
     n->family = -1;
-    n->nl = n->snmp = n->netstat = -1;
+    n->nl = n->destroy = n->snmp = n->netstat = -1;
     return n;
 }
 
@@ -489,19 +586,28 @@ int watch_main(int argc, char **argv)
     fflush(stdout);
     if (once) return ferror(stdout) ? 1 : 0; /* the first poll dumps everything, listeners included */
 
-    struct pollfd pfd[3] = {
+    /* The timer, signals, stdin, then each namespace's destroy socket. */
+    struct pollfd pfd[3 + MAX_NS] = {
         { .fd = tfd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
         { .fd = use_stdin ? 0 : -1, .events = POLLIN },
     };
+    for (int i = 0; i < nns; i++) pfd[3 + i] = (struct pollfd){ .fd = nss[i]->destroy, .events = POLLIN };
     char line[256];
     size_t ll = 0;
     int failures = 0;
     for (;;) {
-        int n = poll(pfd, 3, -1);
+        int n = poll(pfd, (nfds_t)(3 + nns), -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             fprintf(stderr, "harness-probe watch: poll: %s\n", strerror(errno));
             return 1;
+        }
+        for (int i = 0; i < nns; i++)
+            if (pfd[3 + i].revents & POLLIN) on_destroyed(i);
+        if (out_lines && !(pfd[0].revents & POLLIN)) {
+            fflush(stdout);
+            out_lines = 0;
+            if (ferror(stdout)) return 1;
         }
         /* Stopping: one last dump first, so what changed since the last tick is still reported. */
         if (pfd[1].revents) { poll_once(); fflush(stdout); return 0; }

@@ -3,7 +3,9 @@
 # - each namespace's events carry its index and only its own sockets;
 # - the counters of each (/proc/net files opened while in it) stay bound to it after the watcher
 #   went back to its own namespace: they equal `nsenter --net=… cat /proc/net/snmp`;
-# - bad paths exit 2; stdin EOF stops it.
+# - bad paths exit 2; stdin EOF stops it;
+# - connections that open and close between two polls are reported as they are freed (CLOSE,
+#   GONE), and a socket reset while held is not reported twice. KEEP=1 keeps the outputs.
 # The namespaces are anonymous (unshare --net, held by a sleep): nothing under /run/netns, and
 # nothing is changed in the namespace this script runs in. Needs root; skipped otherwise.
 # Usage: watch-netns.sh PATH/TO/harness-probe
@@ -20,7 +22,7 @@ A= B= SRV= W=
 cleanup() {
     for p in $W $SRV $A $B; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$TMP"
+    if [ -n "${KEEP:-}" ]; then echo "watch-netns: kept $TMP" >&2; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT INT TERM
 ok()  { pass=$((pass + 1)); }
@@ -103,6 +105,46 @@ exec 3>&-
 wait $W
 check "stdin EOF: exit 0" [ $? -eq 0 ]
 W=
+
+# in_b NAME INTERVAL MODE STEPS: a watcher of B polling every INTERVAL ms (output $TMP/NAME.out),
+# a MODE server on 127.0.0.1:7001 in B, then one client with STEPS; sets W, SRV and CP (its port).
+in_b() {
+    "$PROBE" watch --no-stdin --interval-ms "$2" --port 7001 --netns $NB >"$TMP/$1.out" 2>"$TMP/$1.err" &
+    W=$!
+    check "B ($1): watcher up" wait_for '"event":"watching"' "$TMP/$1.out"
+    nsenter --net=$NB "$PROBE" server --mode "$3" --listen 127.0.0.1:7001 >"$TMP/$1.srv" 2>&1 &
+    SRV=$!
+    check "B ($1): $3 server listening" wait_for '"event":"listening"' "$TMP/$1.srv"
+    printf '{"host":"127.0.0.1","port":7001,"steps":[%s]}' "$4" | nsenter --net=$NB "$PROBE" client >"$TMP/$1.client"
+    CP=$(sed -n 's/.*"local":"127.0.0.1:\([0-9]*\)".*/\1/p' "$TMP/$1.client" | head -n 1)
+    check "B ($1): the client's port known ($CP)" [ -n "$CP" ]
+}
+
+# Connections that open and close between two polls: a watcher that polls once a minute sees them
+# only through the kernel's destroy notifications (sock_diag SKNLGRP_INET_TCP_DESTROY).
+in_b d 60000 echo '{"op":"connect","timeoutMs":2000},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"read","bytes":10,"timeoutMs":2000},{"op":"close"}'
+# the server's socket (closed second, freed after LAST_ACK) was never in a dump: CLOSE, then GONE
+check "B: unseen server socket reported as it was freed: CLOSE" wait_for "\"local\":\"127.0.0.1:7001\",\"remote\":\"127.0.0.1:$CP\",\"state\":\"CLOSE\"" "$TMP/d.out"
+check "B: ...then GONE" wait_for "\"local\":\"127.0.0.1:7001\",\"remote\":\"127.0.0.1:$CP\",\"state\":\"GONE\"" "$TMP/d.out"
+# the client's socket was freed when its TIME_WAIT took its place: the poll it prompted shows that
+check "B: the client's TIME_WAIT, seen at its socket's free (no tick in a minute)" wait_for "\"local\":\"127.0.0.1:$CP\",\"remote\":\"127.0.0.1:7001\",\"state\":\"TIME_WAIT\"" "$TMP/d.out"
+check "B: ...not as a CLOSE" sh -c "! grep -q '\"local\":\"127.0.0.1:$CP\",\"remote\":\"127.0.0.1:7001\",\"state\":\"CLOSE\"' '$TMP/d.out'"
+check "B: the stream is in time order" sh -c "sed -n 's/^{\"tUs\":\([0-9]*\),.*/\1/p' '$TMP/d.out' | sort -c -n"
+kill $SRV; wait $SRV 2>/dev/null; SRV=
+kill $W; wait $W 2>/dev/null; W=
+
+# A socket reset while its owner still holds it leaves the table (CLOSE is unhashed) at the next
+# poll; its free, when the owner closes it later, is not a second connection.
+in_b g 20 linger0 '{"op":"connect","timeoutMs":2000},{"op":"sleep","ms":100},{"op":"write","bytes":10,"timeoutMs":2000},{"op":"sleep","ms":300},{"op":"close"}'
+sleep 0.1
+check "B: the client seen ESTABLISHED first" grep -q "\"local\":\"127.0.0.1:$CP\",\"remote\":\"127.0.0.1:7001\",\"state\":\"ESTABLISHED\"" "$TMP/g.out"
+check "B: the reset socket GONE once" [ "$(grep -c "\"local\":\"127.0.0.1:$CP\",\"remote\":\"127.0.0.1:7001\",\"state\":\"GONE\"" "$TMP/g.out")" = 1 ]
+check "B: ...and never a CLOSE (its free came after its GONE)" sh -c "! grep -q '\"local\":\"127.0.0.1:$CP\",\"remote\":\"127.0.0.1:7001\",\"state\":\"CLOSE\"' '$TMP/g.out'"
+# the server's socket, closed with SO_LINGER {1,0}, is freed with its remote port cleared
+# (tcp_disconnect): not a connection to anyone, not reported
+check "B: no socket with remote port 0 reported" sh -c "! grep -q '\"remote\":\"127.0.0.1:0\"' '$TMP/g.out'"
+kill $SRV; wait $SRV 2>/dev/null; SRV=
+kill $W; wait $W 2>/dev/null; W=
 
 "$PROBE" watch --no-stdin --netns /nonexistent/ns >/dev/null 2>"$TMP/e1"
 check "missing --netns path: exit 2" [ $? -eq 2 ]
