@@ -119,6 +119,8 @@ export const appCrash = defineFault({
     from: 'strike',
     endsMs: immediateWindowMs(clock),
     because: 'the killed server\'s kernel closes its sockets: FIN (or RST with unread data) at once; connects after it are refused',
+    // Nothing listens any more: the server's kernel answers a new SYN with a RST.
+    afterStrike: { state: 'SYN_SENT', endsMs: immediateWindowMs(clock), errno: 'ECONNREFUSED', then: 'GONE', retrans: 0, fleeting: true, because: 'a connect after the crash: nothing listens, the SYN gets a RST' },
   }),
   script: ({ params, watchIntervalMs }) => {
     const connect = { op: 'connect' as const, label: 'connect', timeoutMs: 5000 };

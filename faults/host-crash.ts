@@ -25,7 +25,7 @@
  * seeds describe (idle + cnt × intvl), each timer up to a wheel granule late.
  */
 import { z } from 'zod';
-import { DATA_SYSCTLS } from '../harness/model/tcp.js';
+import { DATA_SYSCTLS, predictSynTimeout, SYN_SYSCTLS, synSysctlsFrom } from '../harness/model/tcp.js';
 import { dataSysctlsFrom, predictDataTimeout, predictIdleWait, predictKeepalive } from '../harness/model/data.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
@@ -37,8 +37,9 @@ export const hostCrash = defineFault({
   name: 'host-crash',
   summary: 'the target host stops answering mid-connection (its namespace drops everything from the client)',
   observes: 'a write succeeds, retransmissions go unanswered, then ETIMEDOUT (tcp_retries2, TCP_USER_TIMEOUT, or keepalive); an idle socket never notices',
+  // The SYN sysctls too: a client that reconnects after the crash meets the SYN schedule.
   shapedBy: {
-    client: DATA_SYSCTLS,
+    client: [...DATA_SYSCTLS, ...SYN_SYSCTLS],
     server: ['net.ipv4.tcp_sack'],
   },
   params: z.object({
@@ -52,8 +53,9 @@ export const hostCrash = defineFault({
   }),
   server: () => ({ mode: 'echo' }),
   needs: () => 'any',
-  // tcp_retries2=3: ETIMEDOUT after ~6.5 s instead of the default 15's ~15 min.
-  fastSysctls: () => ({ client: { 'net.ipv4.tcp_retries2': '3' } }),
+  // tcp_retries2=3: ETIMEDOUT after ~6.5 s instead of the default 15's ~15 min; tcp_syn_retries=2:
+  // a client that reconnects after the crash gives up after ~7 s instead of ~131 s (as syn-drop).
+  fastSysctls: () => ({ client: { 'net.ipv4.tcp_retries2': '3', 'net.ipv4.tcp_syn_retries': '2' } }),
   plan: () => ({}),
   triggers: {
     crash: ({ endpoints }) => ({
@@ -126,13 +128,23 @@ export const hostCrash = defineFault({
   // Any client: the connection stays ESTABLISHED after the crash; a write the host never answers
   // is retransmitted until the retries2 budget (or TCP_USER_TIMEOUT) ends it with ETIMEDOUT. When
   // the client writes is its own business, so the kernel's end is a lower bound from the strike.
-  connection: ({ params }, expected) => {
+  connection: ({ params, sysctls, clock }, expected) => {
     const dies = expected.steps.dies;
+    // A connection opened after the crash: its SYNs are dropped with everything else.
+    const syn = predictSynTimeout(synSysctlsFrom(sysctls.client), clock);
     return {
       state: 'ESTABLISHED',
       from: 'strike',
       ...(dies?.windowMs && params.variant !== 'idle' ? { endsMs: [dies.windowMs[0], Infinity] as [number, number], errno: dies.errno! } : {}),
       because: expected.because?.[0] ?? 'nothing comes back from the host',
+      afterStrike: {
+        state: 'SYN_SENT',
+        endsMs: syn.windowMs,
+        errno: syn.errno,
+        then: 'GONE',
+        retrans: syn.retransmits,
+        because: `a connect after the crash: its SYNs are dropped too; ${syn.retransmits} retransmissions, ETIMEDOUT at ${syn.timeoutMs / 1000} s`,
+      },
     };
   },
   script: ({ params, watchIntervalMs }, expected) => {

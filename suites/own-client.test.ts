@@ -3,6 +3,7 @@
  * socket, curl's non-blocking connect, Node's net) are run in the client namespace, their
  * connections observed from outside and explained against the kernel model.
  */
+import { fmtWin } from '../harness/verdict/client.js';
 import type { Result } from '../harness/verdict/result.js';
 import { dockerSkipReason, dockerUp } from './container-clients.js';
 import { describe, isRoot, test } from './support/fixtures.js';
@@ -31,7 +32,7 @@ describe.skipIf(!isRoot)('your own client (netns)', { tags: ['netns'] }, () => {
     expect(c.endedBy).toBe('client');
     // The kernel's window is the model's (SYN timers at 1024 ms through the wheel: 7.1–7.2 s).
     const [lo, hi] = r.client!.prediction.endsMs!;
-    expect(c.explanation).toContain(`the client's own timeout — the kernel would have given up at ${(lo / 1000).toFixed(1)} s–${(hi / 1000).toFixed(1)} s`);
+    expect(c.explanation).toContain(`the client's own timeout — the kernel would have given up at ${fmtWin([lo, hi])}`);
     expect(lo).toBeGreaterThan(7000);
     // Two seconds of the kernel's schedule: the first SYN retransmission (1 s), not the second (2 s, racing the timeout).
     expect(c.retrans).toBeGreaterThanOrEqual(1);
@@ -92,6 +93,51 @@ describe.skipIf(!isRoot)('your own client (netns)', { tags: ['netns'] }, () => {
     expect(kernel.client!.stderrTail).toMatch(/TimeoutError|Connection timed out/);
     expect(only(kernel).endedBy).toBe('kernel');
     expect(kernel.fault.rulesHit['drop-in']).toBeGreaterThanOrEqual(5);
+  });
+
+  // Two connections: the first held 300 ms (the strike comes 100 ms into it), then closed; the
+  // second opened after the crash, with a 2 s connect timeout.
+  const PY_RECONNECT = [
+    'python3',
+    '-c',
+    `import socket,sys,time
+a=(sys.argv[1], int(sys.argv[2]))
+s=socket.create_connection(a); time.sleep(0.3); s.close()
+time.sleep(0.2)
+try:
+  socket.create_connection(a, timeout=2)
+except Exception as e:
+  print(type(e).__name__); sys.exit(1)`,
+    '{host}',
+    '{port}',
+  ];
+
+  test.concurrent('host-crash, a client that reconnects after the crash: the new connection waits in SYN_SENT until its own 2 s timeout', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'host-crash', client: { argv: PY_RECONNECT, strike: { kind: 'established', delayMs: 100 }, expect: { exit: 1 } } });
+    expect(r).toPass();
+    expect(r.client!.stdoutTail.trim()).toBe('TimeoutError');
+    expect(r.client!.connections).toHaveLength(2);
+    const [first, second] = r.client!.connections;
+    expect(first!.endedBy).toBe('client');
+    expect(second!.states[0]!.state).toBe('SYN_SENT');
+    expect(second!.endedBy).toBe('client');
+    // Against the SYN schedule the fault predicts for a reconnect, not against ESTABLISHED.
+    const syn = r.client!.prediction.afterStrike!;
+    expect(syn.endsMs![0]).toBeGreaterThan(7000);
+    expect(second!.explanation).toMatch(/^opened after the strike: gave up after 2\.0 s in SYN_SENT with \d retransmissions?: the client's own timeout/);
+    expect(second!.explanation).toContain(`the kernel would have given up at ${fmtWin(syn.endsMs!)}`);
+  });
+
+  test.concurrent('a mid-connection fault that never struck (the client was done first): the run fails saying so', async ({ harness, expect }) => {
+    // The strike would come 5 s after ESTABLISHED; the client is done in about half a second.
+    const r = await harness.run({ scenario: 'host-crash', client: { argv: PY_RECONNECT, strike: { kind: 'established', delayMs: 5000 } } });
+    expect(r.verdict).toBe('fail');
+    expect(r.client!.struck).toBeUndefined();
+    const check = r.checks.find((c) => c.name.startsWith('the fault struck'))!;
+    expect(check).toMatchObject({ pass: false, expected: 'when a connection of the client is ESTABLISHED (+5000 ms)' });
+    expect(check.actual).toMatch(/^never: the client was done after .*--strike at:DURATION/);
+    // Everything else held: the checks that failed are that one only.
+    expect(r.checks.filter((c) => !c.pass).map((c) => c.name)).toEqual([check.name]);
   });
 
   test.concurrent('a client that hangs is killed, said so, and everything is reverted', async ({ harness, expect }) => {

@@ -13,10 +13,14 @@ import type { Result } from '../verdict/result.js';
 
 /**
  * Each client makes two HTTP/1.1 requests, 500 ms apart (the second on the same connection where
- * the client keeps one alive): the fault strikes 100 ms after the first connection is ESTABLISHED,
- * so the first exchange shows the client works and the second meets the fault, as a pooled
- * connection meets a host that died between two requests.
+ * the client keeps one alive, on a new one where it opens one per request): the mid-connection
+ * faults strike 300 ms after the client started (`--strike at:300ms`), between the two, so the
+ * first exchange shows the client works and the second meets the fault, as a pooled connection
+ * (or a new one) meets a host that died between two requests. (Striking when a connection is
+ * ESTABLISHED would miss the clients whose connections last a few ms: a fault that never struck
+ * proves nothing.)
  */
+const STRIKE_AT_MS = 300;
 const REQ = 'GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n';
 
 /** A reply is counted by its status line: one answer may come in several reads (headers, then body). */
@@ -65,8 +69,9 @@ export const CLIENTS: { name: string; argv: string[] }[] = [
   { name: 'Python `socket.create_connection` (no timeout)', argv: ['python3', '-c', PY_SOCKET.replace('TIMEOUT', ''), '{host}', '{port}'] },
   { name: 'Python `socket.create_connection(timeout=2)`', argv: ['python3', '-c', PY_SOCKET.replace('TIMEOUT', ', timeout=2'), '{host}', '{port}'] },
   { name: 'Python `urllib.request.urlopen(timeout=3)`', argv: ['python3', '-c', PY_URLLIB, '{host}', '{port}'] },
-  { name: 'curl (defaults), one request', argv: ['curl', '-sS', '-o', '/dev/null', 'http://{host}:{port}/'] },
-  { name: 'curl `--max-time 3`, one request', argv: ['curl', '-sS', '-o', '/dev/null', '--max-time', '3', 'http://{host}:{port}/'] },
+  // `--rate 2/s`: the second transfer 500 ms after the first, on the same connection.
+  { name: 'curl (defaults), `--rate 2/s`', argv: ['curl', '-sS', '-o', '/dev/null', '-o', '/dev/null', '--rate', '2/s', 'http://{host}:{port}/', 'http://{host}:{port}/'] },
+  { name: 'curl `--max-time 3 --rate 2/s`', argv: ['curl', '-sS', '-o', '/dev/null', '-o', '/dev/null', '--rate', '2/s', '--max-time', '3', 'http://{host}:{port}/', 'http://{host}:{port}/'] },
 ];
 
 export const SCENARIOS = ['syn-drop', 'host-crash', 'app-crash', 'reject'] as const;
@@ -78,7 +83,16 @@ export function cell(r: Result): string {
   const c = r.client;
   const said = (c.stdoutTail.trim().split('\n').pop() || c.stderrTail.trim().split('\n').pop() || '').replace(/\|/g, '\\|').slice(0, 60);
   const ends = new Set(c.connections.map((k) => k.endedBy));
-  const who = ends.has('kernel') ? 'ended by the kernel' : ends.has('client') ? 'ended by the client' : c.connections.length === 0 ? 'refused at once' : [...ends].join(', ');
+  // The most telling of its connections' ends: the kernel's or the client's doing over the rest.
+  const order: [string, string][] = [
+    ['kernel', 'ended by the kernel'],
+    ['client', 'ended by the client'],
+    ['other', 'not as the kernel allows'],
+    ['held', 'still open'],
+    ['brief', 'too brief for the fault to hold'],
+    ['before-fault', 'over before the fault struck'],
+  ];
+  const who = c.connections.length === 0 ? 'no connection seen' : (order.find(([k]) => ends.has(k))?.[1] ?? [...ends].join(', '));
   const n = c.connections.length > 1 ? ` (${c.connections.length} connections)` : '';
   const end = c.timedOut ? 'killed by the harness' : `exit ${c.exitCode ?? c.signal}`;
   const untouched = r.checks.some((k) => /the fault fired/.test(k.name) && !k.pass);
@@ -94,7 +108,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < jobs.length; i += 4) {
     await Promise.all(
       jobs.slice(i, i + 4).map(async ({ client, scenario }) => {
-        const spec: ClientSpec = { argv: client.argv, timeoutMs: 20_000, ...(STRIKES.has(scenario) ? { strike: { kind: 'established', delayMs: 100 } } : {}) };
+        const spec: ClientSpec = { argv: client.argv, timeoutMs: 30_000, ...(STRIKES.has(scenario) ? { strike: { kind: 'at', ms: STRIKE_AT_MS } } : {}) };
         const r = await execute(await prepare({ scenario, target: 'nginx', client: spec }));
         results.set(`${client.name}|${scenario}`, r);
         process.stderr.write(`${scenario.padEnd(11)} ${client.name}: ${cell(r)}\n`);

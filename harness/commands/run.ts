@@ -141,9 +141,9 @@ export async function runCommand(opts: RunCommandOptions, env: CommandEnv): Prom
   }
   await assertRoot();
   // The same choice a plan makes: longest first, as many at once as the machine affords.
-  const { ordered, concurrency, watchIntervalMs, why } = await schedule(prepared);
+  const { ordered, concurrency, setupGate, watchIntervalMs, why } = await schedule(prepared);
   if (concurrency < prepared.length) env.log.info({ runs: prepared.length, concurrency, watchIntervalMs }, `${prepared.length} runs, ${concurrency} at a time (${why})`);
-  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
+  return runPrepared(ordered, concurrency, { ...env, setupGate, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }
 
 /** Runs the prepared runs, at most `concurrency` at once; results, pages, JUnit and progress lines as they end. */
@@ -180,9 +180,9 @@ async function runPlanCommand(opts: RunCommandOptions, env: CommandEnv): Promise
   const estimates = await Promise.all(prepared.map((p) => estimateMs(p)));
   const mine = shard ? shardOf(prepared, estimates, shard.count, shard.index) : prepared;
   await assertRoot();
-  const { ordered, concurrency, watchIntervalMs, why } = await schedule(mine, mine.map((p) => estimates[prepared.indexOf(p)]!));
+  const { ordered, concurrency, setupGate, watchIntervalMs, why } = await schedule(mine, mine.map((p) => estimates[prepared.indexOf(p)]!));
   env.log.info({ plan: file, runs: ordered.length, of: prepared.length, ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}), concurrency, watchIntervalMs }, `plan: ${ordered.length} runs${shard ? ` (shard ${shard.index}/${shard.count} of ${prepared.length})` : ''}, ${concurrency} at a time (${why})`);
-  return runPrepared(ordered, concurrency, { ...env, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
+  return runPrepared(ordered, concurrency, { ...env, setupGate, watchIntervalMs: env.watchIntervalMs ?? watchIntervalMs }, opts, out);
 }
 
 /**

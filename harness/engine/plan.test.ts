@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { chooseConcurrency, parsePlan, parseShard, pool, requestOf, schedule, shardOf } from './plan.js';
+import pLimit from 'p-limit';
+import { DEFAULT_OUTAGE_MS } from '../../faults/partition.js';
+import { chooseConcurrency, estimateMs, parsePlan, parseShard, pool, requestOf, schedule, shardOf, takeTurn } from './plan.js';
+import { prepare } from './prepare.js';
 import type { PreparedRun } from './prepare.js';
 
 describe('parsePlan', () => {
@@ -51,14 +54,16 @@ describe('shards and concurrency', () => {
   test('concurrency follows the watchers\' cost and the cores', () => {
     const netns = (n: number) => Array.from({ length: n }, () => ({ container: false }));
     expect(chooseConcurrency(netns(3), 2)).toMatchObject({ concurrency: 3, watchIntervalMs: 5 });
-    expect(chooseConcurrency(netns(40), 1)).toMatchObject({ concurrency: 12, watchIntervalMs: 10 });
-    expect(chooseConcurrency(netns(40), 2)).toMatchObject({ concurrency: 24, watchIntervalMs: 10 });
-    expect(chooseConcurrency(netns(40), 8).concurrency).toBe(40);
-    expect(chooseConcurrency(netns(40), 3).concurrency).toBe(36);
-    // A container run costs 4 netns runs (dockerd, the host's TCP hash): fewer go at once.
+    expect(chooseConcurrency(netns(40), 1)).toMatchObject({ concurrency: 18, setupSlots: 1, watchIntervalMs: 10 });
+    expect(chooseConcurrency(netns(40), 2)).toMatchObject({ concurrency: 36, setupSlots: 2, watchIntervalMs: 10 });
+    expect(chooseConcurrency(netns(40), 3).concurrency).toBe(40);
+    expect(chooseConcurrency(netns(60), 3)).toMatchObject({ concurrency: 54, setupSlots: 3 });
+    // One run: one set-up slot, never more slots than runs.
+    expect(chooseConcurrency(netns(1), 8)).toMatchObject({ concurrency: 1, setupSlots: 1 });
+    // A container run costs 6 netns runs (dockerd, the host's TCP hash): fewer go at once.
     expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(6);
-    // Mixed: the mean cost. 20 netns + 20 containers: 2.5 each, 24 / 2.5 → 9.
-    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(9);
+    // Mixed: the mean cost. 20 netns + 20 containers: 3.5 each, 36 / 3.5 → 10.
+    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(10);
   });
 
   test('schedule: longest first by the estimates (ties in the given order), concurrency from what the runs are', async () => {
@@ -67,6 +72,35 @@ describe('shards and concurrency', () => {
     const s = await schedule(runs, [1000, 7000, 3000, 3000]);
     expect(s.ordered.map((r) => r.name)).toEqual(['b', 'c', 'd', 'a']);
     expect(s).toMatchObject(chooseConcurrency([{ container: true }, { container: false }, { container: false }, { container: false }]));
+  });
+
+  test('estimateMs: a step the model says times out lasts its timeout (a keepalive watch through a partition)', async () => {
+    // The idle connection is watched through the whole outage: the run lasts at least that long.
+    const idle = await estimateMs(await prepare({ scenario: 'partition', params: { variant: 'idle' } }));
+    expect(idle).toBeGreaterThanOrEqual(1000 + DEFAULT_OUTAGE_MS.idle);
+    // A read that gets nothing counts its 2 s timeout beside the dropped connect's ~3 s window.
+    const cookie = await estimateMs(await prepare({ scenario: 'accept-queue-full', params: { overflow: 'cookie' } }));
+    expect(cookie).toBeGreaterThan(1000 + 2000 + 3000);
+  });
+
+  test('takeTurn: admitted in the order the turns were taken, however long each caller takes to come to it', async () => {
+    const gate = pLimit(1);
+    const order: string[] = [];
+    await Promise.all(
+      [['a', 30], ['b', 0], ['c', 10]].map(async ([name, late]) => {
+        const turn = takeTurn(gate);
+        await new Promise((r) => setTimeout(r, late as number));
+        await turn.admitted;
+        order.push(name as string);
+        await new Promise((r) => setTimeout(r, 5));
+        turn.release();
+      }),
+    );
+    expect(order).toEqual(['a', 'b', 'c']);
+    // No gate: admitted at once.
+    const free = takeTurn(undefined);
+    await free.admitted;
+    free.release();
   });
 
   test('pool keeps at most n in flight and keeps the order of results', async () => {

@@ -8,6 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { kernelFacts } from '../core/kernel.js';
@@ -144,9 +145,10 @@ export function parseShard(raw: string): { index: number; count: number } {
 }
 
 /**
- * How long a run will take, by the model: the sleeps of its script and the upper edge of each
- * labelled step's predicted window (the step's own timeout when it has none), plus a second of
- * set-up. Used to order runs (longest first) and to balance shards; not a check.
+ * How long a run will take, by the model: the sleeps of its script, the upper edge of each
+ * labelled step's predicted window, and the timeout of each step the model says times out (a read
+ * that gets nothing, a keepalive watch), plus a second of set-up. Used to order runs (longest
+ * first) and to balance shards; not a check.
  */
 export async function estimateMs(p: PreparedRun): Promise<number> {
   const ctx = {
@@ -165,8 +167,10 @@ export async function estimateMs(p: PreparedRun): Promise<number> {
     const script = p.fault.script(ctx, expected);
     let ms = 1000;
     for (const s of script) {
+      const step = s.label ? expected.steps[s.label] : undefined;
       if (s.op === 'sleep') ms += s.ms;
-      else if (s.label && expected.steps[s.label]?.windowMs) ms += expected.steps[s.label]!.windowMs![1];
+      else if (step?.windowMs) ms += step.windowMs[1];
+      else if (step?.timedOut && 'timeoutMs' in s) ms += s.timeoutMs;
     }
     for (const e of expected.stateLeft ?? []) ms = Math.max(ms, e.windowMs[1] + 1000);
     return ms;
@@ -193,33 +197,42 @@ export function shardOf<T>(items: readonly T[], estimates: readonly number[], co
 
 /**
  * How many built-in (netns) runs go at once per core. Measured with plans/catalogue.yaml (68
- * runs) on 2 cores: 24 at a time, every verdict passed in each of three runs (14.0–14.6 s); 34 at
- * a time, a keepalive count came in high (the counters were read late); 12 at a time took 17.9 s.
- * What limits it is not the state watchers' CPU (one process polls both namespaces of a run,
- * ~2 % of a core each at 5 ms with their own TCP hash: `npm run bench -- watcher`) but the load of
- * the runs together (their set-ups' processes, the delayers, the probes' wake-ups) against the
- * timers a scenario measures.
+ * runs) on 2 cores, set-ups one per core (SETUPS_PER_CORE): 36 at a time, every verdict passed in
+ * six runs of six, 7.6-7.8 s from the first set-up to the last revert (its longest run alone:
+ * 7.4 s); 48 at a time, no faster (7.6 s: the longest run is the floor); 24 at a time, 8.9 s
+ * (the short runs wait for a slot behind the long ones). Without the set-up gate every run of a
+ * batch set up at once: 34 at a time put a keepalive count out (the counters read late).
  */
-export const RUNS_PER_CORE = 12;
+export const RUNS_PER_CORE = 18;
 /**
- * A container run counts as 4 netns runs: dockerd starts and removes its containers, and its
- * namespaces' watchers walk the host's TCP hash. (At 2.5, 9 container runs at once on 2 cores: one
- * of nginx's 512 answered connects came back after 21 ms, its SYN-ACK processed that late.)
+ * A container run counts as 6 netns runs (6 at once on 2 cores): dockerd starts and removes its
+ * containers, and its namespaces' watchers walk the host's TCP hash. (9 container runs at once on
+ * 2 cores: one of nginx's 512 answered connects came back after 21 ms, its SYN-ACK processed that
+ * late.)
  */
-export const CONTAINER_RUN_COST = 4;
+export const CONTAINER_RUN_COST = 6;
+
+/**
+ * How many runs of a batch set up at once per core (target → fault: namespaces, the server, the
+ * watcher, the rules: processes and syscalls, little waiting). The others wait their turn in the
+ * batch's order, so the longest runs start their timers first instead of all runs sharing the
+ * cores for their set-ups together.
+ */
+export const SETUPS_PER_CORE = 1;
 
 /**
  * How many runs go at once, from the core count and what the runs are; beyond four runs the
  * watchers poll every 10 ms (DESIGN: a state is seen at most 10 ms late) instead of 5.
  */
-export function chooseConcurrency(runs: readonly { container: boolean }[], cores = cpus().length): { concurrency: number; watchIntervalMs: number; why: string } {
+export function chooseConcurrency(runs: readonly { container: boolean }[], cores = cpus().length): { concurrency: number; setupSlots: number; watchIntervalMs: number; why: string } {
   const containers = runs.filter((r) => r.container).length;
   const meanCost = (containers * CONTAINER_RUN_COST + (runs.length - containers)) / Math.max(1, runs.length);
   const fit = Math.max(1, Math.floor((RUNS_PER_CORE * cores) / meanCost));
   const concurrency = Math.min(runs.length, fit);
   const watchIntervalMs = runs.length <= 4 ? 5 : 10;
-  const why = `${cores} cores, ${RUNS_PER_CORE} netns runs per core${containers ? ` (a container run counts ${CONTAINER_RUN_COST}×)` : ''}; the state watchers poll every ${watchIntervalMs} ms`;
-  return { concurrency, watchIntervalMs, why };
+  const setupSlots = Math.min(concurrency, SETUPS_PER_CORE * cores);
+  const why = `${cores} cores, ${RUNS_PER_CORE} netns runs per core${containers ? ` (a container run counts ${CONTAINER_RUN_COST}×)` : ''}, ${setupSlots} setting up at once; the state watchers poll every ${watchIntervalMs} ms`;
+  return { concurrency, setupSlots, watchIntervalMs, why };
 }
 
 /**
@@ -227,23 +240,35 @@ export function chooseConcurrency(runs: readonly { container: boolean }[], cores
  * estimate (the batch ends close to its longest run instead of starting it last), as many at once
  * as chooseConcurrency allows. `estimates` if already made (a plan's shards need them first).
  */
-export async function schedule(runs: readonly PreparedRun[], estimates?: readonly number[]): Promise<{ ordered: PreparedRun[]; concurrency: number; watchIntervalMs: number; why: string }> {
+export async function schedule(
+  runs: readonly PreparedRun[],
+  estimates?: readonly number[],
+): Promise<{ ordered: PreparedRun[]; concurrency: number; setupSlots: number; setupGate: Gate; watchIntervalMs: number; why: string }> {
   const est = estimates ?? (await Promise.all(runs.map((p) => estimateMs(p))));
   const ordered = runs.map((p, i) => ({ p, ms: est[i]! })).sort((a, b) => b.ms - a.ms).map((x) => x.p);
-  return { ordered, ...chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' }))) };
+  const chosen = chooseConcurrency(ordered.map((p) => ({ container: p.target.backend === 'container' })));
+  return { ordered, ...chosen, setupGate: pLimit(chosen.setupSlots) };
 }
 
-/** Runs `jobs` with at most `n` in flight, in the given order. */
-export async function pool<T, R>(jobs: readonly T[], n: number, f: (j: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(jobs.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, jobs.length) }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        out[i] = await f(jobs[i]!);
-      }
-    }),
-  );
-  return out;
+/** A limiter (p-limit's): runs `f` when one of its slots is free, in the order of the calls. */
+export type Gate = <T>(f: () => Promise<T>) => Promise<T>;
+
+/**
+ * Takes a turn at `gate` now, so that the batch's order is the order of admission (before any
+ * await), and holds it until release().
+ */
+export function takeTurn(gate: Gate | undefined): { admitted: Promise<void>; release(): void } {
+  if (!gate) return { admitted: Promise.resolve(), release: () => {} };
+  let admit!: () => void;
+  let release!: () => void;
+  const admitted = new Promise<void>((r) => (admit = r));
+  const held = new Promise<void>((r) => (release = r));
+  void gate(() => (admit(), held));
+  return { admitted, release };
+}
+
+/** Runs `jobs` with at most `n` in flight, started in the given order; results in that order. */
+export function pool<T, R>(jobs: readonly T[], n: number, f: (j: T) => Promise<R>): Promise<R[]> {
+  const limit = pLimit(n);
+  return Promise.all(jobs.map((j) => limit(() => f(j))));
 }

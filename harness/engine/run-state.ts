@@ -91,7 +91,7 @@ export interface RunState {
   verdict?: Verdict;
   error?: { code: string; message: string; stage: StageName };
   /** performance.now() marks. */
-  t: { start: number; setupDone?: number; scenarioDone?: number; hookMs: number; stages: Partial<Record<StageName | 'revert', number>> };
+  t: { start: number; queuedMs?: number; setupDone?: number; scenarioDone?: number; hookMs: number; stages: Partial<Record<StageName | 'revert', number>> };
 }
 
 /** The run's own failure (not a verdict): the error, named, with the stage it broke in. */
@@ -215,6 +215,7 @@ export function toResult(s: RunState, revert: RevertReport, tEnd: number): Resul
       scenarioMs: round1(scenarioDone - setupDone),
       teardownMs: round1(tEnd - scenarioDone - s.t.hookMs),
       stagesMs: Object.fromEntries(Object.entries(s.t.stages).map(([k, v]) => [k, round1(v)])),
+      ...(s.t.queuedMs ? { queuedMs: round1(s.t.queuedMs) } : {}),
     },
     revert,
   };

@@ -30,10 +30,11 @@ import { assertRoot, prepare, type PreparedRun, type RunRequest } from './prepar
 import { evaluateRun, observedOf, runError, toResult, type RunState, type StageName } from './run-state.js';
 import { driveClient } from './stages/client.js';
 import { applyPlan, deriveExpectation, readQdiscHits } from './stages/fault.js';
+import { takeTurn, type Gate } from './plan.js';
 import { finishServerScripts } from './stages/server-script.js';
 import { calibrate, judge } from './stages/calibrate.js';
 import { configureSysctls, startTarget } from './stages/target.js';
-import { driveUserClient } from './stages/user-client.js';
+import { driveUserClient, plannedStrike, strikesMidConnection } from './stages/user-client.js';
 
 export type { StageName } from './run-state.js';
 export { assertRoot, newRunId, paramNames, prepare, type PreparedRun, type RunRequest } from './prepare.js';
@@ -50,14 +51,21 @@ export interface RunEnv {
    */
   watchIntervalMs?: number;
   /**
-   * Called once the probe's script has ended and its observations are collected, while the fault
-   * is still in force (before revert): e.g. to run a real client (curl, redis-cli) in the client
-   * namespace and compare what it reports with the probe. Its time is not counted in `timing`.
+   * Admits a run's set-up (target → fault): a batch passes one limiter (p-limit) to all its runs
+   * so that only a few set up at once, in the batch's order, while many wait on the kernel's
+   * timers. Without it every run of a batch sets up at once and the first (longest) runs start
+   * their scenarios as late as the last.
    */
+  setupGate?: Gate;
   /** Told when a run enters each stage (progress lines; tests that interrupt a run at a given stage). */
   onStage?(stage: StageName, runId: string): void;
   /** Told the model's expectation as soon as it is derived (a progress line's predicted end). */
   onExpected?(runId: string, expected: Expectation): void;
+  /**
+   * Called once the probe's script has ended and its observations are collected, while the fault
+   * is still in force (before revert): e.g. to run a real client (curl, redis-cli) in the client
+   * namespace and compare what it reports with the probe. Its time is not counted in `timing`.
+   */
   duringFault?(run: { runId: string; target: StartedTarget; result: Omit<Result, 'revert' | 'timing'> }): Promise<void>;
 }
 
@@ -106,7 +114,8 @@ async function checkClient(s: RunState): Promise<void> {
   const explained = connectionsOf(states.client, `${address}:${port}`).map((c) => explainConnection(c, s.prediction!, { lagMs, ...(s.struck ? { strikeMs: s.struck.atMs, strikeSpanMs: s.struck.firedMs } : {}) }));
   const ruleNames = (s.p.fault.plan(s.ctx!).rules ?? []).map((r) => r.name);
   if (s.struck) for (const t of Object.values(s.p.fault.triggers ?? {})) ruleNames.push(...triggerRules(t(s.ctx!)));
-  s.checks = clientChecks(explained, rulesHit, ruleNames, s.clientRun!, s.p.client!.expect ?? {}, s.prediction);
+  const strike = strikesMidConnection(s) ? { planned: plannedStrike(s), ...(s.struck ? { struck: s.struck } : {}) } : undefined;
+  s.checks = clientChecks(explained, rulesHit, ruleNames, s.clientRun!, s.p.client!.expect ?? {}, { ...(s.prediction ? { prediction: s.prediction } : {}), ...(strike ? { strike } : {}) });
   s.verdict = s.checks.every((c) => c.pass) ? 'pass' : 'fail';
   s.client = {
     ...s.clientRun!,
@@ -158,8 +167,13 @@ export async function execute(p: PreparedRun, env: RunEnv = {}): Promise<Result>
 }
 
 async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<Result> {
+  const turn = takeTurn(env.setupGate);
+  const tQueued = performance.now();
   const log = (env.log ?? silentLogger).child({ runId: p.runId, scenario: p.fault.name });
-  const journal = await Journal.create(p.runId, log);
+  const journal = await Journal.create(p.runId, log).catch((err: unknown) => {
+    turn.release();
+    throw err;
+  });
   session.add(journal);
   const s: RunState = {
     p,
@@ -178,8 +192,10 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
     pending: [],
     t: { start: performance.now(), hookMs: 0, stages: {} },
   };
-  try {
-    for (const [name, stage] of p.client ? CLIENT_STAGES : PROBE_STAGES) {
+  const stages = p.client ? CLIENT_STAGES : PROBE_STAGES;
+  const setUp = stages.findIndex(([name]) => name === 'client');
+  const runStages = async (some: readonly Stage[]): Promise<void> => {
+    for (const [name, stage] of some) {
       s.stage = name;
       env.onStage?.(name, p.runId);
       // A signal stops the run between stages: what a stage in flight creates is journaled, so
@@ -192,6 +208,18 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
       if (name === 'fault') s.t.setupDone = performance.now();
       if (name === 'client') s.t.scenarioDone = performance.now();
     }
+  };
+  try {
+    try {
+      await turn.admitted;
+      // The run's own time starts when its set-up is admitted; the wait before is queuedMs.
+      s.t.start = performance.now();
+      s.t.queuedMs = s.t.start - tQueued;
+      await runStages(stages.slice(0, setUp));
+    } finally {
+      turn.release();
+    }
+    await runStages(stages.slice(setUp));
     if (env.duringFault && !s.signal.aborted) {
       s.stage = 'hook';
       const tHook = performance.now();

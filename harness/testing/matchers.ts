@@ -7,6 +7,7 @@
  * what the run saw (its failed checks, or the client's connections).
  */
 import { expect } from 'vitest';
+import type { Explained } from '../verdict/client.js';
 import type { ClientResult, Result } from '../verdict/result.js';
 import type { Side } from '../core/sysctl.js';
 
@@ -14,7 +15,8 @@ import type { Side } from '../core/sysctl.js';
 export type TcpState = 'SYN_SENT' | 'SYN_RECV' | 'ESTABLISHED' | 'FIN_WAIT1' | 'FIN_WAIT2' | 'TIME_WAIT' | 'CLOSE' | 'CLOSE_WAIT' | 'LAST_ACK' | 'LISTEN' | 'CLOSING';
 
 /** Who ended a connection: the client's own timeout or close, or the kernel at the end of its schedule. */
-export type EndedBy = 'client' | 'kernel';
+/** Who ended a connection of the client: see Explained['endedBy']. */
+export type EndedBy = Explained['endedBy'];
 
 /** The client part of a Result; a run without one is a misuse, not a failed expectation (so `.not` cannot pass it). */
 function clientOf(r: Result, matcher: string): ClientResult {

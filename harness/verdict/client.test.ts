@@ -62,7 +62,41 @@ describe('explainConnection', () => {
     expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: false });
     expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500, strikeSpanMs: 60 })).toMatchObject({ endedBy: 'kernel', pass: true });
     const before = connectionsOf([sample(100, 'SYN_SENT'), sample(150, 'GONE')], T)[0]!;
-    expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: true });
+    expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'before-fault', pass: true });
+  });
+
+  test("a connection opened after the strike is explained against what the fault left (a crashed host drops its SYNs)", () => {
+    const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, Infinity], because: 'crash', afterStrike: { state: 'SYN_SENT', endsMs: [7000, 7200], errno: 'ETIMEDOUT', then: 'GONE', retrans: 5, because: 'syn schedule' } };
+    const reconnect = (endMs: number, retrans: number) => connectionsOf([sample(600, 'SYN_SENT', '198.18.0.2:40001', retrans), sample(600 + endMs, 'GONE', '198.18.0.2:40001', retrans)], T)[0]!;
+    // The client's own 3 s timeout: earlier than the SYN schedule.
+    expect(explainConnection(reconnect(3000, 2), crash, { lagMs: 5, strikeMs: 300 })).toMatchObject({ endedBy: 'client', pass: true, line: expect.stringMatching(/^opened after the strike: gave up after 3.0 s in SYN_SENT/) });
+    // A narrow window prints with another digit, not as 7.1 s–7.1 s.
+    const narrow = { ...crash, afterStrike: { ...crash.afterStrike!, endsMs: [7080, 7130] as [number, number] } };
+    expect(explainConnection(reconnect(3000, 2), narrow, { lagMs: 5, strikeMs: 300 }).line).toMatch(/would have given up at 7\.08 s–7\.13 s$/);
+    // The whole SYN schedule: the kernel's end; past it, or more SYNs than it sends: a failure.
+    expect(explainConnection(reconnect(7100, 5), crash, { lagMs: 5, strikeMs: 300 })).toMatchObject({ endedBy: 'kernel', pass: true });
+    expect(explainConnection(reconnect(7100, 6), crash, { lagMs: 5, strikeMs: 300 })).toMatchObject({ pass: false });
+    // Without a prediction for it, a connect after the strike is never in ESTABLISHED: a failure.
+    const { afterStrike: _a, ...plain } = crash;
+    expect(explainConnection(reconnect(3000, 2), plain, { lagMs: 5, strikeMs: 300 })).toMatchObject({ pass: false });
+  });
+
+  test('a connection seen only as the kernel freed it (CLOSE, GONE between two polls)', () => {
+    const freed = (t: number) => connectionsOf([sample(t, 'CLOSE'), sample(t, 'GONE')], T)[0]!;
+    const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, 8], because: 'crash' };
+    // No strike yet (a request over before it): over before the fault struck.
+    expect(explainConnection(freed(40), crash, { lagMs: 5 })).toMatchObject({ endedBy: 'before-fault', pass: true, line: 'opened and closed between two polls (seen only as the kernel freed it, 40 ms in), before the fault struck' });
+    // After the strike: too brief for the fault to hold, not a contradiction of the model.
+    expect(explainConnection(freed(900), crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'brief', pass: true });
+    // A refused connect is over at once: what the kernel does.
+    const refused: ConnectionPrediction = { state: 'SYN_SENT', from: 'enter', endsMs: [0, 1], fleeting: true, because: 'rst' };
+    expect(explainConnection(freed(3), refused, lag)).toMatchObject({ endedBy: 'kernel', pass: true, line: expect.stringMatching(/^refused at once: /) });
+    // CLOSE followed by more states is not a freed-only connection.
+    const more = connectionsOf([sample(3, 'CLOSE'), sample(4, 'SYN_SENT')], T)[0]!;
+    expect(explainConnection(more, synDrop, lag)).toMatchObject({ pass: true, endedBy: 'held' });
+    expect(summarize([explainConnection(freed(40), crash, { lagMs: 5 }), explainConnection(freed(900), crash, { lagMs: 5, strikeMs: 500 })])).toBe(
+      'made 2 connections, 1 over before the fault struck, 1 opened and closed between two polls',
+    );
   });
 });
 
@@ -77,7 +111,7 @@ describe('clientChecks and summarize', () => {
   });
 
   test('--expect-exit and --expect-within', () => {
-    const c = (exp: Parameters<typeof clientChecks>[4]) => clientChecks([], {}, [], outcome, exp, { fleeting: true });
+    const c = (exp: Parameters<typeof clientChecks>[4]) => clientChecks([], {}, [], outcome, exp, { prediction: { fleeting: true } });
     expect(c({ exit: 'nonzero' }).find((x) => x.name.startsWith('client exit'))?.pass).toBe(true);
     expect(c({ exit: 0 }).find((x) => x.name.startsWith('client exit'))?.pass).toBe(false);
     expect(c({ withinMs: 2000 }).find((x) => x.name.startsWith('client ended within'))?.pass).toBe(false);
@@ -86,9 +120,19 @@ describe('clientChecks and summarize', () => {
     expect(c({}).some((x) => x.name === 'client connected to the target')).toBe(false);
   });
 
+  test('a mid-connection fault that never struck fails the run: it proved nothing about the client', () => {
+    const planned = 'when a connection of the client is ESTABLISHED (+100 ms)';
+    const never = clientChecks([], {}, [], { ...outcome, exitCode: 0, durationMs: 40 }, {}, { strike: { planned } });
+    expect(never.find((x) => x.name.startsWith('the fault struck'))).toMatchObject({ pass: false, expected: planned, actual: expect.stringMatching(/^never: the client was done after 40 ms/) });
+    const struck = clientChecks([], {}, [], outcome, {}, { strike: { planned, struck: { atMs: 612, why: 'the connection was ESTABLISHED (+100 ms)' } } });
+    expect(struck.find((x) => x.name.startsWith('the fault struck'))).toMatchObject({ pass: true, actual: '612 ms in: the connection was ESTABLISHED (+100 ms)' });
+    // Faults that hold from the start (syn-drop, reject at connect) have no strike: no such check.
+    expect(clientChecks([], {}, [], outcome, {}).some((x) => x.name.startsWith('the fault struck'))).toBe(false);
+  });
+
   test('a client retried: the summary says so', () => {
     const a = explainConnection(connectionsOf([sample(0, 'SYN_SENT'), sample(7100, 'GONE')], T)[0]!, synDrop, lag);
-    expect(summarize([a, a])).toBe("made 2 connections (the client retried), 2 waited the kernel's full schedule");
+    expect(summarize([a, a])).toBe("made 2 connections, 2 waited the kernel's full schedule");
     expect(summarize([], 3)).toMatch(/^made 3 connection attempts, each ended by the kernel at once/);
   });
 });

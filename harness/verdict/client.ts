@@ -46,15 +46,25 @@ export interface Explained {
   connection: ClientConnection;
   /** One line for humans. */
   line: string;
-  /** 'client' ended it before the kernel would; 'kernel' ended it in its window; 'held' still open; 'other' not as predicted. */
-  endedBy: 'client' | 'kernel' | 'held' | 'peer' | 'other';
+  /**
+   * 'client' ended it before the kernel would; 'kernel' ended it in its window; 'held' still open;
+   * 'before-fault' it was over before the fault struck; 'brief' it opened and closed between two
+   * polls of the watcher (seen only as the kernel freed it) while the fault was in force; 'other'
+   * not as predicted.
+   */
+  endedBy: 'client' | 'kernel' | 'held' | 'before-fault' | 'brief' | 'other';
   pass: boolean;
   /** Why it failed, when it did. */
   problem?: string;
 }
 
 const fmtS = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
-const fmtWin = ([lo, hi]: [number, number]) => (Number.isFinite(hi) ? `${fmtS(lo)}–${fmtS(hi)}` : `${fmtS(lo)} or later`);
+/** A window; ends that would print the same (7.1 s–7.1 s) get another digit. */
+export const fmtWin = ([lo, hi]: [number, number]): string => {
+  if (!Number.isFinite(hi)) return `${fmtS(lo)} or later`;
+  if (fmtS(lo) !== fmtS(hi)) return `${fmtS(lo)}–${fmtS(hi)}`;
+  return lo >= 1000 ? `${(lo / 1000).toFixed(2)} s–${(hi / 1000).toFixed(2)} s` : `${lo.toFixed(1)} ms–${hi.toFixed(1)} ms`;
+};
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /**
@@ -64,12 +74,25 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 export function explainConnection(c: ClientConnection, p: ConnectionPrediction, opts: { strikeMs?: number; strikeSpanMs?: number; lagMs: number; retransName?: string }): Explained {
   const entered = c.states.find((s) => s.state === p.state);
   const rname = opts.retransName ?? 'retransmission';
+  // Before a strike a connection may do anything (the fault is not in force yet).
+  const beforeStrike = p.from === 'strike' && (opts.strikeMs === undefined || c.end.tMs < opts.strikeMs);
+  // Opened once the fault was in force (first seen connecting after the strike): the kernel
+  // treats it as a new connection to what the fault left (a crashed host drops its SYNs).
+  const first = c.states[0];
+  if (p.afterStrike && opts.strikeMs !== undefined && first && first.tMs >= opts.strikeMs && (first.state === 'SYN_SENT' || seenOnlyFreed(c))) {
+    const e = explainConnection(c, { ...p.afterStrike, from: 'enter' }, { lagMs: opts.lagMs, ...(opts.retransName ? { retransName: opts.retransName } : {}) });
+    return { ...e, line: `opened after the strike: ${e.line}` };
+  }
+  if (seenOnlyFreed(c)) {
+    // Opened and closed between two polls: its states were never sampled, only its free.
+    const freed = `opened and closed between two polls (seen only as the kernel freed it, ${fmtS(c.end.tMs)} in)`;
+    if (beforeStrike) return { connection: c, line: `${freed}, before the fault struck`, endedBy: 'before-fault', pass: true };
+    if (p.fleeting) return { connection: c, line: `refused at once: ${freed}`, endedBy: 'kernel', pass: true };
+    return { connection: c, line: `${freed}: too brief for the fault to hold it in ${p.state}`, endedBy: 'brief', pass: true };
+  }
   if (!entered) {
     const seen = c.states.map((s) => s.state).join(' → ');
-    // Before a strike a connection may do anything (the fault is not in force yet).
-    if (p.from === 'strike' && (opts.strikeMs === undefined || c.end.tMs < opts.strikeMs)) {
-      return { connection: c, line: `${seen}, before the fault struck`, endedBy: 'other', pass: true };
-    }
+    if (beforeStrike) return { connection: c, line: `${seen}, before the fault struck`, endedBy: 'before-fault', pass: true };
     return { connection: c, line: `never in ${p.state} (${seen})`, endedBy: 'other', pass: false, problem: `never in ${p.state}, where the fault holds a connection` };
   }
   const t0 = p.from === 'strike' ? (opts.strikeMs ?? entered.tMs) : entered.tMs;
@@ -119,15 +142,25 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
   return { connection: c, line: `left ${p.state} after ${fmtS(d)}, later than the kernel's ${fmtWin(win)}`, endedBy: 'other', pass: false, problem: 'ended later than the kernel would' };
 }
 
+/**
+ * A connection the state watcher saw only as the kernel freed it (`CLOSE`, then `GONE`: the
+ * watcher's destroy notifications; a poll never shows CLOSE, an unhashed state).
+ */
+export function seenOnlyFreed(c: ClientConnection): boolean {
+  return c.states.length === 1 && c.states[0]!.state === 'CLOSE' && c.end.how === 'gone';
+}
+
 /** A line summing up several connections ("made 2 connections, each waited the kernel's full SYN schedule"). */
 export function summarize(explained: readonly Explained[], attempts?: number): string {
   if (explained.length === 0) return attempts ? `made ${plural(attempts, 'connection attempt')}, each ended by the kernel at once (too fast for the state watcher; counted by the fault's rule)` : 'made no connection to the target';
   const by = (k: Explained['endedBy']) => explained.filter((e) => e.endedBy === k).length;
   if (explained.length === 1) return explained[0]!.line;
-  const parts = [`made ${explained.length} connections (the client retried)`];
+  const parts = [`made ${explained.length} connections`];
   if (by('kernel')) parts.push(`${by('kernel')} waited the kernel's full schedule`);
   if (by('client')) parts.push(`${by('client')} ended earlier by the client's own choice`);
   if (by('held')) parts.push(`${by('held')} still open at the end`);
+  if (by('before-fault')) parts.push(`${by('before-fault')} over before the fault struck`);
+  if (by('brief')) parts.push(`${by('brief')} opened and closed between two polls`);
   if (by('other')) parts.push(`${by('other')} not as the kernel allows`);
   return parts.join(', ');
 }
@@ -147,8 +180,36 @@ export interface ClientExpect {
 }
 
 /** The checks of a client run: the fault fired, each connection as the kernel allows, the user's own assertions. */
-export function clientChecks(explained: readonly Explained[], rulesHit: Record<string, number>, ruleNames: readonly string[], outcome: ClientOutcome, expect: ClientExpect, prediction?: Pick<ConnectionPrediction, 'fleeting'>): Check[] {
+/**
+ * A mid-connection fault (it strikes the client's connection: app-crash, host-crash, …): when it
+ * was to strike, and when and why it did — absent if it never came (the client was done first).
+ */
+export interface StrikeOutcome {
+  planned: string;
+  struck?: { atMs: number; why: string };
+}
+
+export function clientChecks(
+  explained: readonly Explained[],
+  rulesHit: Record<string, number>,
+  ruleNames: readonly string[],
+  outcome: ClientOutcome,
+  expect: ClientExpect,
+  opts: { prediction?: Pick<ConnectionPrediction, 'fleeting'>; strike?: StrikeOutcome } = {},
+): Check[] {
+  const { prediction, strike } = opts;
   const checks: Check[] = [];
+  // A fault that never struck proved nothing about the client: a run over before it fails.
+  if (strike) {
+    checks.push({
+      name: 'the fault struck while the client ran (the fault fired)',
+      expected: strike.planned,
+      actual: strike.struck
+        ? `${fmtS(strike.struck.atMs)} in: ${strike.struck.why}`
+        : `never: the client was done after ${fmtS(outcome.durationMs)}, its connections over before the strike (strike at a time instead: --strike at:DURATION)`,
+      pass: strike.struck !== undefined,
+    });
+  }
   for (const name of ruleNames) {
     const actual = rulesHit[name];
     checks.push({ name: `rule ${name} hit (the fault fired)`, expected: '>= 1', actual: actual ?? 'no such rule', pass: actual !== undefined && actual >= 1 });

@@ -164,4 +164,10 @@ export interface ConnectionPrediction {
   fleeting?: boolean;
   /** One line: why these numbers (the sysctls and timers). */
   because: string;
+  /**
+   * A mid-connection fault: what the kernel does to a connection the client opens *after* the
+   * strike (to a crashed host: SYN_SENT for the SYN schedule, then ETIMEDOUT). Absent: such a
+   * connection is explained against the prediction above.
+   */
+  afterStrike?: Omit<ConnectionPrediction, 'from' | 'afterStrike'>;
 }

@@ -130,7 +130,9 @@ export interface Result {
   /**
    * Wall time of the run's parts, ms: setup (target … fault), the scenario (the client), teardown
    * (collect … revert); and each stage's own time, the revert included (where a run's overhead goes).
+   * In a batch, setup counts from the run's admission; queuedMs is how long it waited for a set-up
+   * slot before.
    */
-  timing: { setupMs: number; scenarioMs: number; teardownMs: number; stagesMs?: Record<string, number> };
+  timing: { setupMs: number; scenarioMs: number; teardownMs: number; stagesMs?: Record<string, number>; queuedMs?: number };
   revert: { reverted: number; failed: { describe: string; error: string }[] };
 }

@@ -7,7 +7,7 @@
 import { HarnessError } from '../../core/errors.js';
 import { inNetns, spawnLong } from '../../core/exec.js';
 import { dockerObjectName } from '../../core/names.js';
-import { fillPlaceholders } from '../client-spec.js';
+import { fillPlaceholders, type Strike } from '../client-spec.js';
 import type { RunState } from '../run-state.js';
 import { fireTrigger, settleTriggers } from './fault.js';
 
@@ -27,9 +27,12 @@ export function clientTimeoutMs(s: RunState): number {
   if (spec.timeoutMs !== undefined) return spec.timeoutMs;
   // The kernel's latest end; a fault whose end depends on when the client writes has only a
   // lower bound (endsMs[1] = Infinity): then that bound stands in.
-  const w = s.prediction?.endsMs;
-  const end = w ? (Number.isFinite(w[1]) ? w[1] : w[0]) : 10_000;
-  const strike = spec.strike?.kind === 'at' ? spec.strike.ms : spec.strike?.delayMs ?? 0;
+  const latest = (w: [number, number] | undefined) => (w ? (Number.isFinite(w[1]) ? w[1] : w[0]) : 10_000);
+  // A connection opened after the strike (a reconnect to a crashed host) has the kernel's end too.
+  const after = s.prediction?.afterStrike?.endsMs;
+  const end = Math.max(latest(s.prediction?.endsMs), after ? latest(after) : 0);
+  const how = strikeOf(s);
+  const strike = how.kind === 'at' ? how.ms : how.delayMs;
   return Math.ceil(strike + end * 1.5 + 5000);
 }
 
@@ -97,12 +100,26 @@ export async function driveUserClient(s: RunState): Promise<void> {
   };
 }
 
+/** Only a fault that holds a connection from its strike on strikes mid-connection. */
+export function strikesMidConnection(s: RunState): boolean {
+  return Object.keys(s.p.fault.triggers ?? {}).length > 0 && s.prediction?.from === 'strike';
+}
+
+/** How the strike comes: --strike, or when the client's connection is ESTABLISHED. */
+function strikeOf(s: RunState): Strike {
+  return s.p.client!.strike ?? { kind: 'established', delayMs: 0 };
+}
+
+/** When the strike is to come, in words (the check's expected value). */
+export function plannedStrike(s: RunState): string {
+  const how = strikeOf(s);
+  return how.kind === 'at' ? `${how.ms} ms after the client started (--strike at:)` : `when a connection of the client is ESTABLISHED${how.delayMs ? ` (+${how.delayMs} ms)` : ''}`;
+}
+
 /** Fires the fault's triggers when the client's connection is ESTABLISHED (plus a delay), or at a time. */
 async function strike(s: RunState, address: string, port: number, signal: AbortSignal): Promise<void> {
-  const triggers = Object.keys(s.p.fault.triggers ?? {});
-  // Only a fault that holds a connection from its strike on strikes mid-connection.
-  if (triggers.length === 0 || s.prediction?.from !== 'strike') return;
-  const how = s.p.client!.strike ?? { kind: 'established' as const, delayMs: 0 };
+  if (!strikesMidConnection(s)) return;
+  const how = strikeOf(s);
   let why: string;
   if (how.kind === 'established') {
     const e = await s.observers!.waitFor('client', (ev) => ev.state === 'ESTABLISHED' && ev.remote === `${address}:${port}`, signal);
@@ -117,7 +134,7 @@ async function strike(s: RunState, address: string, port: number, signal: AbortS
   }
   const ms = () => Math.round((monoUs() - s.t0Us!) / 10) / 100;
   const atMs = ms();
-  for (const name of triggers) await fireTrigger(s, name);
+  for (const name of Object.keys(s.p.fault.triggers!)) await fireTrigger(s, name);
   // Firing takes time (a container's kill goes through docker: tens of ms); the fault takes hold
   // somewhere in between, so the kernel's window is measured from the start and widened by it.
   s.struck = { atMs, firedMs: Math.round((ms() - atMs) * 100) / 100, why };
