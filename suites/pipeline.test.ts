@@ -12,6 +12,7 @@ import { stateDir } from '../harness/core/journal.js';
 import { Session } from '../harness/core/session.js';
 import { UsageError } from '../harness/core/errors.js';
 import { execute, prepare, type StageName } from '../harness/engine/runner.js';
+import { OWN_NETNS, runProbeClient } from '../harness/core/probe.js';
 import { CHILD_EHASH_ENTRIES } from '../targets/netns.js';
 import { execa } from 'execa';
 import { describe, isRoot, test } from './support/fixtures.js';
@@ -63,6 +64,17 @@ describe.skipIf(!isRoot)('pipeline (netns)', { tags: ['netns'] }, () => {
       expect(await leftovers(p.runId)).toEqual([]);
     });
   }
+
+  test.concurrent('a probe the run\'s signal stops before it printed a step is an interruption, not a probe failure', async ({ expect }) => {
+    // What a run interrupted while it calibrates sees (CI, under load): the probe killed before its
+    // first line. Aborted right after the spawn, every time.
+    for (let i = 0; i < 5; i++) {
+      const stop = new AbortController();
+      const probe = runProbeClient(OWN_NETNS, '127.0.0.1', 9, [{ op: 'calibrate', samples: 64, sleepUs: 1000 }], { signal: stop.signal });
+      stop.abort();
+      await expect(probe).rejects.toMatchObject({ code: 'E_INTERRUPTED' });
+    }
+  });
 
   test.concurrent('an interruption during the client stops the probe at once and keeps its steps', async ({ expect }) => {
     const session = new Session();

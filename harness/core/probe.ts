@@ -236,7 +236,12 @@ export async function runProbeClient(ns: Netns | typeof OWN_NETNS, host: string,
   const r = await proc;
   await barrierChain;
   if (barrierError) throw barrierError;
-  if (r.exitCode !== 0 && !(opts.signal?.aborted && stdout)) {
+  if (r.exitCode !== 0 && opts.signal?.aborted && !stdout) {
+    // Stopped by the run's own signal before it printed a step (a calibration cut short): the
+    // interruption is the cause, not the probe.
+    throw new HarnessError('E_INTERRUPTED', 'interrupted while the probe ran', { exitCode: 3 });
+  }
+  if (r.exitCode !== 0 && !opts.signal?.aborted) {
     throw new HarnessError('E_PROBE', `the probe failed (exit ${r.exitCode ?? r.signal}): ${stderr.trim()}`, { exitCode: 3 });
   }
   return parseProbeOutput(stdout);
