@@ -77,6 +77,18 @@ describe('reject', () => {
     expect(p.endsMs![1]).toBe(chainWindowMs([TCP_TIMEOUT_INIT_MS], clock)[1] + wakeupSlackMs(clock));
     expect(p.because).toMatch(/non-blocking: .*soft error.*; blocking: /);
   });
+  it('established: a connection opened after the strike meets the same rule, refused at connect', () => {
+    for (const [with_, errno] of [['tcp-reset', 'ECONNREFUSED'], ['icmp-host-unreachable', 'EHOSTUNREACH']] as const) {
+      const c = ctx({ with: with_, when: 'established' });
+      const p = reject.connection!(c, reject.expect(c));
+      expect(p).toMatchObject({ state: 'ESTABLISHED', from: 'strike' });
+      // The prediction a when=connect run makes, without its `from`.
+      const atConnect = ctx({ with: with_ });
+      const { from: _from, ...refused } = reject.connection!(atConnect, reject.expect(atConnect));
+      expect(p.afterStrike).toEqual(refused);
+      expect(p.afterStrike).toMatchObject({ state: 'SYN_SENT', errno, fleeting: true });
+    }
+  });
   it('established: no rule at first; the barrier adds it, then a write and a read', () => {
     const c = ctx({ with: 'icmp-port-unreachable', when: 'established' });
     expect(reject.plan(c)).toEqual({});

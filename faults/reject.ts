@@ -43,7 +43,7 @@ import { dataSysctlsFrom, IcmpBucket, icmpEffect, predictDataTimeout, XRLIM_BURS
 import { chainFiringWindowsMs, msToJiffies, type KernelClock } from '../harness/model/timer-wheel.js';
 import { settleMs } from '../harness/model/watch.js';
 import type { ClientStep } from '../harness/core/probe.js';
-import { defineFault, stepTimeoutMs, type Expectation } from './define.js';
+import { defineFault, stepTimeoutMs, type ConnectionPrediction, type Expectation } from './define.js';
 import { REJECT_WITH, type RejectWith, type Rule } from './iptables.js';
 
 /** net.ipv4.icmp_ratelimit of the target, ms (1000 on a fresh namespace). */
@@ -94,6 +94,29 @@ export function icmpAtConnect(w: IcmpReject, blocking: boolean, server: Record<s
     because:
       `a blocking connect(): the first ICMP (code ${code}) lands while connect() holds the socket lock and is only a soft error, which does not wake it; ` +
       `the SYN retransmission ${first[0].toFixed(0)}..${first[1].toFixed(0)} ms later draws a second ICMP that finds the socket unlocked: a hard error, connect() fails with ${errno}`,
+  };
+}
+
+/**
+ * A connect() the rule refuses, for any client: at once (the watcher rarely sees so short a
+ * SYN_SENT; the rule counts the attempts). A blocking connect() may see an ICMP only when it
+ * answers the next SYN retransmission (the first one lands while connect() holds the socket lock):
+ * one SYN RTO later.
+ */
+function refusedConnect(with_: RejectWith, server: Record<string, string | undefined>, clock: KernelClock): Omit<ConnectionPrediction, 'from' | 'afterStrike'> {
+  if (with_ === 'tcp-reset') {
+    return { state: 'SYN_SENT', endsMs: [0, wakeupSlackMs(clock)], errno: 'ECONNREFUSED', then: 'GONE', retrans: 0, fleeting: true, because: 'one SYN, one RST: connect() fails at once with ECONNREFUSED, blocking or not' };
+  }
+  const b = icmpAtConnect(with_ as IcmpReject, true, server, clock);
+  const nb = icmpAtConnect(with_ as IcmpReject, false, server, clock);
+  return {
+    state: 'SYN_SENT',
+    endsMs: [0, b.windowMs[1]],
+    errno: icmpEffect(with_ as IcmpReject).errno,
+    then: 'GONE',
+    retrans: 1,
+    fleeting: true,
+    because: `non-blocking: ${nb.because}; blocking: ${b.because}`,
   };
 }
 
@@ -201,28 +224,13 @@ export const reject = defineFault({
     ];
     return e;
   },
-  // Any client: at connect, refused at once (the watcher rarely sees so short a SYN_SENT; the rule
-  // counts the attempts). A blocking connect() may see an ICMP only when it answers the next SYN
-  // retransmission (the first one lands while connect() holds the socket lock): one SYN RTO later.
+  // Any client: at connect, refused at once (refusedConnect); with the rule added once the client is
+  // established, the same rule refuses any connection opened after the strike.
   connection: ({ params, sysctls, clock }, expected) => {
-    const isRst = params.with === 'tcp-reset';
-    if (params.when === 'connect') {
-      const errno = expected.steps.connect!.errno!;
-      const b = isRst ? undefined : icmpAtConnect(params.with as IcmpReject, true, sysctls.server, clock);
-      const nb = isRst ? undefined : icmpAtConnect(params.with as IcmpReject, false, sysctls.server, clock);
-      return {
-        state: 'SYN_SENT',
-        from: 'enter',
-        endsMs: [0, b ? b.windowMs[1] : wakeupSlackMs(clock)],
-        errno: errno,
-        then: 'GONE',
-        retrans: isRst ? 0 : 1,
-        fleeting: true,
-        because: isRst ? expected.because![0]! : `non-blocking: ${nb!.because}; blocking: ${b!.because}`,
-      };
-    }
+    const refused = refusedConnect(params.with, sysctls.server, clock);
+    if (params.when === 'connect') return { ...refused, from: 'enter' };
     const dies = expected.steps.dies!;
-    return { state: 'ESTABLISHED', from: 'strike', endsMs: [dies.windowMs![0], Infinity], errno: dies.errno!, then: 'GONE', because: expected.because![0]! };
+    return { state: 'ESTABLISHED', from: 'strike', endsMs: [dies.windowMs![0], Infinity], errno: dies.errno!, then: 'GONE', because: expected.because![0]!, afterStrike: refused };
   },
   script: ({ params, watchIntervalMs }, expected) => {
     if (params.when === 'connect') return [{ op: 'connect', label: 'connect', timeoutMs: 5000 }];

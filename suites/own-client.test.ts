@@ -128,6 +128,18 @@ except Exception as e:
     expect(second!.explanation).toContain(`the kernel would have given up at ${fmtWin(syn.endsMs!)}`);
   });
 
+  test.concurrent('reject tcp-reset once established, a client that reconnects: its close meets the RST, its new connect is refused at once', async ({ harness, expect }) => {
+    const r = await harness.run({ scenario: 'reject', params: { with: 'tcp-reset', when: 'established' }, client: { argv: PY_RECONNECT, strike: { kind: 'established', delayMs: 100 }, expect: { exit: 1 } } });
+    expect(r).toPass();
+    expect(r.client!.stdoutTail.trim()).toBe('ConnectionRefusedError');
+    const [, again] = r.client!.connections;
+    // Against the connect-time refusal the fault predicts for a connection after the strike.
+    expect(r.client!.prediction.afterStrike).toMatchObject({ state: 'SYN_SENT', errno: 'ECONNREFUSED', fleeting: true });
+    // Seen only as the kernel freed it, or (a poll in the SYN's few µs) in SYN_SENT: ended at once either way.
+    expect(again?.explanation).toMatch(/^opened after the strike: (refused at once|waited the kernel's full schedule: SYN_SENT for \d+ ms with 0 retransmissions, then GONE \(ECONNREFUSED\))/);
+    expect(again?.endedBy).toBe('kernel');
+  });
+
   test.concurrent('a mid-connection fault that never struck (the client was done first): the run fails saying so', async ({ harness, expect }) => {
     // The strike would come 5 s after ESTABLISHED; the client is done in about half a second.
     const r = await harness.run({ scenario: 'host-crash', client: { argv: PY_RECONNECT, strike: { kind: 'established', delayMs: 5000 } } });

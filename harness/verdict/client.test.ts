@@ -65,6 +65,16 @@ describe('explainConnection', () => {
     expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'before-fault', pass: true });
   });
 
+  test("a close by the client (ESTABLISHED → FIN_WAIT1) is the client's doing, within the kernel's window only", () => {
+    // reject once established: the connection dies at its next write; a FIN is that write.
+    const reject: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, Infinity], errno: 'ECONNRESET', then: 'GONE', because: 'rst' };
+    const closed = connectionsOf([sample(100, 'ESTABLISHED'), sample(700, 'FIN_WAIT1'), sample(701, 'GONE')], T)[0]!;
+    expect(explainConnection(closed, reject, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'client', pass: true, line: expect.stringMatching(/^closed by the client 200 ms after the strike \(FIN_WAIT1\)/) });
+    // A close later than the kernel's end: the kernel did not end it when it should have.
+    const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, 8], then: 'GONE', because: 'crash' };
+    expect(explainConnection(closed, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'other', pass: false });
+  });
+
   test("a connection opened after the strike is explained against what the fault left (a crashed host drops its SYNs)", () => {
     const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, Infinity], because: 'crash', afterStrike: { state: 'SYN_SENT', endsMs: [7000, 7200], errno: 'ETIMEDOUT', then: 'GONE', retrans: 5, because: 'syn schedule' } };
     const reconnect = (endMs: number, retrans: number) => connectionsOf([sample(600, 'SYN_SENT', '198.18.0.2:40001', retrans), sample(600 + endMs, 'GONE', '198.18.0.2:40001', retrans)], T)[0]!;
@@ -124,6 +134,9 @@ describe('clientChecks and summarize', () => {
     const planned = 'when a connection of the client is ESTABLISHED (+100 ms)';
     const never = clientChecks([], {}, [], { ...outcome, exitCode: 0, durationMs: 40 }, {}, { strike: { planned } });
     expect(never.find((x) => x.name.startsWith('the fault struck'))).toMatchObject({ pass: false, expected: planned, actual: expect.stringMatching(/^never: the client was done after 40 ms/) });
+    // A client the harness stopped (its timeout) before the strike: said so, with the other fix.
+    const stopped = clientChecks([], {}, [], { ...outcome, exitCode: null, signal: 'SIGKILL', timedOut: true, durationMs: 9000 }, {}, { strike: { planned } });
+    expect(stopped.find((x) => x.name.startsWith('the fault struck'))).toMatchObject({ pass: false, actual: expect.stringMatching(/^never: the harness stopped the client after 9\.0 s, before the strike came \(strike sooner/) });
     const struck = clientChecks([], {}, [], outcome, {}, { strike: { planned, struck: { atMs: 612, why: 'the connection was ESTABLISHED (+100 ms)' } } });
     expect(struck.find((x) => x.name.startsWith('the fault struck'))).toMatchObject({ pass: true, actual: '612 ms in: the connection was ESTABLISHED (+100 ms)' });
     // Faults that hold from the start (syn-drop, reject at connect) have no strike: no such check.

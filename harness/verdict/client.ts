@@ -128,6 +128,12 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
       : `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`}, before the fault touched it (no retransmission)`;
     return { connection: c, line, endedBy: 'client', pass: true };
   }
+  if (d <= win[1] + opts.lagMs && (endState === 'FIN_WAIT1' || endState === 'FIN_WAIT2') && p.then !== endState) {
+    // Only the application's close (or shutdown) takes a socket from ESTABLISHED to FIN_WAIT: the
+    // client ended it, within the time the kernel allows (a reject that strikes at the next write:
+    // the FIN is that write).
+    return { connection: c, line: `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`} (${endState}), within the kernel's ${fmtWin(win)}`, endedBy: 'client', pass: true };
+  }
   if (d <= win[1] + opts.lagMs) {
     const thenOk = !p.then || endState === p.then;
     const what = p.from === 'strike' ? `ended by the kernel under the fault: ${p.state} for ${fmtS(d)} after the strike` : `waited the kernel's full schedule: ${p.state} for ${fmtS(d)}`;
@@ -179,7 +185,6 @@ export interface ClientExpect {
   withinMs?: number;
 }
 
-/** The checks of a client run: the fault fired, each connection as the kernel allows, the user's own assertions. */
 /**
  * A mid-connection fault (it strikes the client's connection: app-crash, host-crash, …): when it
  * was to strike, and when and why it did — absent if it never came (the client was done first).
@@ -189,6 +194,7 @@ export interface StrikeOutcome {
   struck?: { atMs: number; why: string };
 }
 
+/** The checks of a client run: the fault fired, each connection as the kernel allows, the user's own assertions. */
 export function clientChecks(
   explained: readonly Explained[],
   rulesHit: Record<string, number>,
@@ -206,7 +212,9 @@ export function clientChecks(
       expected: strike.planned,
       actual: strike.struck
         ? `${fmtS(strike.struck.atMs)} in: ${strike.struck.why}`
-        : `never: the client was done after ${fmtS(outcome.durationMs)}, its connections over before the strike (strike at a time instead: --strike at:DURATION)`,
+        : outcome.timedOut
+          ? `never: the harness stopped the client after ${fmtS(outcome.durationMs)}, before the strike came (strike sooner: --strike at:DURATION)`
+          : `never: the client was done after ${fmtS(outcome.durationMs)}, its connections over before the strike (strike at a time instead: --strike at:DURATION)`,
       pass: strike.struck !== undefined,
     });
   }
