@@ -46,7 +46,8 @@ describe('iptables rule builder', () => {
     expect(rule.apply.slice(5)).toEqual(rule.revert.slice(5));
     const jump = steps[2]!;
     expect(jump.apply.slice(6)).toEqual(jump.revert.slice(5));
-    for (const s of steps) expect(s.side).toBe('server');
+    // Marked as rules: the run reads their hits on that side at the end.
+    for (const s of [...steps, ...batchRules('abc123', [dropSyn])]) expect(s).toMatchObject({ side: 'server', rules: true });
   });
 
   it('never produces a shell string: every element is one argv word', () => {

@@ -146,7 +146,7 @@ export function planRules(runId: string, rules: readonly Rule[]): FaultStep[] {
   for (const group of groups.values()) {
     const { side, hook } = group[0]!;
     const chain = chainName(runId, hook);
-    steps.push({ side, describe: `chain ${chain} (${side})`, apply: [...IPT, '-N', chain], revert: [...IPT, '-X', chain], absent: IPTABLES_ABSENT });
+    steps.push({ side, describe: `chain ${chain} (${side})`, apply: [...IPT, '-N', chain], revert: [...IPT, '-X', chain], absent: IPTABLES_ABSENT, rules: true });
     for (const r of group) {
       const spec = ruleSpec(runId, r);
       steps.push({
@@ -155,6 +155,7 @@ export function planRules(runId: string, rules: readonly Rule[]): FaultStep[] {
         apply: [...IPT, '-A', chain, ...spec],
         revert: [...IPT, '-D', chain, ...spec],
         absent: IPTABLES_ABSENT,
+        rules: true,
       });
     }
     const jump = ['-m', 'comment', '--comment', ruleComment(runId), '-j', chain];
@@ -164,6 +165,7 @@ export function planRules(runId: string, rules: readonly Rule[]): FaultStep[] {
       apply: [...IPT, '-I', hook, '1', ...jump],
       revert: [...IPT, '-D', hook, ...jump],
       absent: IPTABLES_ABSENT,
+      rules: true,
     });
   }
   return steps;
@@ -207,6 +209,7 @@ export function batchRules(runId: string, rules: readonly Rule[]): FaultStep[] {
       revert: ['iptables-restore', '-w', '5', '--noflush'],
       revertInput: revert.join('\n'),
       absent: IPTABLES_ABSENT,
+      rules: true,
     });
   }
   return out;

@@ -17,6 +17,8 @@ export interface FaultStep {
   revertInput?: string;
   /** A batch's parts, one line each in the Result's `fault.applied` (default: `describe`). */
   describes?: string[];
+  /** It installs iptables rules of the run: their hits are read on this side at the end. */
+  rules?: true;
 }
 
 /**

@@ -89,7 +89,7 @@ async function applySteps(s: RunState, steps: readonly FaultStep[]): Promise<voi
       () => run(inNetns(ns, step.apply), step.input !== undefined ? { input: step.input } : {}),
     );
     s.applied.push(...(step.describes ?? [step.describe]));
-    if (step.apply[0]?.startsWith('iptables')) s.ruleSides.add(step.side);
+    if (step.rules) s.ruleSides.add(step.side);
   }
 }
 
