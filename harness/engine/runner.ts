@@ -230,6 +230,11 @@ async function pipeline(p: PreparedRun, env: RunEnv, session: Session): Promise<
   } catch (err) {
     s.t.scenarioDone ??= performance.now();
     s.error = runError(err, s.stage);
+    // A stage that failed once the run was interrupted failed because of it (a process the signal
+    // killed before it printed): the interruption is the run's error, the stage's own in its message.
+    if (s.signal.aborted && s.error.code !== 'E_INTERRUPTED') {
+      s.error = { code: 'E_INTERRUPTED', message: `interrupted during stage ${s.stage} (then ${s.error.code}: ${s.error.message})`, stage: s.stage };
+    }
     log.error({ err, stage: s.stage }, 'run failed');
     // Keep what the observers saw up to the failure.
     if (s.observers && !s.observed) s.observed = await s.observers.stop().catch(() => undefined);
