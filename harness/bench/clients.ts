@@ -74,8 +74,15 @@ export const CLIENTS: { name: string; argv: string[] }[] = [
   { name: 'curl `--max-time 3 --rate 2/s`', argv: ['curl', '-sS', '-o', '/dev/null', '-o', '/dev/null', '--rate', '2/s', '--max-time', '3', 'http://{host}:{port}/', 'http://{host}:{port}/'] },
 ];
 
-export const SCENARIOS = ['syn-drop', 'host-crash', 'app-crash', 'reject'] as const;
-const STRIKES = new Set<string>(['host-crash', 'app-crash']);
+/** The table's columns: a scenario, its parameters, and whether it strikes mid-connection. */
+export const COLUMNS: { name: string; scenario: string; params?: Record<string, string>; strikes?: true }[] = [
+  { name: 'syn-drop', scenario: 'syn-drop' },
+  { name: 'host-crash', scenario: 'host-crash', strikes: true },
+  { name: 'app-crash', scenario: 'app-crash', strikes: true },
+  { name: 'reject', scenario: 'reject' },
+  // A firewall that starts refusing between two requests: a pooled connection's next request meets a RST, a new one is refused.
+  { name: 'reject mid-connection (RST)', scenario: 'reject', params: { with: 'tcp-reset', when: 'established' }, strikes: true },
+];
 
 /** One cell: what the client printed or its exit, when, and who ended its connection. */
 export function cell(r: Result): string {
@@ -102,21 +109,21 @@ export function cell(r: Result): string {
 
 async function main(): Promise<void> {
   await assertRoot();
-  const jobs = CLIENTS.flatMap((client) => SCENARIOS.map((scenario) => ({ client, scenario })));
+  const jobs = CLIENTS.flatMap((client) => COLUMNS.map((column) => ({ client, column })));
   const results = new Map<string, Result>();
   // Four at a time: eight state watchers keep well inside two cores.
   for (let i = 0; i < jobs.length; i += 4) {
     await Promise.all(
-      jobs.slice(i, i + 4).map(async ({ client, scenario }) => {
-        const spec: ClientSpec = { argv: client.argv, timeoutMs: 30_000, ...(STRIKES.has(scenario) ? { strike: { kind: 'at', ms: STRIKE_AT_MS } } : {}) };
-        const r = await execute(await prepare({ scenario, target: 'nginx', client: spec }));
-        results.set(`${client.name}|${scenario}`, r);
-        process.stderr.write(`${scenario.padEnd(11)} ${client.name}: ${cell(r)}\n`);
+      jobs.slice(i, i + 4).map(async ({ client, column }) => {
+        const spec: ClientSpec = { argv: client.argv, timeoutMs: 30_000, ...(column.strikes ? { strike: { kind: 'at', ms: STRIKE_AT_MS } } : {}) };
+        const r = await execute(await prepare({ scenario: column.scenario, ...(column.params ? { params: column.params } : {}), target: 'nginx', client: spec }));
+        results.set(`${client.name}|${column.name}`, r);
+        process.stderr.write(`${column.name.padEnd(11)} ${client.name}: ${cell(r)}\n`);
       }),
     );
   }
-  const head = `| client | ${SCENARIOS.join(' | ')} |\n|---|${SCENARIOS.map(() => '---').join('|')}|`;
-  const rows = CLIENTS.map((c) => `| ${c.name} | ${SCENARIOS.map((s) => cell(results.get(`${c.name}|${s}`)!)).join(' | ')} |`);
+  const head = `| client | ${COLUMNS.map((c) => c.name).join(' | ')} |\n|---|${COLUMNS.map(() => '---').join('|')}|`;
+  const rows = CLIENTS.map((c) => `| ${c.name} | ${COLUMNS.map((col) => cell(results.get(`${c.name}|${col.name}`)!)).join(' | ')} |`);
   const table = `${head}\n${rows.join('\n')}`;
   process.stdout.write(`${table}\n`);
   if (process.argv.includes('--write-readme')) {

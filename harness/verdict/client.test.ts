@@ -145,7 +145,7 @@ describe('clientChecks and summarize', () => {
 
   test('a client retried: the summary says so', () => {
     const a = explainConnection(connectionsOf([sample(0, 'SYN_SENT'), sample(7100, 'GONE')], T)[0]!, synDrop, lag);
-    expect(summarize([a, a])).toBe("made 2 connections, 2 waited the kernel's full schedule");
+    expect(summarize([a, a])).toBe('made 2 connections, 2 ended by the kernel as it predicts');
     expect(summarize([], 3)).toMatch(/^made 3 connection attempts, each ended by the kernel at once/);
   });
 });

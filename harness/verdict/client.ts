@@ -162,7 +162,7 @@ export function summarize(explained: readonly Explained[], attempts?: number): s
   const by = (k: Explained['endedBy']) => explained.filter((e) => e.endedBy === k).length;
   if (explained.length === 1) return explained[0]!.line;
   const parts = [`made ${explained.length} connections`];
-  if (by('kernel')) parts.push(`${by('kernel')} waited the kernel's full schedule`);
+  if (by('kernel')) parts.push(`${by('kernel')} ended by the kernel as it predicts`);
   if (by('client')) parts.push(`${by('client')} ended earlier by the client's own choice`);
   if (by('held')) parts.push(`${by('held')} still open at the end`);
   if (by('before-fault')) parts.push(`${by('before-fault')} over before the fault struck`);
