@@ -141,6 +141,55 @@ describe.skipIf(!isRoot)('run reports', { tags: ['netns'] }, () => {
     await expectValidJunit(xml);
   });
 
+  test.skipIf(!runBrowser)('your own client (a Python reconnect under host-crash) --report: its bar, the strike and each connection\'s kernel window to scale, and its own section', async () => {
+    browser ??= await launch();
+    const out = join(dir, 'own-client');
+    const reconnect = [
+      'import socket,sys,time',
+      'a=(sys.argv[1], int(sys.argv[2]))',
+      's=socket.create_connection(a); time.sleep(0.3); s.close()',
+      'time.sleep(0.2)',
+      'try:',
+      '  socket.create_connection(a, timeout=2)',
+      'except Exception as e:',
+      '  print(type(e).__name__); sys.exit(1)',
+    ].join('\n');
+    const run = await harness(['run', 'host-crash', '--strike', 'established+100ms', '--report', out, '--json', '--', 'python3', '-c', reconnect, '{host}', '{port}']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout.trim()) as Result;
+    const c = r.client!;
+    expect(c.connections).toHaveLength(2);
+    const page = join(out, `host-crash-${r.runId}.html`);
+    const { page: tab, errors, requests } = await open(browser, page);
+    expect(errors).toEqual([]);
+    expect(requests).toEqual([`file://${page}`]);
+
+    // The axis: the client's bar runs from its start (0) to its exit, so it gives the scale.
+    const clientBar = (await tab.locator('#timeline g.client-run rect').boundingBox())!;
+    const pxPerMs = clientBar.width / c.durationMs;
+    const at = (ms: number) => clientBar.x + ms * pxPerMs;
+    const strike = (await tab.locator('#timeline g.strike line').boundingBox())!;
+    expect(Math.abs(strike.x + strike.width / 2 - at(c.struck!.atMs))).toBeLessThan(1.5);
+    // The reconnect's window (the SYN schedule from its SYN_SENT, seconds after the client gave
+    // up) starts where the model puts it, on the lane of its SYN_SENT bar.
+    const again = c.connections[1]!;
+    expect(again.windowMs![0]).toBeGreaterThan(7000);
+    const band = (await tab.locator(`#timeline rect[data-kind="connection"][data-label="client:${again.local}"]`).boundingBox())!;
+    expect(Math.abs(band.x - at(again.windowMs![0]))).toBeLessThan(1.5);
+    const synSent = (await tab.locator('#timeline g.state[data-side="client"][data-state="SYN_SENT"] rect').boundingBox())!;
+    expect(Math.abs(band.y + band.height / 2 - (synSent.y + synSent.height / 2))).toBeLessThan(2);
+
+    // The section: one row per connection with its explanation, before the checks.
+    const section = tab.locator('section#client-section');
+    expect(await section.isVisible()).toBe(true);
+    const rows = section.locator('table.connections tbody tr');
+    expect(await rows.count()).toBe(c.connections.length);
+    for (const [i, k] of c.connections.entries()) expect(await rows.nth(i).textContent()).toContain(k.explanation);
+    const ids = await tab.locator('body > section').evaluateAll((ss) => ss.map((x) => x.id));
+    expect(ids.indexOf('client-section')).toBeLessThan(ids.indexOf('checks-section'));
+    await tab.screenshot({ path: join(ARTIFACTS, 'report-own-client.png'), fullPage: true });
+  });
+
   test.skipIf(!runBrowser)('--all: an index and a page per scenario, each opens without a console error; the JUnit file lists every run', async () => {
     browser ??= await launch();
     const out = join(dir, 'all');

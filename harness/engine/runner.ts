@@ -121,7 +121,7 @@ async function checkClient(s: RunState): Promise<void> {
     ...s.clientRun!,
     ...(s.struck ? { struck: s.struck } : {}),
     prediction: s.prediction!,
-    connections: explained.map((e) => ({ ...e.connection, explanation: e.line, endedBy: e.endedBy })),
+    connections: explained.map((e) => ({ ...e.connection, explanation: e.line, endedBy: e.endedBy, ...(e.windowMs ? { windowMs: e.windowMs } : {}) })),
     summary: summarize(explained, s.prediction!.fleeting ? Math.max(0, ...ruleNames.map((n) => rulesHit[n] ?? 0)) : undefined),
   };
 }

@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { Result } from '../verdict/result.js';
 import { loadSequence, renderIndex, renderRunPage, writeIndex, writeRunPage } from './html.js';
 import { stateSpans } from './timeline-svg.js';
+import { esc, fmtMs, round } from './markup.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -38,6 +39,44 @@ describe('a run page', () => {
     expect(html).toContain('net.ipv4.tcp_syn_retries');
     expect(html).toMatch(/drop-syn<\/td><td>server INPUT<\/td>.*<td class="num">6<\/td><td class="num">6<\/td>/);
     expect(count(html, /<td class="ok">✓<\/td>/)).toBe(r.checks.length);
+  });
+
+  test("your own client (a reconnect under host-crash): its bar, the strike, each connection's kernel window on its lane, and a section of its own", async () => {
+    const r = fixture('host-crash-reconnect');
+    const c = r.client!;
+    const { seq, warnings } = await loadSequence(r);
+    expect(warnings).toEqual([]);
+    const html = renderRunPage(r, seq);
+    // The timeline: the client as one bar to its exit, the strike as a line at its time.
+    expect(html).toContain('>your client<');
+    expect(html).toMatch(new RegExp(`<g class="client-run" data-end-ms="${c.durationMs}"`));
+    expect(html).toContain('>exit 1<');
+    expect(html).toMatch(new RegExp(`<g class="strike" data-at-ms="${c.struck!.atMs}"`));
+    // One band per connection judged against a window, on that connection's lane: open-ended for
+    // the struck one (only tcp_retries2 after its next write ends it), the SYN schedule for the reconnect.
+    const bands = [...html.matchAll(/<rect [^>]*class="predicted predicted-connection[^"]*" data-kind="connection" data-label="client:([^"]+)" data-lo-ms="([^"]+)" data-hi-ms="([^"]+)"/g)].map((m) => [m[1], Number(m[2]), m[3]]);
+    expect(bands).toEqual(c.connections.map((k) => [k.local, round(k.windowMs![0]), k.windowMs![1] === null ? 'none' : String(round(k.windowMs![1]))]));
+    expect(bands[1]![1]).toBeGreaterThan(7000);
+    const lane = (local: string, what: RegExp) => {
+      // The band and the connection's state bar share a lane: the same y (bands 2 px above the bar's 2 px inset is y, bar y + 2).
+      const band = new RegExp(`<rect x="[^"]+" y="([\\d.]+)"[^>]*data-label="client:${local}"`).exec(html);
+      const bar = new RegExp(`<title>client ${local} [^<]*${what.source}[^<]*</title><rect x="[^"]+" y="([\\d.]+)"`).exec(html);
+      return [Number(band?.[1]), Number(bar?.[1]) - 2];
+    };
+    for (const k of c.connections) {
+      const [bandY, barY] = lane(k.local, new RegExp(k.states[0]!.state));
+      expect(bandY).toBeGreaterThan(0);
+      expect(bandY).toBe(barY);
+    }
+    // The section: the command, how it ended, the strike, the summary, a row per connection with its explanation.
+    expect(html).toContain('id="client-section"');
+    expect(html).toContain(esc(c.argv.join(' ')));
+    expect(html).toContain(`exit 1 after ${fmtMs(c.durationMs)}`);
+    expect(html).toContain(esc(c.summary));
+    expect(count(html, /<table class="connections">/)).toBe(1);
+    for (const k of c.connections) expect(html).toContain(esc(k.explanation));
+    expect(html).toContain('its stdout (the end)');
+    expect(html).not.toContain("The client's steps");
   });
 
   test('whatever a Result holds is text, never markup', () => {

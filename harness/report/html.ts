@@ -160,7 +160,21 @@ export function renderRunPage(r: Result, seq: Sequence, opts: PageOptions = {}):
     ruleRows.length ? table(['rule', 'where', 'iptables', 'hits', 'drawn lost', ''], ruleRows, 'rules') : text('p', {}, 'no iptables rules'),
   );
 
-  const steps = section(
+  const counters = el(
+    'details',
+    {},
+    text('summary', {}, 'kernel counters (deltas over the run)'),
+    table(
+      ['side', 'counter', 'delta'],
+      (['client', 'server'] as const).flatMap((side) =>
+        Object.entries(r.counters[side])
+          .filter(([, v]) => v !== 0)
+          .map(([k, v]) => [text('td', {}, side), text('td', {}, k), text('td', { class: 'num' }, v)]),
+      ),
+    ),
+  );
+  // Your own client ran instead of the probe: what it was, how it ended, and each of its connections against the kernel.
+  const steps = r.client ? clientSection(r.client, counters) : section(
     'steps-section',
     'The client\'s steps',
     table(
@@ -175,19 +189,7 @@ export function renderRunPage(r: Result, seq: Sequence, opts: PageOptions = {}):
         text('td', {}, s.tcp ? `${s.tcp.state}, ${s.tcp.totalRetrans} retransmitted, rto ${s.tcp.rtoUs / 1000} ms` : ''),
       ]),
     ),
-    el(
-      'details',
-      {},
-      text('summary', {}, 'kernel counters (deltas over the run)'),
-      table(
-        ['side', 'counter', 'delta'],
-        (['client', 'server'] as const).flatMap((side) =>
-          Object.entries(r.counters[side])
-            .filter(([, v]) => v !== 0)
-            .map(([k, v]) => [text('td', {}, side), text('td', {}, k), text('td', { class: 'num' }, v)]),
-        ),
-      ),
-    ),
+    counters,
   );
 
   const caps = opts.captures?.length
@@ -198,7 +200,35 @@ export function renderRunPage(r: Result, seq: Sequence, opts: PageOptions = {}):
       )
     : '';
 
-  return document(title, [header, seqSection, timeline, checks, model, sysctls, fault_, steps, caps].join('\n'));
+  // Your own client's section right after the pictures: it is what the run is about.
+  const order = r.client ? [header, seqSection, timeline, steps, checks, model, sysctls, fault_, caps] : [header, seqSection, timeline, checks, model, sysctls, fault_, steps, caps];
+  return document(title, order.join('\n'));
+}
+
+/** Your own client: its command and end, the strike, each connection explained against the kernel, its output. */
+function clientSection(c: NonNullable<Result['client']>, counters: string): string {
+  const how = c.timedOut ? `killed by the harness after ${fmtMs(c.durationMs)}` : `${c.exitCode !== null ? `exit ${c.exitCode}` : `signal ${c.signal}`} after ${fmtMs(c.durationMs)}`;
+  const rows = c.connections.map((k, i) => [
+    text('td', { class: 'num' }, i + 1),
+    el('td', {}, text('code', {}, k.local)),
+    text('td', {}, k.states.map((s) => `${s.state} ${fmtMs(s.tMs)}`).join(' → ') + (k.end.how === 'gone' ? ` → GONE ${fmtMs(k.end.tMs)}` : ' (held)')),
+    text('td', {}, k.windowMs ? (k.windowMs[1] === null ? `${fmtMs(k.windowMs[0])} or later` : `${fmtMs(k.windowMs[0])} .. ${fmtMs(k.windowMs[1])}`) : ''),
+    text('td', { class: k.endedBy === 'other' ? 'bad' : '' }, k.endedBy),
+    text('td', {}, k.explanation),
+  ]);
+  const output = (name: string, tail: string) => (tail.trim() ? el('details', {}, text('summary', {}, name), text('pre', {}, tail)) : '');
+  return section(
+    'client-section',
+    'Your client under the fault',
+    el('p', {}, text('code', {}, `${c.image ? `[${c.image}] ` : ''}${c.argv.join(' ')}`), esc(`: ${how}.`)),
+    c.struck ? text('p', {}, `The fault struck ${fmtMs(c.struck.atMs)} after the client started: ${c.struck.why}.`) : '',
+    text('p', { class: 'summary' }, c.summary),
+    rows.length ? table(['#', 'connection', 'states seen (ms from the client\'s start)', 'the kernel ends it', 'ended by', 'explanation'], rows, 'connections') : text('p', {}, 'no connection to the target was seen'),
+    text('p', { class: 'caption' }, `What the kernel does to a connection under this fault: ${c.prediction.because}${c.prediction.afterStrike ? `; a connection opened after the strike: ${c.prediction.afterStrike.because}` : ''}.`),
+    output('its stdout (the end)', c.stdoutTail),
+    output('its stderr (the end)', c.stderrTail),
+    counters,
+  );
 }
 
 function legend(r: Result): string {

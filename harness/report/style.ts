@@ -48,7 +48,8 @@ svg text{font:12px system-ui,sans-serif;fill:#222}
 .step-bar{fill:#8bc34a}.step-bar.failed{fill:#ef9a9a}
 .tick-line{stroke:#1f4e8c;stroke-width:1.5}.tick-line.lost{stroke:#d32f2f;stroke-width:2}
 .predicted{fill:#1e88e5;fill-opacity:.12;stroke:#1e88e5;stroke-dasharray:4 3;stroke-width:1}
-.predicted-state-left,.predicted-span{fill-opacity:.25}.band-label{fill:#1565c0;font-size:10px}
+.predicted-state-left,.predicted-span,.predicted-connection{fill-opacity:.25}.predicted.open{stroke-dasharray:none;stroke-opacity:.4}
+.strike-line{stroke:#c62828;stroke-width:1.5;stroke-dasharray:5 3}.strike-label{fill:#c62828;font-size:10px;font-weight:600}.band-label{fill:#1565c0;font-size:10px}
 .legend{font-size:12px;color:#444}.legend .key{margin-right:12px;white-space:nowrap}
 footer{margin-top:32px;color:#999;font-size:12px}
 `;

@@ -7,7 +7,10 @@
  *    ends, as a band across every lane;
  *  - `stateLeft` (from `fromStep`'s start, or t = 0): when the side's first socket in the state
  *    leaves it, on that socket's lane;
- *  - `spans[].lastsMs` (a duration): from the moment each socket of the side entered the state.
+ *  - `spans[].lastsMs` (a duration): from the moment each socket of the side entered the state;
+ *  - your own client's run: the window the kernel ends each of its connections in
+ *    (`client.connections[].windowMs`, from the strike or from entering the state the fault holds
+ *    it in), on that connection's lane; the client itself as a bar, and the strike as a line.
  */
 import type { Result, StateSample } from '../verdict/result.js';
 import { el, esc, fmtMs, text } from './markup.js';
@@ -55,7 +58,7 @@ function niceStep(range: number): number {
 }
 
 interface Band {
-  kind: 'step' | 'state-left' | 'span';
+  kind: 'step' | 'state-left' | 'span' | 'connection';
   loMs: number;
   hiMs: number;
   label: string;
@@ -99,6 +102,19 @@ function predictedBands(r: Result, spans: Record<'client' | 'server', Map<string
       });
     }
   }
+  for (const c of r.client?.connections ?? []) {
+    if (!c.windowMs) continue;
+    const [lo, hi] = c.windowMs;
+    bands.push({
+      kind: 'connection',
+      loMs: lo,
+      // No end the kernel sets (null): open to the end of the picture.
+      hiMs: hi ?? Infinity,
+      label: `the kernel ends ${c.local}: predicted ${hi === null ? `${fmtMs(lo)} or later` : `${fmtMs(lo)}..${fmtMs(hi)}`}`,
+      lanes: { side: 'client', sockets: [`${c.local} ${c.remote}`] },
+      dataLabel: `client:${c.local}`,
+    });
+  }
   return bands;
 }
 
@@ -107,15 +123,17 @@ export function timelineSvg(r: Result, seq: Sequence): string {
   const bands = predictedBands(r, spans);
   // A listener opened during setup (seconds before t = 0 when many runs start at once) would
   // squeeze the scenario into a corner: the axis starts at the scenario, and earlier bars are cut.
-  const times = [
+  const seen = [
     0,
     ...r.steps.flatMap((s) => [s.startMs, s.endMs]),
     ...r.states.client.map((s) => s.tMs),
     ...r.states.server.map((s) => s.tMs),
     ...seq.segments.map((s) => s.tMs),
-    ...bands.flatMap((b) => [b.loMs, b.hiMs]),
+    ...(r.client ? [r.client.durationMs, ...(r.client.struck ? [r.client.struck.atMs] : [])] : []),
   ];
-  const endMs = Math.max(...times);
+  // A socket still in its state when observation ended is drawn to there, not to a window beyond it.
+  const observedEndMs = Math.max(...seen);
+  const endMs = Math.max(observedEndMs, ...bands.flatMap((b) => [b.loMs, b.hiMs]).filter(Number.isFinite));
   const lo = Math.min(0, ...seq.segments.map((s) => s.tMs), ...r.steps.map((s) => s.startMs)) - Math.max(1, endMs * 0.01);
   const hi = endMs + Math.max(1, (endMs - lo) * 0.03);
   const x = (ms: number) => X0 + ((Math.max(lo, ms) - lo) / (hi - lo)) * (X1 - X0);
@@ -128,7 +146,7 @@ export function timelineSvg(r: Result, seq: Sequence): string {
   const lanes: Lane[] = [];
   const laneLabel = (label: string, ly: number, cls = 'lane-label') => labels.push(text('text', { x: X0 - 8, y: ly + 15, 'text-anchor': 'end', class: cls }, label));
 
-  laneLabel('client steps', y);
+  laneLabel(r.client ? 'your client' : 'client steps', y);
   const stepsY = y;
   lanes.push({ y });
   y += LANE + 6;
@@ -163,7 +181,17 @@ export function timelineSvg(r: Result, seq: Sequence): string {
       out.push(
         el(
           'rect',
-          { x: x(b.loMs), y: t.y, width: Math.max(2, x(b.hiMs) - x(b.loMs)), height: t.h, class: `predicted predicted-${b.kind}`, 'data-kind': b.kind, 'data-label': b.dataLabel, 'data-lo-ms': b.loMs, 'data-hi-ms': b.hiMs },
+          {
+            x: x(b.loMs),
+            y: t.y,
+            width: Math.max(2, x(Math.min(b.hiMs, hi)) - x(b.loMs)),
+            height: t.h,
+            class: `predicted predicted-${b.kind}${Number.isFinite(b.hiMs) ? '' : ' open'}`,
+            'data-kind': b.kind,
+            'data-label': b.dataLabel,
+            'data-lo-ms': b.loMs,
+            'data-hi-ms': Number.isFinite(b.hiMs) ? b.hiMs : 'none',
+          },
           el('title', {}, esc(b.label)),
         ),
       );
@@ -188,6 +216,32 @@ export function timelineSvg(r: Result, seq: Sequence): string {
       ),
     );
   }
+  if (r.client) {
+    // Your own client: one bar from its start to its end, how it ended after it; the strike a line across every lane.
+    const c = r.client;
+    const failed = c.timedOut || c.exitCode !== 0;
+    const how = c.timedOut ? 'killed by the harness' : c.exitCode !== null ? `exit ${c.exitCode}` : `signal ${c.signal}`;
+    out.push(
+      el(
+        'g',
+        { class: 'client-run', 'data-end-ms': c.durationMs },
+        el('title', {}, esc(`${c.argv.join(' ')}: ${how} after ${fmtMs(c.durationMs)}`)),
+        el('rect', { x: x(0), y: stepsY + 3, width: Math.max(2, x(c.durationMs) - x(0)), height: LANE - 8, class: failed ? 'step-bar failed' : 'step-bar' }),
+      ),
+      text('text', { x: Math.min(x(c.durationMs) + 4, X1 - 60), y: stepsY + 14, class: 'bar-label' }, how),
+    );
+    if (c.struck) {
+      out.push(
+        el(
+          'g',
+          { class: 'strike', 'data-at-ms': c.struck.atMs },
+          el('title', {}, esc(`the fault struck at ${fmtMs(c.struck.atMs)}: ${c.struck.why}`)),
+          el('line', { x1: x(c.struck.atMs), y1: 34, x2: x(c.struck.atMs), y2: bottom, class: 'strike-line' }),
+        ),
+        text('text', { x: x(c.struck.atMs) + 3, y: 38, class: 'strike-label' }, 'fault struck'),
+      );
+    }
+  }
   const failedSteps = r.steps.filter((s) => !s.ok && s.op !== 'sleep');
   for (const s of failedSteps.slice(0, 4)) out.push(text('text', { x: Math.min(x(s.endMs) + 4, X1 - 60), y: stepsY + 14, class: 'bar-label' }, s.errno ?? 'failed'));
 
@@ -211,7 +265,7 @@ export function timelineSvg(r: Result, seq: Sequence): string {
     if (!lane.side) continue;
     for (const s of spans[lane.side].get(lane.socket!) ?? []) {
       const held = s.toMs === undefined;
-      const to = s.toMs ?? endMs;
+      const to = s.toMs ?? observedEndMs;
       const w = Math.max(1.5, x(to) - x(s.fromMs));
       out.push(
         el(

@@ -32,7 +32,8 @@ describe('explainConnection', () => {
 
   test("ended before the kernel's window: the client's own timeout", () => {
     const e = explainConnection(conn(2000, 1), synDrop, lag);
-    expect(e).toMatchObject({ endedBy: 'client', pass: true });
+    // The kernel's window on the client's clock, from when the connection entered SYN_SENT (100 ms).
+    expect(e).toMatchObject({ endedBy: 'client', pass: true, windowMs: [7100, 7300] });
     expect(e.line).toBe("gave up after 2.0 s in SYN_SENT with 1 retransmission: the client's own timeout — the kernel would have given up at 7.0 s–7.2 s");
   });
 
@@ -60,7 +61,7 @@ describe('explainConnection', () => {
     // A strike that took 60 ms to fire (docker kill) may take hold anywhere in those 60 ms.
     const slow = connectionsOf([sample(100, 'ESTABLISHED'), sample(555, 'CLOSE_WAIT')], T)[0]!;
     expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ pass: false });
-    expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500, strikeSpanMs: 60 })).toMatchObject({ endedBy: 'kernel', pass: true });
+    expect(explainConnection(slow, crash, { lagMs: 5, strikeMs: 500, strikeSpanMs: 60 })).toMatchObject({ endedBy: 'kernel', pass: true, windowMs: [500, 568] });
     const before = connectionsOf([sample(100, 'SYN_SENT'), sample(150, 'GONE')], T)[0]!;
     expect(explainConnection(before, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'before-fault', pass: true });
   });
@@ -69,7 +70,13 @@ describe('explainConnection', () => {
     // reject once established: the connection dies at its next write; a FIN is that write.
     const reject: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, Infinity], errno: 'ECONNRESET', then: 'GONE', because: 'rst' };
     const closed = connectionsOf([sample(100, 'ESTABLISHED'), sample(700, 'FIN_WAIT1'), sample(701, 'GONE')], T)[0]!;
-    expect(explainConnection(closed, reject, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'client', pass: true, line: expect.stringMatching(/^closed by the client 200 ms after the strike \(FIN_WAIT1\)/) });
+    expect(explainConnection(closed, reject, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'client', pass: true, line: expect.stringMatching(/^closed by the client 200 ms after the strike \(FIN_WAIT1, 0 retransmissions\), within the kernel's 0 ms or later$/) });
+    // A crashed host: the client's close (its FIN retransmitted) comes long before tcp_retries2 would end it.
+    const crashed: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [6600, Infinity], errno: 'ETIMEDOUT', then: 'GONE', because: 'retries2' };
+    const fin = connectionsOf([sample(100, 'ESTABLISHED'), sample(700, 'FIN_WAIT1', undefined, 3), sample(900, 'FIN_WAIT1', undefined, 3)], T)[0]!;
+    expect(explainConnection(fin, crashed, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'client', pass: true, line: 'closed by the client 200 ms after the strike (FIN_WAIT1, 3 retransmissions), before the kernel would have ended it at 6.6 s or later' });
+    // The window on the client's clock, from the strike; no end the kernel sets is null (JSON has no Infinity).
+    expect(explainConnection(closed, reject, { lagMs: 5, strikeMs: 500 }).windowMs).toEqual([500, null]);
     // A close later than the kernel's end: the kernel did not end it when it should have.
     const crash: ConnectionPrediction = { state: 'ESTABLISHED', from: 'strike', endsMs: [0, 8], then: 'GONE', because: 'crash' };
     expect(explainConnection(closed, crash, { lagMs: 5, strikeMs: 500 })).toMatchObject({ endedBy: 'other', pass: false });

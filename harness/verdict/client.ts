@@ -56,6 +56,15 @@ export interface Explained {
   pass: boolean;
   /** Why it failed, when it did. */
   problem?: string;
+  /**
+   * When the kernel ends this connection under the fault, ms on the client's clock (the run's
+   * pictures draw it on the connection's lane): the prediction's window from the strike, or from
+   * when the connection entered the state the fault holds it in. The end is null when the kernel
+   * sets none (a reject that ends a connection at the client's next write): JSON has no Infinity.
+   * Absent where nothing was judged against a window (over before the strike, seen only at its
+   * free, no window predicted).
+   */
+  windowMs?: [number, number | null];
 }
 
 const fmtS = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
@@ -97,55 +106,62 @@ export function explainConnection(c: ClientConnection, p: ConnectionPrediction, 
   }
   const t0 = p.from === 'strike' ? (opts.strikeMs ?? entered.tMs) : entered.tMs;
   const after = (t: number) => t - t0;
+  // A strike that took a while to fire (docker kill) takes hold anywhere in that span.
+  const span = p.from === 'strike' ? (opts.strikeSpanMs ?? 0) : 0;
+  const win: [number, number] | undefined = p.endsMs && [p.endsMs[0], p.endsMs[1] + span];
   const leftIdx = c.states.indexOf(entered) + 1;
   const left = c.states[leftIdx];
   const endT = left ? left.tMs : c.end.how === 'gone' ? c.end.tMs : undefined;
   const endState = left ? left.state : c.end.how === 'gone' ? 'GONE' : undefined;
   const retrans = `${plural(c.retrans, rname)}`;
-  if (c.retrans > (p.retrans ?? Infinity)) {
-    return { connection: c, line: `${retrans} in ${p.state}, more than the kernel makes (${p.retrans})`, endedBy: 'other', pass: false, problem: `${c.retrans} retransmissions > ${p.retrans}` };
-  }
-  if (endT === undefined) {
-    const held = after(c.end.tMs);
-    if (p.endsMs && held > p.endsMs[1] + opts.lagMs) {
-      return { connection: c, line: `still ${p.state} ${fmtS(held)} in, past the kernel's ${fmtWin(p.endsMs)}`, endedBy: 'other', pass: false, problem: `held in ${p.state} past the kernel's window` };
+  // The window on the client's clock, for the pictures; the judgement below is relative to t0.
+  const explained = againstWindow();
+  return win ? { ...explained, windowMs: [t0 + win[0], Number.isFinite(win[1]) ? t0 + win[1] : null] } : explained;
+
+  function againstWindow(): Explained {
+    if (c.retrans > (p.retrans ?? Infinity)) {
+      return { connection: c, line: `${retrans} in ${p.state}, more than the kernel makes (${p.retrans})`, endedBy: 'other', pass: false, problem: `${c.retrans} retransmissions > ${p.retrans}` };
     }
-    return { connection: c, line: `still ${p.state} when observation ended (${fmtS(held)} in, ${retrans})${p.endsMs ? `; the kernel would give up at ${fmtWin(p.endsMs)}` : ''}`, endedBy: 'held', pass: true };
+    if (endT === undefined) {
+      const held = after(c.end.tMs);
+      if (p.endsMs && held > p.endsMs[1] + opts.lagMs) {
+        return { connection: c, line: `still ${p.state} ${fmtS(held)} in, past the kernel's ${fmtWin(p.endsMs)}`, endedBy: 'other', pass: false, problem: `held in ${p.state} past the kernel's window` };
+      }
+      return { connection: c, line: `still ${p.state} when observation ended (${fmtS(held)} in, ${retrans})${p.endsMs ? `; the kernel would give up at ${fmtWin(p.endsMs)}` : ''}`, endedBy: 'held', pass: true };
+    }
+    const d = after(endT);
+    if (!win) {
+      return { connection: c, line: `left ${p.state} for ${endState} after ${fmtS(d)} (${retrans}): the client's (or the peer's) doing — the kernel alone would hold it`, endedBy: 'client', pass: true };
+    }
+    if (d <= win[1] + opts.lagMs && (endState === 'FIN_WAIT1' || endState === 'FIN_WAIT2') && p.then !== endState) {
+      // Only the application's close (or shutdown) takes a socket from ESTABLISHED to FIN_WAIT: the
+      // client ended it, before the kernel would have or within the time it allows (a reject that
+      // strikes at the next write: the FIN is that write). Its FIN may be retransmitted meanwhile.
+      const when = d < win[0] - opts.lagMs ? `before the kernel would have ended it at ${fmtWin(win)}` : `within the kernel's ${fmtWin(win)}`;
+      return { connection: c, line: `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`} (${endState}, ${retrans}), ${when}`, endedBy: 'client', pass: true };
+    }
+    if (d < win[0] - opts.lagMs) {
+      // Waiting on the fault (retransmitting, or a connect that hangs) and ending first is a timeout;
+      // ending with nothing outstanding is a close that came before the fault touched the connection.
+      const waiting = c.retrans > 0 || p.state === 'SYN_SENT';
+      const line = waiting
+        ? `gave up after ${fmtS(d)} in ${p.state} with ${retrans}: the client's own timeout — the kernel would have given up at ${fmtWin(win)}`
+        : `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`}, before the fault touched it (no retransmission)`;
+      return { connection: c, line, endedBy: 'client', pass: true };
+    }
+    if (d <= win[1] + opts.lagMs) {
+      const thenOk = !p.then || endState === p.then;
+      const what = p.from === 'strike' ? `ended by the kernel under the fault: ${p.state} for ${fmtS(d)} after the strike` : `waited the kernel's full schedule: ${p.state} for ${fmtS(d)}`;
+      return {
+        connection: c,
+        line: `${what} with ${retrans}, then ${endState}${p.errno ? ` (${p.errno})` : ''} — predicted ${fmtWin(win)}`,
+        endedBy: 'kernel',
+        pass: thenOk,
+        ...(thenOk ? {} : { problem: `ended as ${endState}, the kernel ends it as ${p.then}` }),
+      };
+    }
+    return { connection: c, line: `left ${p.state} after ${fmtS(d)}, later than the kernel's ${fmtWin(win)}`, endedBy: 'other', pass: false, problem: 'ended later than the kernel would' };
   }
-  const d = after(endT);
-  // A strike that took a while to fire (docker kill) takes hold anywhere in that span.
-  const span = p.from === 'strike' ? (opts.strikeSpanMs ?? 0) : 0;
-  const win: [number, number] | undefined = p.endsMs && [p.endsMs[0], p.endsMs[1] + span];
-  if (!win) {
-    return { connection: c, line: `left ${p.state} for ${endState} after ${fmtS(d)} (${retrans}): the client's (or the peer's) doing — the kernel alone would hold it`, endedBy: 'client', pass: true };
-  }
-  if (d < win[0] - opts.lagMs) {
-    // Waiting on the fault (retransmitting, or a connect that hangs) and ending first is a timeout;
-    // ending with nothing outstanding is a close that came before the fault touched the connection.
-    const waiting = c.retrans > 0 || p.state === 'SYN_SENT';
-    const line = waiting
-      ? `gave up after ${fmtS(d)} in ${p.state} with ${retrans}: the client's own timeout — the kernel would have given up at ${fmtWin(win)}`
-      : `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`}, before the fault touched it (no retransmission)`;
-    return { connection: c, line, endedBy: 'client', pass: true };
-  }
-  if (d <= win[1] + opts.lagMs && (endState === 'FIN_WAIT1' || endState === 'FIN_WAIT2') && p.then !== endState) {
-    // Only the application's close (or shutdown) takes a socket from ESTABLISHED to FIN_WAIT: the
-    // client ended it, within the time the kernel allows (a reject that strikes at the next write:
-    // the FIN is that write).
-    return { connection: c, line: `closed by the client ${fmtS(d)} ${p.from === 'strike' ? 'after the strike' : `into ${p.state}`} (${endState}), within the kernel's ${fmtWin(win)}`, endedBy: 'client', pass: true };
-  }
-  if (d <= win[1] + opts.lagMs) {
-    const thenOk = !p.then || endState === p.then;
-    const what = p.from === 'strike' ? `ended by the kernel under the fault: ${p.state} for ${fmtS(d)} after the strike` : `waited the kernel's full schedule: ${p.state} for ${fmtS(d)}`;
-    return {
-      connection: c,
-      line: `${what} with ${retrans}, then ${endState}${p.errno ? ` (${p.errno})` : ''} — predicted ${fmtWin(win)}`,
-      endedBy: 'kernel',
-      pass: thenOk,
-      ...(thenOk ? {} : { problem: `ended as ${endState}, the kernel ends it as ${p.then}` }),
-    };
-  }
-  return { connection: c, line: `left ${p.state} after ${fmtS(d)}, later than the kernel's ${fmtWin(win)}`, endedBy: 'other', pass: false, problem: 'ended later than the kernel would' };
 }
 
 /**

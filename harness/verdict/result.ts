@@ -53,7 +53,8 @@ export interface ClientResult {
   struck?: { atMs: number; firedMs: number; why: string };
   /** What the kernel does to a connection under this fault. */
   prediction: ConnectionPrediction;
-  connections: (ClientConnection & { explanation: string; endedBy: string })[];
+  /** Each connection to the target, its explanation, and the window the kernel ends it in (see Explained.windowMs). */
+  connections: (ClientConnection & { explanation: string; endedBy: string; windowMs?: [number, number | null] })[];
   /** One line: what the client did, against the kernel. */
   summary: string;
 }
