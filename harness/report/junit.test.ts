@@ -50,5 +50,10 @@ describe('junitXml', () => {
   test('test names are stable across runs (no run id) and carry the parameters', () => {
     expect(testName(pass)).toBe('syn-drop on echo');
     expect(testName({ ...pass, params: { variant: 'keepalive', bytes: 10 } })).toBe('syn-drop [variant=keepalive bytes=10] on echo');
+    // A plan entry's name leads; your own client's command is named (not its arguments: a temp path may change).
+    expect(testName({ ...pass, name: 'slow-syns' })).toBe('slow-syns (syn-drop on echo)');
+    const client = { argv: ['/usr/bin/python3', '-c', 'x'], exitCode: 1, signal: null, durationMs: 1, timedOut: false, stdoutTail: '', stderrTail: '', prediction: { state: 'SYN_SENT', from: 'enter', because: '' }, connections: [], summary: '' } as const;
+    expect(testName({ ...pass, client: { ...client, argv: [...client.argv], connections: [] } })).toBe('syn-drop on echo with python3');
+    expect(testName({ ...pass, client: { ...client, argv: ['redis-cli'], image: 'harness/redis:local', connections: [] } })).toBe('syn-drop on echo with harness/redis:local: redis-cli');
   });
 });
