@@ -113,7 +113,7 @@ describe('a run page', () => {
       const html = await readFile(page, 'utf8');
       expect(html).toMatch(/<a href="(\.\.\/)+[^"]*syn-drop-client\.pcap">/);
       const index = await readFile(await writeIndex(dir, [a, b]), 'utf8');
-      expect(index).toContain(`href="syn-drop-${a.runId}.html"`);
+      expect(index).toContain(`href="syn-drop-${a.runId}.html">syn-drop on echo</a>`);
       expect(index).toContain(`href="synack-drop-${b.runId}.html"`);
       expect(index).toContain('2 scenario runs, 1 pass, 1 do not');
       expect(index).toContain(b.checks[2]!.name);

@@ -14,6 +14,7 @@ import { readPcap, type Packet } from '../core/pcap-file.js';
 import { buildSequence, type CaptureSide, type Sequence } from './segments.js';
 import { sequenceSvg } from './sequence-svg.js';
 import { timelineSvg } from './timeline-svg.js';
+import { runName } from './text.js';
 import { STYLE } from './style.js';
 
 /** The captures of a Result, read and paired; a file that cannot be read is a warning on the page, not a failed report. */
@@ -272,7 +273,7 @@ export function renderIndex(entries: readonly IndexEntry[]): string {
     const ok = r.checks.filter((c) => c.pass).length;
     const lost = Object.values(r.fault.rulesHit).reduce((a, b) => a + b, 0);
     return [
-      el('td', {}, el('a', { href }, esc(r.scenario))),
+      el('td', {}, el('a', { href }, esc(runName(r)))),
       el('td', {}, text('span', { class: `verdict verdict-${r.verdict}` }, VERDICT_TEXT[r.verdict])),
       text('td', { class: 'num' }, `${ok}/${r.checks.length}`),
       text('td', { class: 'num' }, fmtMs(r.timing.scenarioMs)),
@@ -286,7 +287,7 @@ export function renderIndex(entries: readonly IndexEntry[]): string {
     `harness report: ${pass}/${entries.length} pass`,
     [
       el('header', {}, text('h1', {}, 'harness report'), text('p', { class: 'meta', id: 'summary' }, `${entries.length} scenario runs, ${pass} pass, ${entries.length - pass} do not`)),
-      table(['scenario', 'verdict', 'checks', 'scenario time', 'rule hits', 'target', 'run', 'first failed check'], rows, 'index'),
+      table(['run', 'verdict', 'checks', 'scenario time', 'rule hits', 'target', 'run id', 'first failed check'], rows, 'index'),
     ].join('\n'),
   );
 }

@@ -6,11 +6,10 @@
  * exactly this, on xmlbuilder, so escaping and element order are its job, not ours).
  */
 import { writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import * as junitReportBuilder from 'junit-report-builder';
 import type { Builder } from 'junit-report-builder';
 import type { Check, Result } from '../verdict/result.js';
-import { formatResult } from './text.js';
+import { formatResult, runName } from './text.js';
 import { fmtValue } from './markup.js';
 
 // Its types describe an ES default export; under Node's ESM the CommonJS module.exports (the
@@ -32,19 +31,8 @@ function checkLine(c: Check): string {
   return `${c.name}: expected ${fmtValue(c.expected)}, got ${fmtValue(c.actual)}`;
 }
 
-/**
- * The test's name: stable across CI runs (no runId), so CI can track its history. A plan entry's
- * own name leads (two entries may differ only in sysctls); your own client's command is named, so
- * the probe's run and a client's of the same scenario are two tests.
- */
-export function testName(r: Result): string {
-  const params = Object.entries(r.params)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  const client = r.client ? ` with ${r.client.image ? `${r.client.image}: ` : ''}${basename(r.client.argv[0] ?? '')}` : '';
-  const what = `${r.scenario}${params ? ` [${params}]` : ''} on ${r.target.name}${client}`;
-  return r.name ? `${r.name} (${what})` : what;
-}
+/** The test's name: the run's own name (text.ts), stable across CI runs so CI can track its history. */
+export const testName = runName;
 
 export function junitXml(results: readonly Result[], opts: { timestamp?: Date } = {}): string {
   const builder = junit.newBuilder().name('harness');

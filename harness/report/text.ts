@@ -1,5 +1,20 @@
 /** Human-readable report of a Result: what was set up, what was injected, observed vs expected, verdict. */
+import { basename } from 'node:path';
 import type { Result, StepResult } from '../verdict/result.js';
+
+/**
+ * A run's name for people and CI (JUnit test names, the report index): stable across runs (no
+ * runId). A plan entry's own name leads (two entries may differ only in sysctls); your own
+ * client's command is named, so the probe's run and a client's of the same scenario differ.
+ */
+export function runName(r: Result): string {
+  const params = Object.entries(r.params)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const client = r.client ? ` with ${r.client.image ? `${r.client.image}: ` : ''}${basename(r.client.argv[0] ?? '')}` : '';
+  const what = `${r.scenario}${params ? ` [${params}]` : ''} on ${r.target.name}${client}`;
+  return r.name ? `${r.name} (${what})` : what;
+}
 
 export function formatResult(r: Result): string {
   const L: string[] = [];
