@@ -60,10 +60,10 @@ describe('shards and concurrency', () => {
     expect(chooseConcurrency(netns(60), 3)).toMatchObject({ concurrency: 54, setupSlots: 3 });
     // One run: one set-up slot, never more slots than runs.
     expect(chooseConcurrency(netns(1), 8)).toMatchObject({ concurrency: 1, setupSlots: 1 });
-    // A container run costs 6 netns runs (dockerd, the host's TCP hash): fewer go at once.
-    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(6);
-    // Mixed: the mean cost. 20 netns + 20 containers: 3.5 each, 36 / 3.5 → 10.
-    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(10);
+    // A container run costs 9 netns runs (dockerd, the host's TCP hash): fewer go at once.
+    expect(chooseConcurrency(Array.from({ length: 40 }, () => ({ container: true })), 2).concurrency).toBe(4);
+    // Mixed: the mean cost. 20 netns + 20 containers: 5 each, 36 / 5 → 7.
+    expect(chooseConcurrency([...netns(20), ...Array.from({ length: 20 }, () => ({ container: true }))], 2).concurrency).toBe(7);
   });
 
   test('schedule: longest first by the estimates (ties in the given order), concurrency from what the runs are', async () => {
