@@ -70,9 +70,16 @@ struct ns {
      * its owner may still hold it, and is freed later; that free is not a new connection. */
     struct key *graves;
     unsigned ngraves;
+    int64_t destroyed_poll_us; /* when a free last made it poll at once (DESTROY_HOLDOFF_US) */
 };
 
 #define GRAVES 1024
+/* A freed socket makes its namespace poll at once, but at most once per this many µs: the frees
+ * of a burst (512 connections closing at a run's end) are read together and answered by one poll
+ * each millisecond, not by a dump per wake-up. A dump of a namespace that shares the host's TCP
+ * hash (a Docker container's) walks the whole hash: hundreds of them in a row kept a core busy and
+ * made other runs' kernels late (CI: a SYN-ACK 13 ms late, a delayed packet 130 ms late). */
+#define DESTROY_HOLDOFF_US 1000
 
 static struct ns *nss[MAX_NS];
 static int nns;
@@ -324,6 +331,7 @@ static void on_destroyed(int i)
      * seen at once, and an unseen one whose tuple a TIME_WAIT holds is reported by the dump. */
     gen++;
     poll_ns(i, 0);
+    n->destroyed_poll_us = mono_us();
     /* Stamped after that poll's lines (the stream stays in time order): later than the free,
      * never earlier, like every stamp of the watcher. */
     for (int j = 0; j < nun; j++) {
@@ -596,7 +604,16 @@ int watch_main(int argc, char **argv)
     size_t ll = 0;
     int failures = 0;
     for (;;) {
-        int n = poll(pfd, (nfds_t)(3 + nns), -1);
+        /* A namespace that polled for a free less than DESTROY_HOLDOFF_US ago is not listened to
+         * until then: what is freed meanwhile waits in its socket and is read in one go. */
+        int64_t now = mono_us(), wait_us = -1;
+        for (int i = 0; i < nns; i++) {
+            int64_t left = nss[i]->destroyed_poll_us + DESTROY_HOLDOFF_US - now;
+            pfd[3 + i].fd = left > 0 ? -1 : nss[i]->destroy;
+            if (left > 0 && nss[i]->destroy >= 0 && (wait_us < 0 || left < wait_us)) wait_us = left;
+        }
+        struct timespec ts = { .tv_sec = wait_us / 1000000, .tv_nsec = (wait_us % 1000000) * 1000 };
+        int n = ppoll(pfd, (nfds_t)(3 + nns), wait_us < 0 ? NULL : &ts, NULL);
         if (n < 0) {
             if (errno == EINTR) continue;
             fprintf(stderr, "harness-probe watch: poll: %s\n", strerror(errno));
