@@ -77,8 +77,9 @@ struct ns {
 /* A freed socket makes its namespace poll at once, but at most once per this many µs: the frees
  * of a burst (512 connections closing at a run's end) are read together and answered by one poll
  * each millisecond, not by a dump per wake-up. A dump of a namespace that shares the host's TCP
- * hash (a Docker container's) walks the whole hash: hundreds of them in a row kept a core busy and
- * made other runs' kernels late (CI: a SYN-ACK 13 ms late, a delayed packet 130 ms late). */
+ * hash (a Docker container's) walks the whole hash; hundreds in a row are the suspected cause of
+ * other container runs' kernels running late in CI (a SYN-ACK 13 ms, a delayed packet 130 ms):
+ * suspected, not yet measured. */
 #define DESTROY_HOLDOFF_US 1000
 
 static struct ns *nss[MAX_NS];
